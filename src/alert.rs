@@ -1,0 +1,111 @@
+//! Alerts: their JSON-lines form, and the alert log they are delivered to.
+//!
+//! An alert is committed to the store's outbox with its item (see [`crate::store`]); the
+//! log is one sink that delivers from that outbox. A line is appended and the file fsynced
+//! before the alert counts as delivered, so a crash can repeat a line (same `id`) but never
+//! lose one. serde_json escapes every control character, and the text fields were
+//! normalised before, so a feed cannot break or forge a line.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::dedup::Key;
+use crate::watch::{Fired, Match};
+
+/// One line of the alert log: a watch that fired on an item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// `"match"`; other kinds (feed health) share the log.
+    pub kind: String,
+    /// Deterministic from the item key and the watch: a re-delivered line has the same id.
+    pub id: String,
+    pub watch: String,
+    /// The feed where the item was first seen.
+    pub feed: String,
+    pub title: String,
+    pub link: Option<String>,
+    /// RFC 3339, UTC; null when the feed gives no date.
+    pub published: Option<String>,
+    /// When feedwatch raised the alert, RFC 3339, UTC.
+    pub detected: String,
+    /// The item's key, as shown by `feedwatch items`.
+    pub item: String,
+    pub matches: Vec<Match>,
+}
+
+impl Alert {
+    pub fn new(
+        item: Key,
+        feed: &str,
+        title: &str,
+        link: Option<&str>,
+        published: Option<DateTime<Utc>>,
+        detected: DateTime<Utc>,
+        fired: &Fired,
+    ) -> Alert {
+        Alert {
+            kind: "match".into(),
+            id: item.alert_id(&fired.watch).hex(),
+            watch: fired.watch.clone(),
+            feed: feed.to_string(),
+            title: title.to_string(),
+            link: link.map(str::to_string),
+            published: published.map(rfc3339),
+            detected: rfc3339(detected),
+            item: item.hex(),
+            matches: fired.matches.clone(),
+        }
+    }
+
+    /// The log line, without its newline.
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("alerts always serialise")
+    }
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The JSON-lines alert log, opened for appending.
+#[derive(Debug)]
+pub struct AlertLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl AlertLog {
+    /// Opens (creating it and its directory if needed) the log at `path`.
+    pub fn open(path: &Path) -> std::io::Result<AlertLog> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(AlertLog {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends the lines and fsyncs: when this returns Ok, they are on disk.
+    pub fn append(&mut self, alerts: &[Alert]) -> std::io::Result<()> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let mut buf = String::new();
+        for a in alerts {
+            buf.push_str(&a.to_line());
+            buf.push('\n');
+        }
+        self.file.write_all(buf.as_bytes())?;
+        self.file.sync_data()
+    }
+}

@@ -1,0 +1,216 @@
+//! Bytes to UTF-8, before any parser sees them.
+//!
+//! feed-rs 3.0 ignores the HTTP charset, rejects non-UTF-8 documents with non-ASCII bytes
+//! early on, and panics on some windows-1251/KOI8-R documents (DESIGN.md). So the encoding
+//! is chosen here, in this order: byte-order mark, the HTTP `Content-Type` charset, the XML
+//! declaration, then UTF-8. The document is decoded with encoding_rs (UTF-32, which
+//! encoding_rs does not know, by hand) and its declaration rewritten to say UTF-8.
+
+use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
+
+/// A document decoded to UTF-8.
+#[derive(Debug)]
+pub struct Decoded {
+    pub text: String,
+    /// The encoding it was decoded from, for messages.
+    pub encoding: &'static str,
+    /// Whether some bytes were not valid in that encoding (replaced by U+FFFD).
+    pub had_errors: bool,
+}
+
+/// Decodes `body`, served with `content_type`, to UTF-8 with an UTF-8 XML declaration.
+pub fn to_utf8(body: &[u8], content_type: Option<&str>) -> Decoded {
+    if let Some((big_endian, skip)) = utf32(body) {
+        let (text, had_errors) = decode_utf32(&body[skip..], big_endian);
+        return finish(
+            text,
+            if big_endian { "UTF-32BE" } else { "UTF-32LE" },
+            had_errors,
+        );
+    }
+    let encoding = Encoding::for_bom(body)
+        .map(|(e, _)| e)
+        .or_else(|| content_type.and_then(http_charset))
+        .or_else(|| utf16_without_bom(body))
+        .or_else(|| xml_declared(body))
+        .unwrap_or(UTF_8);
+    // decode() strips a BOM of the given encoding and also honours a BOM that contradicts it
+    let (text, actual, had_errors) = encoding.decode(body);
+    finish(text.into_owned(), actual.name(), had_errors)
+}
+
+fn finish(text: String, encoding: &'static str, had_errors: bool) -> Decoded {
+    Decoded {
+        text: rewrite_declaration(text),
+        encoding,
+        had_errors,
+    }
+}
+
+/// The `charset` parameter of a `Content-Type` value, if encoding_rs knows it.
+fn http_charset(content_type: &str) -> Option<&'static Encoding> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (k, v) = param.split_once('=')?;
+        if !k.trim().eq_ignore_ascii_case("charset") {
+            return None;
+        }
+        let label = v.trim().trim_matches(|c| c == '"' || c == '\'');
+        // A UTF-16 label on bytes that are plainly 8-bit (an ASCII '<' first) is a lie.
+        Encoding::for_label(label.as_bytes())
+    })
+}
+
+/// `<?xml ... encoding="X"?>` at the start of the document.
+fn xml_declared(body: &[u8]) -> Option<&'static Encoding> {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    let head = &body[start..body.len().min(start + 512)];
+    if !head.starts_with(b"<?xml") {
+        return None;
+    }
+    let end = head.windows(2).position(|w| w == b"?>")?;
+    let decl = std::str::from_utf8(&head[..end]).ok()?;
+    let at = decl.find("encoding")?;
+    let rest = decl[at + "encoding".len()..]
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
+    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let label = rest[1..].split(quote).next()?;
+    let enc = Encoding::for_label(label.trim().as_bytes())?;
+    // The declaration was readable as ASCII, so the document is not UTF-16 whatever it says.
+    if enc == UTF_16LE || enc == UTF_16BE {
+        return Some(UTF_8);
+    }
+    Some(enc)
+}
+
+/// UTF-16 without a BOM, recognised by the NUL bytes around an ASCII `<`.
+fn utf16_without_bom(body: &[u8]) -> Option<&'static Encoding> {
+    match body {
+        [b'<', 0, b'?' | b'r' | b'f' | b'!', 0, ..] => Some(UTF_16LE),
+        [0, b'<', 0, b'?' | b'r' | b'f' | b'!', ..] => Some(UTF_16BE),
+        _ => None,
+    }
+}
+
+/// UTF-32 by BOM or by the NUL bytes around an ASCII `<`: (big-endian, bytes to skip).
+fn utf32(body: &[u8]) -> Option<(bool, usize)> {
+    match body {
+        [0, 0, 0xFE, 0xFF, ..] => Some((true, 4)),
+        [0xFF, 0xFE, 0, 0, ..] => Some((false, 4)),
+        [0, 0, 0, b'<', ..] => Some((true, 0)),
+        [b'<', 0, 0, 0, ..] => Some((false, 0)),
+        _ => None,
+    }
+}
+
+fn decode_utf32(body: &[u8], big_endian: bool) -> (String, bool) {
+    let mut had_errors = body.len() % 4 != 0;
+    let text = body
+        .chunks_exact(4)
+        .map(|c| {
+            let b = [c[0], c[1], c[2], c[3]];
+            let n = if big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            };
+            char::from_u32(n).unwrap_or_else(|| {
+                had_errors = true;
+                char::REPLACEMENT_CHARACTER
+            })
+        })
+        .collect();
+    (text, had_errors)
+}
+
+/// Replaces the XML declaration's encoding with UTF-8 (the text now is UTF-8), so that
+/// the parser does not try to decode it a second time.
+fn rewrite_declaration(text: String) -> String {
+    let trimmed = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}');
+    if !trimmed.starts_with("<?xml") {
+        return text;
+    }
+    match trimmed.find("?>") {
+        Some(end) => format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>{}",
+            &trimmed[end + 2..]
+        ),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cp1251(s: &str) -> Vec<u8> {
+        encoding_rs::WINDOWS_1251.encode(s).0.into_owned()
+    }
+
+    #[test]
+    fn the_xml_declaration_decides_when_http_is_silent() {
+        let mut doc = b"<?xml version=\"1.0\" encoding=\"windows-1251\"?><rss><t>".to_vec();
+        doc.extend(cp1251("Лидеры СНГ"));
+        let d = to_utf8(&doc, Some("application/rss+xml"));
+        assert_eq!(d.encoding, "windows-1251");
+        assert!(
+            d.text
+                .starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss>")
+        );
+        assert!(d.text.contains("Лидеры СНГ"));
+    }
+
+    #[test]
+    fn the_http_charset_beats_the_declaration() {
+        let mut doc = b"<?xml version=\"1.0\" encoding=\"utf-8\"?><t>".to_vec();
+        doc.extend(encoding_rs::KOI8_R.encode("ОДКБ").0.iter());
+        let d = to_utf8(&doc, Some("text/xml; charset=\"KOI8-R\""));
+        assert_eq!(d.encoding, "KOI8-R");
+        assert!(d.text.contains("ОДКБ"));
+    }
+
+    #[test]
+    fn a_bom_beats_everything() {
+        let mut doc = vec![0xEF, 0xBB, 0xBF];
+        doc.extend("<?xml version='1.0' encoding='windows-1251'?><t>СНГ</t>".as_bytes());
+        let d = to_utf8(&doc, Some("text/xml; charset=koi8-r"));
+        assert_eq!(d.encoding, "UTF-8");
+        assert!(d.text.contains("СНГ"));
+    }
+
+    #[test]
+    fn utf16_and_utf32_with_and_without_bom() {
+        let s = "<?xml version=\"1.0\" encoding=\"utf-16\"?><t>СНГ</t>";
+        let le: Vec<u8> = s.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        assert!(to_utf8(&le, None).text.contains("<t>СНГ</t>"));
+        let be: Vec<u8> = [0xFE, 0xFF]
+            .into_iter()
+            .chain(s.encode_utf16().flat_map(u16::to_be_bytes))
+            .collect();
+        assert!(to_utf8(&be, None).text.contains("<t>СНГ</t>"));
+        let u32le: Vec<u8> = s.chars().flat_map(|c| (c as u32).to_le_bytes()).collect();
+        let d = to_utf8(&u32le, None);
+        assert_eq!(d.encoding, "UTF-32LE");
+        assert!(d.text.contains("<t>СНГ</t>"));
+    }
+
+    #[test]
+    fn unknown_labels_fall_back_to_utf8() {
+        let d = to_utf8(
+            "<?xml version='1.0' encoding='bogus'?><t>é</t>".as_bytes(),
+            Some("text/xml; charset=nonsense"),
+        );
+        assert_eq!(d.encoding, "UTF-8");
+        assert!(d.text.contains("é") && !d.had_errors);
+    }
+
+    #[test]
+    fn json_passes_through() {
+        let d = to_utf8(
+            br#"{"version":"https://jsonfeed.org/version/1.1"}"#,
+            Some("application/feed+json"),
+        );
+        assert!(d.text.starts_with('{'));
+    }
+}

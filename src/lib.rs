@@ -1,0 +1,18 @@
+//! feedwatch polls news feeds, remembers every item in a sled store, and raises one alert
+//! per item and watch when an item mentions a watched term. See `DESIGN.md` for the data
+//! flow; each module below is one stage of it or one piece of the service around it.
+
+pub mod alert;
+pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod dedup;
+pub mod demo;
+pub mod fetch;
+pub mod notify;
+pub mod parse;
+pub mod poll;
+pub mod service;
+pub mod store;
+pub mod text;
+pub mod watch;

@@ -1,0 +1,221 @@
+//! UTF-8 text to feed entries (feed-rs), and entries to our own normalised [`Item`]s.
+//!
+//! feed-rs runs on a blocking thread with its panics caught, so a document that trips it
+//! fails that one feed. Its invented ids are switched off (an empty id means the entry had
+//! none): item keys are built by [`crate::dedup`] from what the feed really says.
+
+use chrono::{DateTime, Utc};
+use url::Url;
+
+use crate::text::{html_to_text, normalize};
+
+/// One entry of a feed, normalised: text fields are plain text ready for matching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// The entry's own guid/id, trimmed; `None` when it has none.
+    pub guid: Option<String>,
+    /// The entry's link, made absolute against the feed's URL.
+    pub link: Option<String>,
+    pub title: String,
+    pub summary: String,
+    pub content: String,
+    pub categories: Vec<String>,
+    /// Publication date, else the update date, as the feed gives it.
+    pub published: Option<DateTime<Utc>>,
+}
+
+/// What a feed document yielded.
+#[derive(Debug)]
+pub struct ParsedFeed {
+    pub items: Vec<Item>,
+    /// RSS `<ttl>`, in minutes, for the scheduler.
+    pub ttl_minutes: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("the server sent an HTML page, not a feed{0}")]
+    Html(String),
+    #[error("the body is empty")]
+    Empty,
+    #[error("not a feed: {0}")]
+    Invalid(String),
+    #[error("the feed parser crashed on this document ({0}); please report it with the feed's URL")]
+    Panic(String),
+}
+
+/// Parses a decoded document. Blocking: call it from `spawn_blocking`.
+pub fn parse(text: &str, base: &Url, content_type: Option<&str>) -> Result<ParsedFeed, ParseError> {
+    if text.trim().is_empty() {
+        return Err(ParseError::Empty);
+    }
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(Some(base.as_str()))
+        .id_generator(|_, _, _| String::new())
+        .build();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        parser.parse(text.as_bytes())
+    }));
+    let feed = match result {
+        Ok(Ok(feed)) => feed,
+        Ok(Err(e)) => {
+            return Err(if looks_like_html(text, content_type) {
+                ParseError::Html(
+                    html_title(text)
+                        .map(|t| format!(" (titled {t:?})"))
+                        .unwrap_or_default(),
+                )
+            } else {
+                ParseError::Invalid(e.to_string())
+            });
+        }
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".into());
+            return Err(ParseError::Panic(msg));
+        }
+    };
+    if feed.entries.is_empty() && looks_like_html(text, content_type) {
+        return Err(ParseError::Html(
+            html_title(text)
+                .map(|t| format!(" (titled {t:?})"))
+                .unwrap_or_default(),
+        ));
+    }
+    let items = feed.entries.into_iter().map(|e| item(e, base)).collect();
+    Ok(ParsedFeed {
+        items,
+        ttl_minutes: feed.ttl,
+    })
+}
+
+fn item(e: feed_rs::model::Entry, base: &Url) -> Item {
+    let guid = Some(e.id.trim().to_string()).filter(|s| !s.is_empty());
+    let link = e
+        .links
+        .iter()
+        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .or(e.links.first())
+        .map(|l| l.href.trim())
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            base.join(h)
+                .map(String::from)
+                .unwrap_or_else(|_| h.to_string())
+        });
+    Item {
+        guid,
+        link,
+        title: e
+            .title
+            .map(|t| html_to_text(&t.content))
+            .unwrap_or_default(),
+        summary: e
+            .summary
+            .map(|t| html_to_text(&t.content))
+            .unwrap_or_default(),
+        content: e
+            .content
+            .and_then(|c| c.body)
+            .map(|b| html_to_text(&b))
+            .unwrap_or_default(),
+        categories: e
+            .categories
+            .into_iter()
+            .map(|c| normalize(c.label.as_deref().unwrap_or(&c.term)))
+            .filter(|c| !c.is_empty())
+            .collect(),
+        published: e.published.or(e.updated),
+    }
+}
+
+fn looks_like_html(text: &str, content_type: Option<&str>) -> bool {
+    if content_type.is_some_and(|c| c.trim_start().to_ascii_lowercase().starts_with("text/html")) {
+        return true;
+    }
+    let head: String = text
+        .chars()
+        .take(512)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    head.contains("<!doctype html") || head.contains("<html")
+}
+
+fn html_title(text: &str) -> Option<String> {
+    let lower = text.get(..text.len().min(16384))?.to_ascii_lowercase();
+    let start = lower.find("<title")?;
+    let open_end = lower[start..].find('>')? + start + 1;
+    let end = lower[open_end..].find("</title")? + open_end;
+    let title = html_to_text(text.get(open_end..end)?);
+    (!title.is_empty()).then(|| title.chars().take(80).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Url {
+        Url::parse("https://outlet.example/rss/news").unwrap()
+    }
+
+    #[test]
+    fn entries_without_guid_get_no_invented_id() {
+        let doc = r#"<rss version="2.0"><channel><title>t</title>
+            <item><title>One</title><link>/a/1</link></item>
+            <item><title>Two</title><guid>  g-2 </guid></item>
+        </channel></rss>"#;
+        let f = parse(doc, &base(), None).unwrap();
+        assert_eq!(f.items[0].guid, None);
+        assert_eq!(
+            f.items[0].link.as_deref(),
+            Some("https://outlet.example/a/1")
+        );
+        assert_eq!(f.items[1].guid.as_deref(), Some("g-2"));
+        assert_eq!(f.items[1].link, None);
+    }
+
+    #[test]
+    fn text_fields_are_plain_text() {
+        let doc = r#"<rss version="2.0"><channel><title>t</title><item><title>A &amp;amp; B</title>
+            <description><![CDATA[<p>Leaders of the <u>CIS</u></p><p>met</p>]]></description>
+            <category>News</category></item></channel></rss>"#;
+        let f = parse(doc, &base(), None).unwrap();
+        assert_eq!(f.items[0].title, "A & B");
+        assert_eq!(f.items[0].summary, "Leaders of the CIS met");
+        assert_eq!(f.items[0].categories, ["News"]);
+    }
+
+    #[test]
+    fn html_pages_are_named_as_such() {
+        let doc = "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>x</body></html>";
+        let e = parse(doc, &base(), Some("text/html; charset=utf-8")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the server sent an HTML page, not a feed (titled \"Just a moment...\")"
+        );
+    }
+
+    #[test]
+    fn empty_and_garbage_bodies_are_errors() {
+        assert!(matches!(
+            parse("  \n", &base(), None),
+            Err(ParseError::Empty)
+        ));
+        assert!(matches!(
+            parse("hello", &base(), None),
+            Err(ParseError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn json_feed() {
+        let doc = r#"{"version":"https://jsonfeed.org/version/1.1","title":"j","items":[
+            {"id":"1","url":"https://outlet.example/1","title":"ОДКБ","content_html":"<p>x</p>"}]}"#;
+        let f = parse(doc, &base(), Some("application/feed+json")).unwrap();
+        assert_eq!(f.items[0].guid.as_deref(), Some("1"));
+        assert_eq!(f.items[0].title, "ОДКБ");
+    }
+}

@@ -1,0 +1,324 @@
+//! Turning feed markup into the plain text that watches match against.
+//!
+//! Matching is on text, not markup (DESIGN.md): tags are dropped (their attributes never
+//! match), entities decoded, Unicode brought to NFKC, zero-width and bidi-control characters
+//! removed, `ё` folded to `е`, control characters neutralised and whitespace collapsed, so a
+//! phrase matches across line breaks and a feed cannot forge or break an alert line.
+//! Terms go through [`normalize`] too, so both sides agree.
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Plain text of an HTML (or plain-text) fragment, normalised with [`normalize`].
+pub fn html_to_text(html: &str) -> String {
+    if !html.contains('<') && !html.contains('&') {
+        return normalize(html);
+    }
+    let stripped = strip_tags(html);
+    let decoded = html_escape::decode_html_entities(&stripped);
+    normalize(&decoded)
+}
+
+/// Drops tags, comments, CDATA markers and the bodies of `script`/`style`. Inline tags
+/// (`<b>`, `<a>`, ...) vanish without a trace so "<b>C</b>IS" stays one word; every other tag
+/// becomes a space so "</p><p>" never glues two words together.
+fn strip_tags(html: &str) -> String {
+    let bytes = html.as_bytes();
+    let mut out = String::with_capacity(html.len());
+    let mut i = 0;
+    let mut text_start = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'<' {
+            i += 1;
+            continue;
+        }
+        let next = bytes.get(i + 1).copied().unwrap_or(b' ');
+        if !(next.is_ascii_alphabetic() || next == b'/' || next == b'!' || next == b'?') {
+            i += 1; // a lone "<" in text, as in "a < b"
+            continue;
+        }
+        out.push_str(&html[text_start..i]);
+        if html[i..].starts_with("<!--") {
+            i = find_from(html, i + 4, "-->").map_or(bytes.len(), |e| e + 3);
+            out.push(' ');
+        } else if html[i..].starts_with("<![CDATA[") {
+            // keep the content of a CDATA section as text
+            let start = i + 9;
+            let end = find_from(html, start, "]]>").unwrap_or(bytes.len());
+            out.push_str(&html[start..end]);
+            i = (end + 3).min(bytes.len());
+        } else {
+            let end = tag_end(bytes, i + 1);
+            let name = tag_name(&html[i + 1..end.min(bytes.len())]);
+            i = (end + 1).min(bytes.len());
+            let closing = next == b'/';
+            if !closing && (name == "script" || name == "style") {
+                // skip to the matching close tag; its contents are not text
+                let close = format!("</{name}");
+                i = find_ascii_ci(html, i, &close)
+                    .map(|p| tag_end(bytes, p + 1) + 1)
+                    .unwrap_or(bytes.len())
+                    .min(bytes.len());
+                out.push(' ');
+            } else if !is_inline(&name) {
+                out.push(' ');
+            }
+        }
+        text_start = i;
+    }
+    if text_start < bytes.len() {
+        out.push_str(&html[text_start..]);
+    }
+    out
+}
+
+/// Index of the `>` that closes a tag opened before `from`, skipping quoted attribute values.
+fn tag_end(bytes: &[u8], from: usize) -> usize {
+    let mut quote = None;
+    let mut i = from;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None if b == b'>' => return i,
+            None => {}
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+fn tag_name(tag: &str) -> String {
+    tag.trim_start_matches('/')
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+fn is_inline(name: &str) -> bool {
+    matches!(
+        name,
+        "a" | "abbr"
+            | "b"
+            | "bdi"
+            | "bdo"
+            | "cite"
+            | "code"
+            | "data"
+            | "dfn"
+            | "em"
+            | "font"
+            | "i"
+            | "kbd"
+            | "mark"
+            | "q"
+            | "s"
+            | "samp"
+            | "small"
+            | "span"
+            | "strike"
+            | "strong"
+            | "sub"
+            | "sup"
+            | "time"
+            | "u"
+            | "var"
+            | "wbr"
+    )
+}
+
+fn find_from(hay: &str, from: usize, needle: &str) -> Option<usize> {
+    hay.get(from..)?.find(needle).map(|p| p + from)
+}
+
+fn find_ascii_ci(hay: &str, from: usize, needle: &str) -> Option<usize> {
+    let h = hay.as_bytes();
+    let n = needle.as_bytes();
+    (from..h.len().saturating_sub(n.len() - 1)).find(|&p| h[p..p + n.len()].eq_ignore_ascii_case(n))
+}
+
+/// NFKC, invisible characters removed, `ё`→`е`, controls neutralised, whitespace collapsed
+/// to single spaces and trimmed.
+pub fn normalize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut pending_space = false;
+    let mut push = |out: &mut String, c: char| {
+        if c.is_whitespace() || c.is_control() {
+            pending_space = !out.is_empty();
+            return;
+        }
+        if is_invisible(c) {
+            return;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        out.push(match c {
+            'ё' => 'е',
+            'Ё' => 'Е',
+            c => c,
+        });
+    };
+    if s.is_ascii() {
+        for c in s.chars() {
+            push(&mut out, c);
+        }
+    } else {
+        for c in s.nfkc() {
+            push(&mut out, c);
+        }
+    }
+    out
+}
+
+/// Characters that change nothing a reader sees but split words for a matcher, or reorder
+/// what a terminal shows (bidi controls could disguise an alert line).
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' // soft hyphen
+        | '\u{180E}'
+        | '\u{200B}'..='\u{200F}' // zero-width space/joiners, LRM/RLM
+        | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
+        | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+        | '\u{2066}'..='\u{2069}' // bidi isolates
+        | '\u{FEFF}' // BOM / zero-width no-break space
+    )
+}
+
+/// Lower-cases `s` one character at a time, keeping every character's UTF-8 length, so that
+/// byte offsets in the folded text are byte offsets in `s`. A character whose lower case has
+/// another length (rare after NFKC, e.g. `İ`) is kept as it is.
+pub fn fold_case(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let mut lower = c.to_lowercase();
+        match (lower.next(), lower.next()) {
+            (Some(l), None) if l.len_utf8() == c.len_utf8() => out.push(l),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether `c` belongs to a word, for whole-word matching: letters, digits, marks and `_`.
+pub fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || is_mark(c)
+}
+
+fn is_mark(c: char) -> bool {
+    // combining marks left after NFKC (e.g. stress accents in Russian texts)
+    matches!(c, '\u{0300}'..='\u{036F}' | '\u{0483}'..='\u{0489}')
+}
+
+/// The text around `start..end` (byte offsets in `text`), about `width` characters long,
+/// cut at character boundaries, with "…" where it was cut.
+pub fn snippet(text: &str, start: usize, end: usize, width: usize) -> String {
+    let match_chars = text[start..end].chars().count();
+    let side = width.saturating_sub(match_chars) / 2;
+    let from = match side {
+        0 => start,
+        _ => text[..start]
+            .char_indices()
+            .rev()
+            .nth(side - 1)
+            .map_or(0, |(i, _)| i),
+    };
+    let to = text[end..]
+        .char_indices()
+        .nth(side)
+        .map_or(text.len(), |(i, _)| end + i);
+    let mut s = String::new();
+    if from > 0 {
+        s.push('…');
+    }
+    s.push_str(text[from..to].trim());
+    if to < text.len() {
+        s.push('…');
+    }
+    s
+}
+
+/// Character offset of byte offset `byte` in `text`.
+pub fn char_offset(text: &str, byte: usize) -> usize {
+    text[..byte].chars().count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_dropped_and_attributes_never_become_text() {
+        assert_eq!(
+            html_to_text(r#"<p class="CIS">one</p><p>two <a href="/cis">link</a></p>"#),
+            "one two link"
+        );
+    }
+
+    #[test]
+    fn inline_tags_do_not_split_words_but_blocks_do() {
+        assert_eq!(html_to_text("<b>C</b>IS"), "CIS");
+        assert_eq!(html_to_text("end.</p><p>Next"), "end. Next");
+        assert_eq!(html_to_text("line<br>break"), "line break");
+    }
+
+    #[test]
+    fn entities_are_decoded_after_tags_are_gone() {
+        assert_eq!(
+            html_to_text("AT&amp;T &lt;b&gt; &nbsp;x &eacute;"),
+            "AT&T <b> x é"
+        );
+        assert_eq!(html_to_text("&#1057;&#1053;&#1043;"), "СНГ");
+    }
+
+    #[test]
+    fn scripts_styles_and_comments_are_not_text() {
+        assert_eq!(
+            html_to_text("a<script>var CIS=1;</script>b<style>.CIS{}</style>c<!-- CIS -->d"),
+            "a b c d"
+        );
+    }
+
+    #[test]
+    fn a_lone_less_than_sign_is_text() {
+        assert_eq!(html_to_text("a < b and c<3"), "a < b and c<3");
+    }
+
+    #[test]
+    fn normalize_collapses_whitespace_and_removes_invisibles() {
+        assert_eq!(
+            normalize("  Common\u{200B}wealth\n\t of\r\nStates "),
+            "Commonwealth of States"
+        );
+        assert_eq!(normalize("Объединённые"), "Объединенные");
+        assert_eq!(normalize("ＣＩＳ"), "CIS"); // NFKC folds full-width letters
+        assert_eq!(normalize("a\u{202E}b\u{0007}c"), "ab c");
+    }
+
+    #[test]
+    fn fold_case_keeps_byte_offsets() {
+        for s in ["CIS and СНГ", "İstanbul ΣΑΣ", "ОДКБ"] {
+            assert_eq!(fold_case(s).len(), s.len());
+        }
+        assert_eq!(fold_case("СНГ CIS"), "снг cis");
+    }
+
+    #[test]
+    fn snippet_marks_cuts() {
+        let text = "a ".repeat(200) + "CIS" + &" b".repeat(200);
+        let start = text.find("CIS").unwrap();
+        let s = snippet(&text, start, start + 3, 40);
+        assert!(
+            s.starts_with('…') && s.ends_with('…') && s.contains("CIS"),
+            "{s}"
+        );
+        assert!(s.chars().count() <= 44, "{s}");
+        assert_eq!(snippet("the CIS", 4, 7, 160), "the CIS");
+    }
+}

@@ -1,0 +1,126 @@
+//! Integration tests: the real binary, a real HTTP server on 127.0.0.1, a real sled store
+//! in a temporary directory. One test binary, one module per area.
+
+/// The test HTTP server (real sockets, misbehaving on request).
+mod server;
+
+/// `check`, `demo`, exit codes, `--help`: the command line as an operator meets it.
+mod cli;
+/// `run` as a service: sd_notify, SIGTERM, the store lock.
+mod daemon;
+/// `once` against served feeds: alerts, backlog, dedup, conditional GET, charsets, failures.
+mod pipeline;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub use server::{Route, Server};
+
+/// The sample feed: item 1 mentions the CIS and the CSTO, item 2 is a substring trap.
+pub const SAMPLE: &[u8] = include_bytes!("../fixtures/moscow-times-2022-12-27.xml");
+
+/// A temporary directory with a config file in it.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+/// The `[[watch]]` tables of the documented example (cis, csto).
+pub fn example_watches() -> &'static str {
+    let e = feedwatch::config::EXAMPLE;
+    &e[e.find("\n[[watch]]").unwrap() + 1..]
+}
+
+impl Setup {
+    /// A config polling `feeds` (name, url, backlog) with the example's watches; store and
+    /// alert log inside the temporary directory.
+    pub fn new(feeds: &[(&str, &str, &str)]) -> Setup {
+        Setup::with_extra(feeds, "")
+    }
+
+    pub fn with_extra(feeds: &[(&str, &str, &str)], extra: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let mut toml = format!(
+            "[storage]\npath = \"store\"\n[alerts]\nlog = \"alerts.jsonl\"\n[fetch]\ntimeout = \"10s\"\nconnect_timeout = \"2s\"\nread_timeout = \"5s\"\n{extra}\n"
+        );
+        for (name, url, backlog) in feeds {
+            toml.push_str(&format!(
+                "[[feeds]]\nname = \"{name}\"\nurl = \"{url}\"\nbacklog = \"{backlog}\"\n\n"
+            ));
+        }
+        toml.push_str(example_watches());
+        let config = dir.path().join("feedwatch.toml");
+        std::fs::write(&config, toml).unwrap();
+        Setup { dir, config }
+    }
+
+    pub fn log(&self) -> PathBuf {
+        self.dir.path().join("alerts.jsonl")
+    }
+
+    /// Runs `feedwatch --config CONFIG args...` to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        feedwatch(Some(&self.config), args)
+    }
+
+    /// The alert log's lines, parsed.
+    pub fn alerts(&self) -> Vec<serde_json::Value> {
+        read_alerts(&self.log())
+    }
+}
+
+pub fn read_alerts(path: &Path) -> Vec<serde_json::Value> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("every alert line is JSON"))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A `feedwatch` command with a clean environment (no inherited config or systemd sockets).
+pub fn command(config: Option<&Path>) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_feedwatch"));
+    if let Some(config) = config {
+        c.arg("--config").arg(config);
+    }
+    for var in [
+        "FEEDWATCH_CONFIG",
+        "NOTIFY_SOCKET",
+        "STATE_DIRECTORY",
+        "LOGS_DIRECTORY",
+        "JOURNAL_STREAM",
+        "RUST_LOG",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
+pub fn feedwatch(config: Option<&Path>, args: &[&str]) -> Output {
+    command(config).args(args).output().unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// (watch, title) of each alert, sorted, for comparing sets of alerts.
+pub fn watch_titles(alerts: &[serde_json::Value]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = alerts
+        .iter()
+        .map(|a| {
+            (
+                a["watch"].as_str().unwrap().to_string(),
+                a["title"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}

@@ -67,6 +67,48 @@ impl Alert {
     }
 }
 
+/// A `"feed-health"` line: a feed that has failed or been stale for a while, or recovered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthLine {
+    pub kind: String,
+    pub id: String,
+    pub feed: String,
+    /// "failing", "stale", or "ok" (recovered).
+    pub state: String,
+    /// When the state began, RFC 3339.
+    pub since: String,
+    /// The last error, in words, for "failing".
+    pub error: Option<String>,
+    pub detected: String,
+}
+
+impl HealthLine {
+    pub fn new(
+        feed: &str,
+        state: &str,
+        since: DateTime<Utc>,
+        error: Option<&str>,
+        detected: DateTime<Utc>,
+    ) -> (Key, HealthLine) {
+        let since = rfc3339(since);
+        let id = Key::of(&["health", feed, state, &since]);
+        let line = HealthLine {
+            kind: "feed-health".into(),
+            id: id.hex(),
+            feed: feed.into(),
+            state: state.into(),
+            since,
+            error: error.map(str::to_string),
+            detected: rfc3339(detected),
+        };
+        (id, line)
+    }
+
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("health lines always serialise")
+    }
+}
+
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -95,14 +137,15 @@ impl AlertLog {
         &self.path
     }
 
-    /// Appends the lines and fsyncs: when this returns Ok, they are on disk.
-    pub fn append(&mut self, alerts: &[Alert]) -> std::io::Result<()> {
-        if alerts.is_empty() {
+    /// Appends the lines (JSON objects without their newline) and fsyncs: when this returns
+    /// Ok, they are on disk.
+    pub fn append(&mut self, lines: &[String]) -> std::io::Result<()> {
+        if lines.is_empty() {
             return Ok(());
         }
         let mut buf = String::new();
-        for a in alerts {
-            buf.push_str(&a.to_line());
+        for l in lines {
+            buf.push_str(l);
             buf.push('\n');
         }
         self.file.write_all(buf.as_bytes())?;

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
 use crate::alert::{Alert, rfc3339};
-use crate::config::{self, Backlog, Config, Env, LoadError};
+use crate::config::{self, Backlog, Config, Env, Interval, LoadError};
+use crate::schedule::{self, Health};
 use crate::service::{self, Service};
 use crate::store::{Store, StoreError};
 use crate::watch::is_case_sensitive;
@@ -42,7 +43,14 @@ pub enum Command {
     Once,
     /// Validate the config and show what would be polled and watched (exit 2 if invalid).
     Check,
-    /// Show each feed's state: last success, last error, items.
+    /// Poll one feed now, write its alerts, and show the outcome.
+    Poll {
+        /// The feed's name in the config.
+        name: String,
+    },
+    /// Poll a feed again that was disabled because it answered 410 Gone.
+    Enable { name: String },
+    /// Show each feed's health: state, last success, last error, next poll, items.
     Feeds {
         /// One JSON object per line.
         #[arg(long)]
@@ -129,6 +137,26 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             print!("{}", cycle.summary(&service.config.alerts.log));
             Ok(())
         }),
+        Command::Poll { name } => runtime()?.block_on(async {
+            let service = Service::open(config).await?;
+            let cycle = service.poll_one(&name).await?;
+            print!("{}", cycle.summary(&service.config.alerts.log));
+            Ok(())
+        }),
+        Command::Enable { name } => {
+            if !config.feeds.iter().any(|f| f.name == name) {
+                anyhow::bail!("no feed called {name:?} in {}", config.source);
+            }
+            let store = open_store(&config)?;
+            if store.enable(&name)? {
+                println!(
+                    "{name}: enabled; it is polled on the next cycle (or now with `feedwatch poll {name}`)"
+                );
+            } else {
+                println!("{name}: was not disabled");
+            }
+            Ok(())
+        }
         Command::Feeds { json } => feeds(&config, json),
         Command::Items { json, feed, limit } => items(&config, json, feed.as_deref(), limit),
         Command::Alerts { json, watch, limit } => alerts(&config, json, watch.as_deref(), limit),
@@ -177,7 +205,7 @@ pub fn describe(c: &Config) -> String {
         s.push_str(&format!(
             "  {:<16} every {:<6} backlog {:<5} {}{}\n",
             f.name,
-            humantime::format_duration(f.interval).to_string(),
+            interval(f.interval),
             backlog(f.backlog),
             f.url,
             if f.enabled { "" } else { "  (paused)" }
@@ -211,6 +239,13 @@ pub fn describe(c: &Config) -> String {
     s
 }
 
+fn interval(i: Interval) -> String {
+    match i {
+        Interval::Fixed(d) => humantime::format_duration(d).to_string(),
+        Interval::Auto => "auto".into(),
+    }
+}
+
 fn backlog(b: Backlog) -> String {
     match b {
         Backlog::All => "all".into(),
@@ -231,8 +266,8 @@ fn feeds(config: &Config, json: bool) -> anyhow::Result<()> {
     if !json {
         writeln!(
             out,
-            "{:<16} {:<12} {:<14} {:>8} {:>7}  LAST ERROR",
-            "FEED", "STATE", "LAST SUCCESS", "FAILURES", "ITEMS"
+            "{:<16} {:<22} {:<16} {:>5} {:<14} {:>7} {:>9}  LAST ERROR",
+            "FEED", "STATE", "LAST SUCCESS", "FAILS", "NEXT POLL", "ITEMS", "ITEMS/DAY"
         )?;
     }
     let mut names: Vec<&str> = config.feeds.iter().map(|f| f.name.as_str()).collect();
@@ -243,39 +278,60 @@ fn feeds(config: &Config, json: bool) -> anyhow::Result<()> {
     }
     for name in names {
         let conf = config.feeds.iter().find(|f| f.name == name);
-        let st = states.iter().find(|s| s.name == name);
-        let state = match (conf, st) {
-            (None, _) => "not in config",
-            (Some(c), _) if !c.enabled => "paused",
-            (_, None) => "never polled",
-            (_, Some(s)) if s.failures > 0 => "failing",
-            (_, Some(s)) if s.last_success.is_none() => "never polled",
-            _ => "ok",
+        let st = states
+            .iter()
+            .find(|s| s.name == name)
+            .cloned()
+            .unwrap_or_default();
+        let health = schedule::assess(&st, now);
+        let (state, since) = match (&conf, &health) {
+            (None, _) => ("not in config".to_string(), None),
+            (Some(c), _) if !c.enabled => ("paused".to_string(), None),
+            (_, Health::Failing { since }) => (
+                format!("failing since {}", since.format("%m-%d %H:%M")),
+                Some(*since),
+            ),
+            (_, Health::Stale { since }) => (
+                format!("stale since {}", since.format("%m-%d %H:%M")),
+                Some(*since),
+            ),
+            (_, h) => (h.word().to_string(), None),
         };
+        let per_day = schedule::items_last_week(&st, now) as f64 / 7.0;
         if json {
             let v = serde_json::json!({
                 "feed": name,
-                "url": conf.map(|c| c.url.to_string()).or(st.map(|s| s.url.clone())),
-                "state": state,
-                "last_poll": st.and_then(|s| s.last_poll).map(rfc3339),
-                "last_success": st.and_then(|s| s.last_success).map(rfc3339),
-                "last_error": st.and_then(|s| s.last_error.clone()),
-                "last_error_at": st.and_then(|s| s.last_error_at).map(rfc3339),
-                "failures": st.map_or(0, |s| s.failures),
-                "items": st.map_or(0, |s| s.items),
+                "url": if st.url.is_empty() { conf.map(|c| c.url.to_string()) } else { Some(st.url.clone()) },
+                "state": if conf.is_some_and(|c| !c.enabled) { "paused" } else if conf.is_none() { "not in config" } else { health.word() },
+                "since": since.map(rfc3339),
+                "last_poll": st.last_poll.map(rfc3339),
+                "last_success": st.last_success.map(rfc3339),
+                "last_error": st.last_error,
+                "last_error_at": st.last_error_at.map(rfc3339),
+                "disabled": st.disabled,
+                "failures": st.failures,
+                "next_poll": st.next_poll.map(rfc3339),
+                "items": st.items,
+                "items_per_day": (per_day * 10.0).round() / 10.0,
             });
             writeln!(out, "{v}")?;
         } else {
+            let error = st
+                .disabled
+                .as_deref()
+                .or(st.last_error.as_deref())
+                .unwrap_or("");
             writeln!(
                 out,
-                "{:<16} {:<12} {:<14} {:>8} {:>7}  {}",
+                "{:<16} {:<22} {:<16} {:>5} {:<14} {:>7} {:>9.1}  {}",
                 name,
                 state,
-                st.and_then(|s| s.last_success)
-                    .map_or("-".into(), |t| ago(t, now)),
-                st.map_or(0, |s| s.failures),
-                st.map_or(0, |s| s.items),
-                st.and_then(|s| s.last_error.as_deref()).unwrap_or("")
+                st.last_success.map_or("-".into(), |t| ago(t, now)),
+                st.failures,
+                st.next_poll.map_or("-".into(), |t| until(t, now)),
+                st.items,
+                per_day,
+                error
             )?;
         }
     }
@@ -344,6 +400,16 @@ fn write_alert(out: &mut impl Write, a: &Alert) -> std::io::Result<()> {
         writeln!(out, "    {:?} in {:?}: {}", m.term, m.field, m.snippet)?;
     }
     Ok(())
+}
+
+fn until(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = t.signed_duration_since(now).num_seconds();
+    if secs <= 0 {
+        return "due".into();
+    }
+    let secs = secs as u64;
+    let d = std::time::Duration::from_secs(if secs > 3600 { secs / 60 * 60 } else { secs });
+    format!("in {}", humantime::format_duration(d))
 }
 
 fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {

@@ -36,6 +36,12 @@ pub const KEYS: &[&str] = &[
     "fetch.max_redirects",
     "fetch.concurrency",
     "fetch.user_agent",
+    "fetch.per_host",
+    "fetch.host_gap",
+    "schedule.min_interval",
+    "schedule.max_interval",
+    "schedule.max_backoff",
+    "schedule.report_after",
     "defaults.interval",
     "defaults.backlog",
     "feeds.name",
@@ -60,6 +66,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub alerts: AlertsConfig,
     pub fetch: FetchConfig,
+    pub schedule: ScheduleConfig,
     pub feeds: Vec<FeedConfig>,
     pub watches: Vec<WatchConfig>,
 }
@@ -91,6 +98,29 @@ pub struct FetchConfig {
     /// Polls in flight at once, over all feeds.
     pub concurrency: usize,
     pub user_agent: String,
+    /// Requests in flight at once to one host (host:port).
+    pub per_host: usize,
+    /// Least time between the starts of two requests to one host.
+    pub host_gap: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleConfig {
+    /// Bounds of `interval = "auto"`.
+    pub min_interval: Duration,
+    pub max_interval: Duration,
+    /// Longest wait after failures, however many.
+    pub max_backoff: Duration,
+    /// How long a feed may fail or stay stale before a feed-health line is written.
+    pub report_after: Duration,
+}
+
+/// How often a feed is polled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interval {
+    Fixed(Duration),
+    /// Adapted to how often the feed publishes, within [`ScheduleConfig`]'s bounds.
+    Auto,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +128,7 @@ pub struct FeedConfig {
     /// The feed's identity (its URL may change); renaming makes a new feed.
     pub name: String,
     pub url: Url,
-    pub interval: Duration,
+    pub interval: Interval,
     pub backlog: Backlog,
     /// `false` pauses the feed without forgetting its state.
     pub enabled: bool,
@@ -307,13 +337,16 @@ impl Reader<'_> {
         self.check_keys(
             doc,
             "",
-            &["storage", "alerts", "fetch", "defaults", "feeds", "watch"],
+            &[
+                "storage", "alerts", "fetch", "schedule", "defaults", "feeds", "watch",
+            ],
         );
         let empty = DeTable::default();
         let storage = self.section(doc, "storage").unwrap_or(&empty);
         let alerts = self.section(doc, "alerts").unwrap_or(&empty);
         let fetch = self.section(doc, "fetch").unwrap_or(&empty);
         let defaults = self.section(doc, "defaults").unwrap_or(&empty);
+        let schedule = self.section(doc, "schedule").unwrap_or(&empty);
         let resolve = |p: PathBuf| match base {
             Some(b) if p.is_relative() => b.join(p),
             _ => p,
@@ -353,10 +386,36 @@ impl Reader<'_> {
                 .string(fetch, "fetch", "user_agent")
                 .map(|(s, _)| s)
                 .unwrap_or_else(default_user_agent),
+            per_host: self.count(fetch, "fetch", "per_host", 1, 64).unwrap_or(2),
+            host_gap: self
+                .duration_or_zero(fetch, "fetch", "host_gap")
+                .unwrap_or(Duration::ZERO),
         };
+        let schedule = ScheduleConfig {
+            min_interval: self
+                .duration(schedule, "schedule", "min_interval")
+                .unwrap_or(Duration::from_secs(300)),
+            max_interval: self
+                .duration(schedule, "schedule", "max_interval")
+                .unwrap_or(Duration::from_secs(24 * 3600)),
+            max_backoff: self
+                .duration(schedule, "schedule", "max_backoff")
+                .unwrap_or(Duration::from_secs(6 * 3600)),
+            report_after: self
+                .duration(schedule, "schedule", "report_after")
+                .unwrap_or(Duration::from_secs(6 * 3600)),
+        };
+        if schedule.min_interval > schedule.max_interval {
+            let at = doc.get("schedule").map_or(0, |v| v.span().start);
+            self.error(
+                at,
+                "schedule.min_interval",
+                "must not be longer than schedule.max_interval",
+            );
+        }
         let interval = self
             .interval(defaults, "defaults")
-            .unwrap_or(Duration::from_secs(600));
+            .unwrap_or(Interval::Fixed(Duration::from_secs(600)));
         let backlog = self
             .backlog(defaults, "defaults")
             .unwrap_or(Backlog::Window(Duration::from_secs(24 * 3600)));
@@ -368,6 +427,7 @@ impl Reader<'_> {
             storage,
             alerts,
             fetch,
+            schedule,
             feeds,
             watches,
         }
@@ -376,7 +436,7 @@ impl Reader<'_> {
     fn feeds(
         &mut self,
         doc: &DeTable<'_>,
-        interval: Duration,
+        interval: Interval,
         backlog: Backlog,
     ) -> Vec<FeedConfig> {
         let mut feeds = Vec::new();
@@ -579,14 +639,33 @@ impl Reader<'_> {
         Some(name)
     }
 
-    fn interval(&mut self, t: &DeTable<'_>, key: &str) -> Option<Duration> {
+    fn interval(&mut self, t: &DeTable<'_>, key: &str) -> Option<Interval> {
+        if let Some(DeValue::String(s)) = t.get("interval").map(|v| v.get_ref()) {
+            if s == "auto" {
+                return Some(Interval::Auto);
+            }
+        }
         let d = self.duration(t, key, "interval")?;
         if d < Duration::from_secs(1) {
             let at = t.get("interval").map_or(0, |v| v.span().start);
-            self.error(at, &format!("{key}.interval"), "must be at least 1s");
+            self.error(
+                at,
+                &format!("{key}.interval"),
+                "must be at least 1s, or \"auto\"",
+            );
             return None;
         }
-        Some(d)
+        Some(Interval::Fixed(d))
+    }
+
+    /// A duration where "0s" (off) is allowed.
+    fn duration_or_zero(&mut self, t: &DeTable<'_>, path: &str, key: &str) -> Option<Duration> {
+        if let Some(DeValue::String(s)) = t.get(key).map(|v| v.get_ref()) {
+            if humantime::parse_duration(s).is_ok_and(|d| d.is_zero()) {
+                return Some(Duration::ZERO);
+            }
+        }
+        self.duration(t, path, key)
     }
 
     fn backlog(&mut self, t: &DeTable<'_>, key: &str) -> Option<Backlog> {

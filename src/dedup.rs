@@ -31,7 +31,7 @@ pub enum KeyPolicy {
 pub struct Key(pub [u8; 16]);
 
 impl Key {
-    fn of(parts: &[&str]) -> Key {
+    pub fn of(parts: &[&str]) -> Key {
         let mut h = Sha256::new();
         for p in parts {
             h.update((p.len() as u64).to_le_bytes());

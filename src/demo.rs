@@ -56,7 +56,7 @@ pub async fn run() -> anyhow::Result<String> {
     config.feeds = vec![FeedConfig {
         name: "moscow-times".into(),
         url: url.parse()?,
-        interval: std::time::Duration::from_secs(600),
+        interval: config::Interval::Fixed(std::time::Duration::from_secs(600)),
         backlog: Backlog::All,
         enabled: true,
     }];

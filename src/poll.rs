@@ -7,13 +7,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
 use tracing::{info, warn};
+use url::Url;
 
-use crate::config::{Backlog, FeedConfig};
+use crate::alert::HealthLine;
+use crate::config::{Backlog, FeedConfig, ScheduleConfig};
 use crate::decode;
 use crate::dedup;
-use crate::fetch::{Fetched, Fetcher};
+use crate::fetch::{Fetched, Fetcher, Validators};
+use crate::hosts::Hosts;
 use crate::parse;
+use crate::schedule::{self, Health};
 use crate::store::{FeedState, Incoming, Store, StoreError};
 use crate::watch::{Field, Matcher};
 
@@ -22,6 +27,11 @@ pub struct Poller {
     pub fetcher: Fetcher,
     pub store: Arc<Store>,
     pub matcher: Arc<Matcher>,
+    pub schedule: ScheduleConfig,
+    /// Per-host politeness.
+    pub hosts: Hosts,
+    /// Polls in flight at once, over all feeds (`fetch.concurrency`).
+    pub in_flight: Semaphore,
 }
 
 /// How a poll ended.
@@ -36,6 +46,17 @@ pub enum Outcome {
     },
     /// The feed failed at some step; the message names the step.
     Failed { message: String, transient: bool },
+    /// Not polled: disabled after the outlet said 410 Gone.
+    Disabled { reason: String },
+}
+
+/// A poll's outcome and when the feed is due again (`None`: not until an operator enables it).
+#[derive(Debug)]
+pub struct Report {
+    pub outcome: Outcome,
+    pub next_in: Option<Duration>,
+    /// Whether a feed-health line was recorded for the alert log.
+    pub health_line: bool,
 }
 
 /// A poll that could not be recorded: only the store failing stops the service.
@@ -47,64 +68,149 @@ pub struct PollError {
     pub source: StoreError,
 }
 
+/// A failed fetch or parse, in words, with what the scheduler needs to know.
+struct Failure {
+    message: String,
+    transient: bool,
+    retry_after: Option<Duration>,
+    gone: bool,
+}
+
+/// What a successful fetch and parse yielded.
+struct Fetch {
+    validators: Validators,
+    parsed: parse::ParsedFeed,
+    moved_to: Option<Url>,
+    fresh_for: Option<Duration>,
+}
+
 impl Poller {
-    /// Polls `feed` once and records the result.
-    pub async fn poll(&self, feed: &FeedConfig) -> Result<Outcome, PollError> {
-        let started = Instant::now();
-        let span = tracing::info_span!("poll", feed = %feed.name);
-        let _enter = span.enter();
-        drop(_enter);
-        let store_err = |source| PollError {
-            feed: feed.name.clone(),
-            source,
-        };
+    pub fn new(
+        fetcher: Fetcher,
+        store: Arc<Store>,
+        matcher: Arc<Matcher>,
+        config: &crate::config::Config,
+    ) -> Poller {
+        Poller {
+            fetcher,
+            store,
+            matcher,
+            schedule: config.schedule,
+            hosts: Hosts::new(config.fetch.per_host, config.fetch.host_gap),
+            in_flight: Semaphore::new(config.fetch.concurrency),
+        }
+    }
+
+    /// The feed's stored state, made to agree with its current config.
+    pub fn state(&self, feed: &FeedConfig) -> Result<FeedState, StoreError> {
         let mut state = self
             .store
-            .feed_state(&feed.name)
-            .map_err(store_err)?
+            .feed_state(&feed.name)?
             .unwrap_or_else(|| FeedState {
                 name: feed.name.clone(),
                 ..FeedState::default()
             });
-        // Validators belong to a URL: a changed URL starts over.
-        if state.url != feed.url.as_str() {
+        // An operator's new URL wins over a remembered redirect; validators belong to a URL.
+        if state.config_url != feed.url.as_str() || state.url.is_empty() {
+            state.config_url = feed.url.to_string();
             state.url = feed.url.to_string();
-            state.validators = Default::default();
+            state.validators = Validators::default();
         }
+        Ok(state)
+    }
+
+    /// Polls `feed` once (within the global and per-host limits) and records the result.
+    pub async fn poll(&self, feed: &FeedConfig) -> Result<Report, PollError> {
+        let store_err = |source| PollError {
+            feed: feed.name.clone(),
+            source,
+        };
+        let mut state = self.state(feed).map_err(store_err)?;
+        if let Some(reason) = state.disabled.clone() {
+            return Ok(Report {
+                outcome: Outcome::Disabled { reason },
+                next_in: None,
+                health_line: false,
+            });
+        }
+        let url = Url::parse(&state.url).unwrap_or_else(|_| feed.url.clone());
+        let result = {
+            let _global = self.in_flight.acquire().await.expect("never closed");
+            let _host = self.hosts.acquire(&url).await;
+            let started = Instant::now();
+            let r = self.fetch_and_parse(&url, &state).await;
+            tracing::debug!(feed = %feed.name, elapsed = ?started.elapsed(), "fetched");
+            r
+        };
         let now = Utc::now();
         state.last_poll = Some(now);
         let first_poll = state.last_success.is_none();
 
-        let result = self.fetch_and_parse(feed, &state).await;
-        let outcome = match result {
-            Err(failure) => {
+        let (outcome, delay) = match result {
+            Err(f) => {
                 state.failures += 1;
-                state.last_error = Some(failure.message.clone());
+                state.last_error = Some(f.message.clone());
                 state.last_error_at = Some(now);
-                warn!(feed = %feed.name, url = %feed.url, failures = state.failures, error = %failure.message, "poll failed");
-                self.store.save_feed_state(&state).map_err(store_err)?;
-                Outcome::Failed {
-                    message: failure.message,
-                    transient: failure.transient,
+                state.failing_since.get_or_insert(now);
+                let interval = schedule::interval(feed, &self.schedule, &state, now);
+                let mut delay = schedule::after_failure(
+                    interval,
+                    state.failures,
+                    f.transient,
+                    f.retry_after,
+                    self.schedule.max_backoff,
+                );
+                if let Some(r) = f.retry_after {
+                    if let Some(pause) = self.hosts.rate_limited(&url, &feed.name, r) {
+                        warn!(feed = %feed.name, host = %crate::hosts::authority(&url), pause = ?pause, "several feeds of this host are rate-limited: pausing the host");
+                    }
                 }
+                if f.gone {
+                    let reason = format!(
+                        "{url} answered 410 Gone on {}: the outlet removed this feed; `feedwatch enable {}` polls it again",
+                        now.format("%Y-%m-%d %H:%M UTC"),
+                        feed.name
+                    );
+                    warn!(feed = %feed.name, url = %url, "feed disabled: {reason}");
+                    state.disabled = Some(reason);
+                    delay = Duration::MAX;
+                } else {
+                    warn!(feed = %feed.name, url = %url, failures = state.failures, retry_in = %humantime::format_duration(Duration::from_secs(delay.as_secs())), error = %f.message, "poll failed");
+                }
+                let outcome = Outcome::Failed {
+                    message: f.message,
+                    transient: f.transient,
+                };
+                (outcome, delay)
             }
             Ok(None) => {
                 mark_success(&mut state, now);
-                self.store.save_feed_state(&state).map_err(store_err)?;
-                Outcome::NotModified
+                (
+                    Outcome::NotModified,
+                    schedule::interval(feed, &self.schedule, &state, now),
+                )
             }
-            Ok(Some((doc_validators, parsed))) => {
+            Ok(Some(fetch)) => {
                 mark_success(&mut state, now);
-                state.validators = doc_validators;
-                let items = parsed.items.len();
-                let policy = dedup::policy(&parsed.items);
-                if state.key_policy.is_some_and(|p| p != policy)
-                    || (state.key_policy.is_none() && policy != dedup::KeyPolicy::Guid)
+                if let Some(to) = &fetch.moved_to {
+                    info!(feed = %feed.name, from = %url, to = %to, "feed moved permanently (301/308): polling the new URL from now on");
+                    state.url = to.to_string();
+                }
+                state.validators = fetch.validators;
+                let ttl = fetch
+                    .parsed
+                    .ttl_minutes
+                    .map(|m| Duration::from_secs(u64::from(m) * 60));
+                state.fresh_for = fetch.fresh_for.max(ttl).map(|d| d.as_secs());
+                let items = fetch.parsed.items.len();
+                let policy = dedup::policy(&fetch.parsed.items);
+                if state.key_policy != Some(policy)
+                    && (state.key_policy.is_some() || policy != dedup::KeyPolicy::Guid)
                 {
-                    info!(feed = %feed.name, policy = ?policy, "item keys: this feed's guids are unreliable, identifying items by {policy:?}");
+                    info!(feed = %feed.name, policy = ?policy, "item keys: this feed's guids are unreliable, identifying its items by {policy:?}");
                 }
                 state.key_policy = Some(policy);
-                let incoming = self.prepare(feed, parsed.items, policy, first_poll, now);
+                let incoming = self.prepare(feed, fetch.parsed.items, policy, first_poll, now);
                 let committed = self
                     .store
                     .commit_poll(&state, &incoming, now)
@@ -112,36 +218,98 @@ impl Poller {
                 for a in &committed.alerts {
                     info!(feed = %feed.name, watch = %a.watch, alert = %a.id, title = %a.title, "alert");
                 }
-                Outcome::Polled {
+                state.items = committed.state.items;
+                if committed.new_items > 0 {
+                    state.recent_new.push((now, committed.new_items as u32));
+                    state.last_new_item = Some(now);
+                }
+                state.recent_new.retain(|(t, _)| {
+                    now.signed_duration_since(*t).to_std().unwrap_or_default() <= schedule::HISTORY
+                });
+                let outcome = Outcome::Polled {
                     items,
                     new_items: committed.new_items,
                     alerts: committed.alerts.len(),
-                }
+                };
+                (
+                    outcome,
+                    schedule::interval(feed, &self.schedule, &state, now),
+                )
             }
         };
-        tracing::debug!(feed = %feed.name, elapsed = ?started.elapsed(), outcome = ?outcome, "poll done");
-        Ok(outcome)
+        let next_in =
+            (delay != Duration::MAX).then(|| schedule::jitter(delay, schedule::unit_random()));
+        state.next_poll = next_in
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| now + d);
+        let health_line = self.record(&mut state, now).map_err(store_err)?;
+        Ok(Report {
+            outcome,
+            next_in,
+            health_line,
+        })
+    }
+
+    /// Saves the feed's state, with a feed-health line when it has been failing or stale for
+    /// longer than `schedule.report_after`, or has recovered after such a line.
+    fn record(&self, state: &mut FeedState, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let line = match schedule::assess(state, now) {
+            Health::Failing { since } | Health::Stale { since } if state.reported.is_none() => {
+                let word = schedule::assess(state, now).word();
+                let long = now
+                    .signed_duration_since(since)
+                    .to_std()
+                    .unwrap_or_default()
+                    >= self.schedule.report_after;
+                long.then(|| {
+                    state.reported = Some(word.to_string());
+                    HealthLine::new(&state.name, word, since, state.last_error.as_deref(), now)
+                })
+            }
+            Health::Ok if state.reported.is_some() => {
+                state.reported = None;
+                let since = state.last_success.unwrap_or(now);
+                Some(HealthLine::new(&state.name, "ok", since, None, now))
+            }
+            _ => None,
+        };
+        match line {
+            Some((id, line)) => {
+                warn!(feed = %state.name, state = %line.state, since = %line.since, "feed health");
+                self.store.record_health(state, id, &line.to_line())
+            }
+            None => self.store.save_feed_state(state).map(|()| false),
+        }
     }
 
     /// Fetch, decode and parse. `Ok(None)` is a 304.
     async fn fetch_and_parse(
         &self,
-        feed: &FeedConfig,
+        url: &Url,
         state: &FeedState,
-    ) -> Result<Option<(crate::fetch::Validators, parse::ParsedFeed)>, Failure> {
-        let doc = match self.fetcher.fetch(&feed.url, &state.validators).await {
+    ) -> Result<Option<Fetch>, Failure> {
+        let doc = match self.fetcher.fetch(url, &state.validators).await {
             Ok(Fetched::NotModified) => return Ok(None),
             Ok(Fetched::Document(doc)) => doc,
             Err(e) => {
                 return Err(Failure {
-                    message: format!("fetching {}: {e}", feed.url),
+                    message: format!("fetching {url}: {e}"),
                     transient: e.is_transient(),
+                    retry_after: e.retry_after(),
+                    gone: e.is_gone(),
                 });
             }
         };
-        let url = doc.url.clone();
+        let failure = |message: String| Failure {
+            message,
+            transient: false,
+            retry_after: None,
+            gone: false,
+        };
         let content_type = doc.content_type.clone();
-        let validators = doc.validators.clone();
+        let (validators, moved_to, fresh_for) =
+            (doc.validators.clone(), doc.moved_to.clone(), doc.fresh_for);
+        let base = doc.url.clone();
         let parsed = tokio::task::spawn_blocking(move || {
             let decoded = decode::to_utf8(&doc.body, doc.content_type.as_deref());
             let encoding = decoded.encoding;
@@ -150,18 +318,19 @@ impl Poller {
         })
         .await;
         match parsed {
-            Ok(Ok(parsed)) => Ok(Some((validators, parsed))),
-            Ok(Err((e, encoding))) => Err(Failure {
-                message: format!(
-                    "parsing {url} ({}, {encoding}): {e}",
-                    content_type.as_deref().unwrap_or("no content type")
-                ),
-                transient: false,
-            }),
-            Err(join) => Err(Failure {
-                message: format!("parsing {url}: the parser task failed: {join}"),
-                transient: false,
-            }),
+            Ok(Ok(parsed)) => Ok(Some(Fetch {
+                validators,
+                parsed,
+                moved_to,
+                fresh_for,
+            })),
+            Ok(Err((e, encoding))) => Err(failure(format!(
+                "parsing {base} ({}, {encoding}): {e}",
+                content_type.as_deref().unwrap_or("no content type")
+            ))),
+            Err(join) => Err(failure(format!(
+                "parsing {base}: the parser task failed: {join}"
+            ))),
         }
     }
 
@@ -198,14 +367,10 @@ impl Poller {
     }
 }
 
-struct Failure {
-    message: String,
-    transient: bool,
-}
-
 fn mark_success(state: &mut FeedState, now: DateTime<Utc>) {
     state.last_success = Some(now);
     state.failures = 0;
+    state.failing_since = None;
     state.last_error = None;
     state.last_error_at = None;
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
@@ -20,11 +20,9 @@ use crate::config::{Config, FeedConfig};
 use crate::fetch::Fetcher;
 use crate::notify;
 use crate::poll::{Outcome, Poller};
+use crate::schedule;
 use crate::store::Store;
 use crate::watch::Matcher;
-
-/// Longest wait after a failure, however many failures in a row.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
 
 /// Everything a running feedwatch holds.
 pub struct Service {
@@ -44,6 +42,7 @@ impl Cycle {
     pub fn failed(&self) -> impl Iterator<Item = (&str, &str)> {
         self.outcomes.iter().filter_map(|(name, o)| match o {
             Outcome::Failed { message, .. } => Some((name.as_str(), message.as_str())),
+            Outcome::Disabled { reason } => Some((name.as_str(), reason.as_str())),
             _ => None,
         })
     }
@@ -62,7 +61,7 @@ impl Cycle {
                     new += new_items;
                 }
                 Outcome::NotModified => unchanged += 1,
-                Outcome::Failed { .. } => {}
+                Outcome::Failed { .. } | Outcome::Disabled { .. } => {}
             }
         }
         let failed: Vec<_> = self.failed().collect();
@@ -98,11 +97,12 @@ impl Service {
             )
         })?;
         let service = Service {
-            poller: Arc::new(Poller {
-                fetcher: Fetcher::new(&config.fetch)?,
-                store: Arc::new(store),
-                matcher: Arc::new(Matcher::new(&config.watches)),
-            }),
+            poller: Arc::new(Poller::new(
+                Fetcher::new(&config.fetch)?,
+                Arc::new(store),
+                Arc::new(Matcher::new(&config.watches)),
+                &config,
+            )),
             log: Arc::new(Mutex::new(log)),
             config,
         };
@@ -128,39 +128,54 @@ impl Service {
                 if batch.is_empty() {
                     return Ok(delivered);
                 }
-                let (seqs, alerts): (Vec<u64>, Vec<_>) = batch.into_iter().unzip();
-                log.append(&alerts).with_context(|| {
+                let (seqs, lines): (Vec<u64>, Vec<String>) = batch.into_iter().unzip();
+                log.append(&lines).with_context(|| {
                     format!(
                         "writing alerts to {} (they stay pending and are retried)",
                         log.path().display()
                     )
                 })?;
                 store.mark_delivered(&seqs)?;
-                delivered += alerts.len();
+                delivered += lines.len();
             }
         })
         .await?
     }
 
-    /// Polls every enabled feed once, within the concurrency limit, then delivers.
+    /// Polls every enabled feed once, all at once within the global and per-host limits,
+    /// then delivers.
     pub async fn once(&self) -> anyhow::Result<Cycle> {
-        let sem = Arc::new(Semaphore::new(self.config.fetch.concurrency));
         let mut set = JoinSet::new();
         for feed in self.config.feeds.iter().filter(|f| f.enabled).cloned() {
             let poller = self.poller.clone();
-            let sem = sem.clone();
             set.spawn(async move {
-                let _permit = sem.acquire_owned().await;
-                let outcome = poller.poll(&feed).await;
-                (feed.name, outcome)
+                let report = poller.poll(&feed).await;
+                (feed.name, report)
             });
         }
         let mut cycle = Cycle::default();
         while let Some(joined) = set.join_next().await {
-            let (name, outcome) = joined?;
-            cycle.outcomes.push((name, outcome?));
+            let (name, report) = joined?;
+            cycle.outcomes.push((name, report?.outcome));
         }
         cycle.outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+        cycle.delivered = self.deliver().await?;
+        Ok(cycle)
+    }
+
+    /// Polls the feed called `name` now (`feedwatch poll NAME`), then delivers.
+    pub async fn poll_one(&self, name: &str) -> anyhow::Result<Cycle> {
+        let Some(feed) = self.config.feeds.iter().find(|f| f.name == name) else {
+            let names: Vec<&str> = self.config.feeds.iter().map(|f| f.name.as_str()).collect();
+            anyhow::bail!(
+                "no feed called {name:?} in {}; feeds: {}",
+                self.config.source,
+                names.join(", ")
+            );
+        };
+        let report = self.poller.poll(feed).await?;
+        let mut cycle = Cycle::default();
+        cycle.outcomes.push((feed.name.clone(), report.outcome));
         cycle.delivered = self.deliver().await?;
         Ok(cycle)
     }
@@ -172,7 +187,6 @@ impl Service {
         let service = Arc::new(self);
         let (stop_tx, stop_rx) = watch::channel(false);
         let wake = Arc::new(Notify::new());
-        let sem = Arc::new(Semaphore::new(service.config.fetch.concurrency));
         let mut tasks = JoinSet::new();
         let feeds: Vec<FeedConfig> = service
             .config
@@ -182,11 +196,15 @@ impl Service {
             .cloned()
             .collect();
         let n = feeds.len();
-        for feed in feeds {
+        let now = chrono::Utc::now();
+        for (i, feed) in feeds.into_iter().enumerate() {
+            let state = service.poller.state(&feed)?;
+            let interval = schedule::interval(&feed, &service.config.schedule, &state, now);
+            let first = schedule::first_delay(i, n, interval, state.next_poll, now);
             tasks.spawn(feed_loop(
                 service.clone(),
                 feed,
-                sem.clone(),
+                first,
                 wake.clone(),
                 stop_rx.clone(),
             ));
@@ -227,45 +245,36 @@ impl Service {
     }
 }
 
-/// One feed's schedule: poll, wait its interval (or its backoff after a failure), repeat.
+/// One feed's schedule: wait until due, poll, repeat; the poller says when it is due next.
 async fn feed_loop(
     service: Arc<Service>,
     feed: FeedConfig,
-    sem: Arc<Semaphore>,
+    first: Duration,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let mut failures: u32 = 0;
+    let mut delay = first;
     loop {
-        let outcome = tokio::select! {
-            biased;
-            _ = stop.wait_for(|s| *s) => return Ok(()),
-            outcome = async {
-                let _permit = sem.acquire().await;
-                service.poller.poll(&feed).await
-            } => outcome?,
-        };
-        let delay = match &outcome {
-            Outcome::Failed { transient, .. } => {
-                failures += 1;
-                backoff(feed.interval, failures, *transient)
-            }
-            Outcome::Polled { alerts, .. } => {
-                failures = 0;
-                if *alerts > 0 {
-                    wake.notify_one();
-                }
-                feed.interval
-            }
-            Outcome::NotModified => {
-                failures = 0;
-                feed.interval
-            }
-        };
-        let delay = jitter(delay, &feed.name);
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return Ok(()),
             _ = tokio::time::sleep(delay) => {}
+        }
+        let report = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+            report = service.poller.poll(&feed) => report?,
+        };
+        if report.health_line
+            || matches!(report.outcome, Outcome::Polled { alerts, .. } if alerts > 0)
+        {
+            wake.notify_one();
+        }
+        match report.next_in {
+            Some(d) => delay = d,
+            None => {
+                info!(feed = %feed.name, "feed disabled: not polled until `feedwatch enable {}`", feed.name);
+                return Ok(());
+            }
         }
     }
 }
@@ -292,33 +301,6 @@ async fn deliver_loop(service: Arc<Service>, wake: Arc<Notify>, mut stop: watch:
     }
 }
 
-/// The wait after `failures` failures in a row: doubling from the feed's interval (or from
-/// a minute for transient errors, which tend to clear soon), capped at [`MAX_BACKOFF`] but
-/// never shorter than the interval.
-pub fn backoff(interval: Duration, failures: u32, transient: bool) -> Duration {
-    let base = if transient {
-        Duration::from_secs(60).min(interval)
-    } else {
-        interval
-    };
-    let exp = base.saturating_mul(1u32 << failures.saturating_sub(1).min(20));
-    exp.min(MAX_BACKOFF.max(interval))
-        .max(if transient { base } else { interval })
-}
-
-/// ±5% so that feeds configured alike do not poll in lockstep.
-fn jitter(d: Duration, seed: &str) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|t| t.subsec_nanos())
-        .unwrap_or(0);
-    let h = seed.bytes().fold(nanos as u64, |h, b| {
-        h.wrapping_mul(31).wrapping_add(b as u64)
-    });
-    let frac = (h % 1001) as f64 / 1000.0; // 0..=1
-    d.mul_f64(0.95 + 0.10 * frac)
-}
-
 /// Waits for SIGTERM or SIGINT. SIGHUP is caught (it would kill the process by default)
 /// and logged: reloading is not implemented yet, so a restart applies a new config.
 pub async fn signals() {
@@ -336,36 +318,6 @@ pub async fn signals() {
             _ = term.recv() => return,
             _ = int.recv() => return,
             _ = hup.recv() => warn!("SIGHUP: reloading the config is not supported yet; restart feedwatch to apply changes"),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let ten = Duration::from_secs(600);
-        assert_eq!(backoff(ten, 1, true), Duration::from_secs(60));
-        assert_eq!(backoff(ten, 2, true), Duration::from_secs(120));
-        assert_eq!(backoff(ten, 30, true), MAX_BACKOFF);
-        assert_eq!(backoff(ten, 1, false), ten);
-        assert_eq!(backoff(ten, 3, false), ten * 4);
-        assert_eq!(
-            backoff(Duration::from_secs(86400), 5, false),
-            Duration::from_secs(86400)
-        );
-    }
-
-    #[test]
-    fn jitter_stays_within_five_percent() {
-        for i in 0..100 {
-            let d = jitter(Duration::from_secs(600), &format!("feed-{i}"));
-            assert!(
-                d >= Duration::from_secs(570) && d <= Duration::from_secs(630),
-                "{d:?}"
-            );
         }
     }
 }

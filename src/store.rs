@@ -54,10 +54,13 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// What feedwatch remembers about a feed between polls.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FeedState {
     pub name: String,
-    /// The URL last polled.
+    /// The URL polled: the configured one, or where a permanent redirect (301/308) led.
     pub url: String,
+    /// The URL in the config when `url` was set; an operator's change there wins.
+    pub config_url: String,
     pub validators: Validators,
     pub last_poll: Option<DateTime<Utc>>,
     pub last_success: Option<DateTime<Utc>>,
@@ -70,6 +73,18 @@ pub struct FeedState {
     pub items: u64,
     /// How the last document's items were identified.
     pub key_policy: Option<KeyPolicy>,
+    /// When the current run of failures began.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Why the feed is no longer polled (the outlet said 410 Gone); `feedwatch enable` clears it.
+    pub disabled: Option<String>,
+    /// Polls that brought new items, (when, how many), for the last 30 days.
+    pub recent_new: Vec<(DateTime<Utc>, u32)>,
+    pub last_new_item: Option<DateTime<Utc>>,
+    /// Seconds the feed's copy stays fresh, as the server or the feed's `<ttl>` declared.
+    pub fresh_for: Option<u64>,
+    pub next_poll: Option<DateTime<Utc>>,
+    /// The unhealthy state last written to the alert log ("failing", "stale"), until recovery.
+    pub reported: Option<String>,
 }
 
 /// An item as remembered.
@@ -107,6 +122,8 @@ pub struct Incoming {
 pub struct Committed {
     pub new_items: usize,
     pub alerts: Vec<Alert>,
+    /// The feed's state as saved (its item count updated).
+    pub state: FeedState,
 }
 
 /// The sled database.
@@ -117,8 +134,13 @@ pub struct Store {
     items: sled::Tree,
     seen: sled::Tree,
     alerts: sled::Tree,
+    health: sled::Tree,
     outbox: sled::Tree,
 }
+
+/// An outbox entry names an alert (its 16-byte id) or a feed-health line (this byte, then
+/// its id).
+const HEALTH_TAG: u8 = b'h';
 
 impl Store {
     /// Opens (creating if needed) the store at `path` with a page cache of `cache` bytes.
@@ -166,6 +188,7 @@ impl Store {
             items: db.open_tree("items")?,
             seen: db.open_tree("seen")?,
             alerts: db.open_tree("alerts")?,
+            health: db.open_tree("health")?,
             outbox: db.open_tree("outbox")?,
             db,
         })
@@ -180,6 +203,19 @@ impl Store {
             .get(name)?
             .map(|v| decode("feeds", &v))
             .transpose()
+    }
+
+    /// Clears a feed's "disabled" mark (set by a 410 Gone). Returns whether it was disabled.
+    pub fn enable(&self, name: &str) -> Result<bool> {
+        let Some(mut state) = self.feed_state(name)? else {
+            return Ok(false);
+        };
+        let was = state.disabled.take().is_some();
+        state.next_poll = None;
+        state.failures = 0;
+        state.failing_since = None;
+        self.save_feed_state(&state)?;
+        Ok(was)
     }
 
     pub fn save_feed_state(&self, state: &FeedState) -> Result<()> {
@@ -275,6 +311,7 @@ impl Store {
                 record_keys(seen, &inc.keys, key)?;
             }
             feeds.insert(state.name.as_bytes(), encode(&state))?;
+            out.state = state;
             Ok(out)
         });
         result.map_err(|e| match e {
@@ -283,14 +320,46 @@ impl Store {
         })
     }
 
-    /// Undelivered alerts, oldest first, with their outbox sequence numbers.
-    pub fn pending(&self, limit: usize) -> Result<Vec<(u64, Alert)>> {
+    /// Records a feed-health line with the feed's state, in one transaction, unless a line
+    /// with the same id was recorded before.
+    pub fn record_health(&self, state: &FeedState, id: Key, line: &str) -> Result<bool> {
+        let trees = (&self.feeds, &self.health, &self.outbox);
+        let result = trees.transaction(|(feeds, health, outbox)| {
+            feeds.insert(state.name.as_bytes(), encode(state))?;
+            if health.get(id.0)?.is_some() {
+                return Ok(false);
+            }
+            health.insert(&id.0, line.as_bytes())?;
+            let mut entry = vec![HEALTH_TAG];
+            entry.extend_from_slice(&id.0);
+            outbox.insert(&outbox.generate_id()?.to_be_bytes(), entry)?;
+            Ok(true)
+        });
+        result.map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })
+    }
+
+    /// Undelivered alert-log lines, oldest first, with their outbox sequence numbers.
+    pub fn pending(&self, limit: usize) -> Result<Vec<(u64, String)>> {
         let mut out = Vec::new();
         for entry in self.outbox.iter().take(limit) {
             let (seq, id) = entry?;
             let seq = u64::from_be_bytes(seq.as_ref().try_into().unwrap_or_default());
-            if let Some(a) = self.alerts.get(&id)? {
-                out.push((seq, decode("alerts", &a)?));
+            let line = match id.split_first() {
+                Some((&HEALTH_TAG, hid)) if hid.len() == 16 => self
+                    .health
+                    .get(hid)?
+                    .map(|l| String::from_utf8_lossy(&l).into_owned()),
+                _ => self
+                    .alerts
+                    .get(&id)?
+                    .map(|a| decode::<Alert>("alerts", &a).map(|a| a.to_line()))
+                    .transpose()?,
+            };
+            if let Some(line) = line {
+                out.push((seq, line));
             }
         }
         Ok(out)

@@ -30,10 +30,10 @@ pub fn to_utf8(body: &[u8], content_type: Option<&str>) -> Decoded {
     }
     let encoding = Encoding::for_bom(body)
         .map(|(e, _)| e)
-        .or_else(|| content_type.and_then(http_charset))
+        .or_else(|| content_type.and_then(|c| http_charset(c, body)))
         .or_else(|| utf16_without_bom(body))
         .or_else(|| xml_declared(body))
-        .unwrap_or(UTF_8);
+        .unwrap_or_else(|| sniff(body));
     // decode() strips a BOM of the given encoding and also honours a BOM that contradicts it
     let (text, actual, had_errors) = encoding.decode(body);
     finish(text.into_owned(), actual.name(), had_errors)
@@ -47,16 +47,21 @@ fn finish(text: String, encoding: &'static str, had_errors: bool) -> Decoded {
     }
 }
 
-/// The `charset` parameter of a `Content-Type` value, if encoding_rs knows it.
-fn http_charset(content_type: &str) -> Option<&'static Encoding> {
+/// The `charset` parameter of a `Content-Type` value, if encoding_rs can decode it.
+fn http_charset(content_type: &str, body: &[u8]) -> Option<&'static Encoding> {
     content_type.split(';').skip(1).find_map(|param| {
         let (k, v) = param.split_once('=')?;
         if !k.trim().eq_ignore_ascii_case("charset") {
             return None;
         }
         let label = v.trim().trim_matches(|c| c == '"' || c == '\'');
-        // A UTF-16 label on bytes that are plainly 8-bit (an ASCII '<' first) is a lie.
-        Encoding::for_label(label.as_bytes())
+        let enc = Encoding::for_label_no_replacement(label.as_bytes())?;
+        if enc == UTF_16LE || enc == UTF_16BE {
+            // A UTF-16 label on bytes that are plainly 8-bit (an ASCII '<' first) is a lie;
+            // on real UTF-16 the NUL bytes tell the byte order, whatever the label says.
+            return Some(utf16_without_bom(body).unwrap_or(UTF_8));
+        }
+        Some(enc)
     })
 }
 
@@ -76,12 +81,24 @@ fn xml_declared(body: &[u8]) -> Option<&'static Encoding> {
         .trim_start();
     let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
     let label = rest[1..].split(quote).next()?;
-    let enc = Encoding::for_label(label.trim().as_bytes())?;
+    // "replacement" (ISO-2022-KR, HZ-GB-2312...) would turn the whole document into one U+FFFD
+    let enc = Encoding::for_label_no_replacement(label.trim().as_bytes())?;
     // The declaration was readable as ASCII, so the document is not UTF-16 whatever it says.
     if enc == UTF_16LE || enc == UTF_16BE {
         return Some(UTF_8);
     }
     Some(enc)
+}
+
+/// Nothing says what the encoding is: UTF-8 if the bytes are valid UTF-8, else a guess from
+/// the bytes (an undeclared KOI8-R or windows-1251 feed still decodes to Cyrillic).
+fn sniff(body: &[u8]) -> &'static Encoding {
+    if std::str::from_utf8(body).is_ok() {
+        return UTF_8;
+    }
+    let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+    detector.feed(body, true);
+    detector.guess(None, chardetng::Utf8Detection::Allow)
 }
 
 /// UTF-16 without a BOM, recognised by the NUL bytes around an ASCII `<`.
@@ -203,6 +220,41 @@ mod tests {
         );
         assert_eq!(d.encoding, "UTF-8");
         assert!(d.text.contains("é") && !d.had_errors);
+    }
+
+    #[test]
+    fn a_utf16_http_label_on_8bit_bytes_is_ignored() {
+        let doc = "<?xml version='1.0'?><t>СНГ</t>";
+        let d = to_utf8(doc.as_bytes(), Some("text/xml; charset=utf-16"));
+        assert_eq!(d.encoding, "UTF-8");
+        assert!(d.text.contains("<t>СНГ</t>"));
+        let be: Vec<u8> = doc.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert_eq!(
+            to_utf8(&be, Some("text/xml; charset=utf-16")).encoding,
+            "UTF-16BE"
+        );
+    }
+
+    #[test]
+    fn replacement_labels_do_not_erase_the_document() {
+        let d = to_utf8(
+            b"<?xml version='1.0' encoding='ISO-2022-KR'?><t>x</t>",
+            None,
+        );
+        assert!(d.text.ends_with("<t>x</t>"), "{}", d.text);
+    }
+
+    #[test]
+    fn undeclared_koi8_r_is_sniffed() {
+        let mut doc = b"<rss version='2.0'><channel><item><title>".to_vec();
+        doc.extend(
+            encoding_rs::KOI8_R
+                .encode("Лидеры стран СНГ встретились в Москве")
+                .0
+                .iter(),
+        );
+        doc.extend(b"</title></item></channel></rss>");
+        assert!(to_utf8(&doc, None).text.contains("Лидеры стран СНГ"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! none): item keys are built by [`crate::dedup`] from what the feed really says.
 
 use chrono::{DateTime, Utc};
+use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 use url::Url;
 
 use crate::text::{html_to_text, normalize};
@@ -53,9 +54,21 @@ pub fn parse(text: &str, base: &Url, content_type: Option<&str>) -> Result<Parse
         .base_uri(Some(base.as_str()))
         .id_generator(|_, _, _| String::new())
         .build();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        parser.parse(text.as_bytes())
-    }));
+    let run = |doc: &str| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            parser.parse(doc.as_bytes())
+        }))
+    };
+    let mut result = run(text);
+    // feed-rs knows <rss> only with version 0.91, 0.92, 2.0 or "": read any other as 2.0
+    if matches!(
+        result,
+        Ok(Err(ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot)))
+    ) {
+        if let Some(Ok(Ok(feed))) = with_rss_version(text).map(|t| run(&t)) {
+            result = Ok(Ok(feed));
+        }
+    }
     let feed = match result {
         Ok(Ok(feed)) => feed,
         Ok(Err(e)) => {
@@ -132,6 +145,34 @@ fn item(e: feed_rs::model::Entry, base: &Url) -> Item {
     }
 }
 
+/// `text` with `version="2.0"` on its `<rss>` root (a version it had is renamed away).
+fn with_rss_version(text: &str) -> Option<String> {
+    let mut at = 0;
+    loop {
+        // skip the prolog: XML declaration, processing instructions, comments, doctype
+        at += text[at..].find('<')?;
+        let tail = &text[at..];
+        if tail.starts_with("<!--") {
+            at += tail.find("-->")? + 3;
+        } else if tail.starts_with("<?") || tail.starts_with("<!") {
+            at += tail.find('>')? + 1;
+        } else {
+            break;
+        }
+    }
+    let end = at + text[at..].find('>')?;
+    let attrs = text[at..end].strip_prefix("<rss")?;
+    if !attrs.is_empty() && !attrs.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let attrs = attrs.replacen(" version=", " feedwatch-version=", 1);
+    Some(format!(
+        "{}<rss version=\"2.0\"{attrs}{}",
+        &text[..at],
+        &text[end..]
+    ))
+}
+
 fn looks_like_html(text: &str, content_type: Option<&str>) -> bool {
     if content_type.is_some_and(|c| c.trim_start().to_ascii_lowercase().starts_with("text/html")) {
         return true;
@@ -206,6 +247,25 @@ mod tests {
         ));
         assert!(matches!(
             parse("hello", &base(), None),
+            Err(ParseError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn rss_without_a_known_version_is_read_as_rss_2() {
+        for root in [
+            "<rss>",
+            "<rss version=\"0.94\">",
+            "<rss xmlns:a=\"x\" version='2.01'>",
+        ] {
+            let doc = format!(
+                "<?xml version=\"1.0\"?><!-- c -->{root}<channel><item><title>CIS</title></item></channel></rss>"
+            );
+            let f = parse(&doc, &base(), None).unwrap();
+            assert_eq!(f.items[0].title, "CIS", "{root}");
+        }
+        assert!(matches!(
+            parse("<foo/>", &base(), None),
             Err(ParseError::Invalid(_))
         ));
     }

@@ -36,6 +36,7 @@ pub const KEYS: &[&str] = &[
     "fetch.max_redirects",
     "fetch.concurrency",
     "fetch.user_agent",
+    "fetch.max_items",
     "fetch.per_host",
     "fetch.host_gap",
     "schedule.min_interval",
@@ -98,6 +99,8 @@ pub struct FetchConfig {
     /// Polls in flight at once, over all feeds.
     pub concurrency: usize,
     pub user_agent: String,
+    /// Items read from one document; a feed's newest come first, the rest is ignored.
+    pub max_items: usize,
     /// Requests in flight at once to one host (host:port).
     pub per_host: usize,
     /// Least time between the starts of two requests to one host.
@@ -386,6 +389,9 @@ impl Reader<'_> {
                 .string(fetch, "fetch", "user_agent")
                 .map(|(s, _)| s)
                 .unwrap_or_else(default_user_agent),
+            max_items: self
+                .count(fetch, "fetch", "max_items", 1, 1_000_000)
+                .unwrap_or(5000),
             per_host: self.count(fetch, "fetch", "per_host", 1, 64).unwrap_or(2),
             host_gap: self
                 .duration_or_zero(fetch, "fetch", "host_gap")

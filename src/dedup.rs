@@ -103,16 +103,18 @@ pub fn keys(feed: &str, items: &[Item], policy: KeyPolicy) -> Vec<ItemKeys> {
         .iter()
         .map(|i| i.link.as_deref().and_then(normalize_link))
         .collect();
-    let mut link_count: HashMap<&str, usize> = HashMap::new();
-    for l in links.iter().flatten() {
-        *link_count.entry(l).or_default() += 1;
-    }
+    let link_count = counts(links.iter().map(Option::as_deref));
+    let guid_count = counts(items.iter().map(|i| i.guid.as_deref()));
     items
         .iter()
         .zip(&links)
         .map(|(item, link)| {
-            let guid = item.guid.as_deref().map(|g| Key::of(&["guid", feed, g]));
-            // a link shared by several items of one document identifies none of them
+            // a guid or link shared by several items of one document identifies none of them
+            let guid = item
+                .guid
+                .as_deref()
+                .filter(|g| guid_count[g] == 1)
+                .map(|g| Key::of(&["guid", feed, g]));
             let link = link
                 .as_deref()
                 .filter(|l| link_count[l] == 1)
@@ -135,6 +137,14 @@ pub fn keys(feed: &str, items: &[Item], policy: KeyPolicy) -> Vec<ItemKeys> {
             }
         })
         .collect()
+}
+
+fn counts<'a>(values: impl Iterator<Item = Option<&'a str>>) -> HashMap<&'a str, usize> {
+    let mut count = HashMap::new();
+    for v in values.flatten() {
+        *count.entry(v).or_default() += 1;
+    }
+    count
 }
 
 fn content_key(feed: &str, item: &Item) -> Key {
@@ -295,6 +305,17 @@ mod tests {
             a[0].candidates[1], b[0].candidates[1],
             "the link key is global"
         );
+    }
+
+    #[test]
+    fn a_guid_repeated_in_one_document_is_not_a_key() {
+        let items = [
+            item(Some("same"), Some("https://x.example/1"), "a"),
+            item(Some("same"), Some("https://x.example/2"), "b"),
+        ];
+        let k = keys("f", &items, KeyPolicy::Link);
+        assert_ne!(k[0].primary, k[1].primary);
+        assert!(k[0].candidates.iter().all(|c| !k[1].candidates.contains(c)));
     }
 
     #[test]

@@ -22,6 +22,9 @@ use crate::schedule::{self, Health};
 use crate::store::{FeedState, Incoming, Store, StoreError};
 use crate::watch::{Field, Matcher};
 
+/// Items per store transaction.
+pub const COMMIT_ITEMS: usize = 500;
+
 /// What one poll needs, shared by all polls.
 pub struct Poller {
     pub fetcher: Fetcher,
@@ -32,6 +35,8 @@ pub struct Poller {
     pub hosts: Hosts,
     /// Polls in flight at once, over all feeds (`fetch.concurrency`).
     pub in_flight: Semaphore,
+    /// Items read from one document (`fetch.max_items`).
+    pub max_items: usize,
 }
 
 /// How a poll ended.
@@ -98,6 +103,7 @@ impl Poller {
             schedule: config.schedule,
             hosts: Hosts::new(config.fetch.per_host, config.fetch.host_gap),
             in_flight: Semaphore::new(config.fetch.concurrency),
+            max_items: config.fetch.max_items,
         }
     }
 
@@ -203,24 +209,36 @@ impl Poller {
                     .map(|m| Duration::from_secs(u64::from(m) * 60));
                 state.fresh_for = fetch.fresh_for.max(ttl).map(|d| d.as_secs());
                 let items = fetch.parsed.items.len();
-                let policy = dedup::policy(&fetch.parsed.items);
+                let mut parsed_items = fetch.parsed.items;
+                if items > self.max_items {
+                    warn!(feed = %feed.name, items, max_items = self.max_items, "the document has {items} items; only its first {} are read (fetch.max_items)", self.max_items);
+                    parsed_items.truncate(self.max_items);
+                }
+                let policy = dedup::policy(&parsed_items);
                 if state.key_policy != Some(policy)
                     && (state.key_policy.is_some() || policy != dedup::KeyPolicy::Guid)
                 {
                     info!(feed = %feed.name, policy = ?policy, "item keys: this feed's guids are unreliable, identifying its items by {policy:?}");
                 }
                 state.key_policy = Some(policy);
-                let incoming = self.prepare(feed, fetch.parsed.items, policy, first_poll, now);
-                let committed = self
-                    .store
-                    .commit_poll(&state, &incoming, now)
-                    .map_err(store_err)?;
-                for a in &committed.alerts {
-                    info!(feed = %feed.name, watch = %a.watch, alert = %a.id, title = %a.title, "alert");
+                let incoming = self.prepare(feed, parsed_items, policy, first_poll, now);
+                // Each item commits with its alerts; a huge document commits in parts so
+                // that no transaction grows without bound.
+                let (mut new_items, mut alerts) = (0, 0);
+                for part in incoming.chunks(COMMIT_ITEMS) {
+                    let committed = self
+                        .store
+                        .commit_poll(&state, part, now)
+                        .map_err(store_err)?;
+                    for a in &committed.alerts {
+                        info!(feed = %feed.name, watch = %a.watch, alert = %a.id, title = %a.title, "alert");
+                    }
+                    state.items = committed.state.items;
+                    new_items += committed.new_items;
+                    alerts += committed.alerts.len();
                 }
-                state.items = committed.state.items;
-                if committed.new_items > 0 {
-                    state.recent_new.push((now, committed.new_items as u32));
+                if new_items > 0 {
+                    state.recent_new.push((now, new_items as u32));
                     state.last_new_item = Some(now);
                 }
                 state.recent_new.retain(|(t, _)| {
@@ -228,8 +246,8 @@ impl Poller {
                 });
                 let outcome = Outcome::Polled {
                     items,
-                    new_items: committed.new_items,
-                    alerts: committed.alerts.len(),
+                    new_items,
+                    alerts,
                 };
                 (
                     outcome,

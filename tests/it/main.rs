@@ -8,13 +8,15 @@ mod server;
 mod cli;
 /// `run` as a service: sd_notify, SIGTERM, the store lock.
 mod daemon;
+/// Hostile servers: hangs, dribbles, huge bodies, bombs, redirect tricks, odd documents.
+mod hostile;
 /// `once` against served feeds: alerts, backlog, dedup, conditional GET, charsets, failures.
 mod pipeline;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub use server::{Route, Server};
+pub use server::{Mode, Route, Server};
 
 /// The sample feed: item 1 mentions the CIS and the CSTO, item 2 is a substring trap.
 pub const SAMPLE: &[u8] = include_bytes!("../fixtures/moscow-times-2022-12-27.xml");

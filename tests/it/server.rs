@@ -18,6 +18,22 @@ pub struct Route {
     pub etag: Option<String>,
     /// Wait this long before answering (a slow or hung server).
     pub delay: Duration,
+    pub mode: Mode,
+}
+
+/// How the body is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// All at once, with its Content-Length.
+    Normal,
+    /// Accept the request and never answer.
+    Hang,
+    /// Headers, then one byte of the body a second.
+    Dribble,
+    /// No Content-Length: the body repeats until the client hangs up.
+    Endless,
+    /// Claims this Content-Length, sends the body repeatedly until the client hangs up.
+    Claims(u64),
 }
 
 impl Route {
@@ -28,6 +44,7 @@ impl Route {
             body: body.into(),
             etag: None,
             delay: Duration::ZERO,
+            mode: Mode::Normal,
         }
     }
 
@@ -38,6 +55,7 @@ impl Route {
             body: body.as_bytes().to_vec(),
             etag: None,
             delay: Duration::ZERO,
+            mode: Mode::Normal,
         }
     }
 
@@ -54,6 +72,11 @@ impl Route {
 
     pub fn with_delay(mut self, delay: Duration) -> Route {
         self.delay = delay;
+        self
+    }
+
+    pub fn with_mode(mut self, mode: Mode) -> Route {
+        self.mode = mode;
         self
     }
 }
@@ -158,9 +181,29 @@ fn handle(mut conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     for (k, v) in &route.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", route.body.len()));
+    match route.mode {
+        Mode::Normal => head.push_str(&format!("Content-Length: {}\r\n\r\n", route.body.len())),
+        Mode::Hang => {
+            thread::sleep(Duration::from_secs(600));
+            return Ok(());
+        }
+        Mode::Dribble => head.push_str(&format!("Content-Length: {}\r\n\r\n", route.body.len())),
+        Mode::Endless => head.push_str("\r\n"),
+        Mode::Claims(n) => head.push_str(&format!("Content-Length: {n}\r\n\r\n")),
+    }
     conn.write_all(head.as_bytes())?;
-    conn.write_all(&route.body)?;
+    match route.mode {
+        Mode::Dribble => {
+            for b in &route.body {
+                conn.write_all(&[*b])?;
+                thread::sleep(Duration::from_secs(1));
+            }
+        }
+        Mode::Endless | Mode::Claims(_) => loop {
+            conn.write_all(&route.body)?; // ends when the client hangs up
+        },
+        _ => conn.write_all(&route.body)?,
+    }
     let _ = conn.flush();
     let mut rest = [0u8; 16];
     let _ = conn.set_read_timeout(Some(Duration::from_millis(50)));

@@ -57,8 +57,16 @@ async fn serve(listener: TcpListener, log: Log, start: Instant) {
             }
             let req = String::from_utf8_lossy(&buf);
             let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
-            let i: usize = path.trim_start_matches("/feed").trim_end_matches(".xml").parse().unwrap_or(0);
-            log.lock().unwrap().entry(path.clone()).or_default().push(Instant::now());
+            let i: usize = path
+                .trim_start_matches("/feed")
+                .trim_end_matches(".xml")
+                .parse()
+                .unwrap_or(0);
+            log.lock()
+                .unwrap()
+                .entry(path.clone())
+                .or_default()
+                .push(Instant::now());
             let (status, body) = match kind(i) {
                 Kind::Hang => {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -87,12 +95,18 @@ fn feed(i: usize, start: Instant) -> String {
     let tick = start.elapsed().as_secs() / 5;
     let mut items = String::new();
     for t in tick.saturating_sub(4)..=tick {
-        let title = if (t as usize + i) % 10 == 0 { "CIS leaders meet" } else { "Markets calm" };
+        let title = if (t as usize + i) % 10 == 0 {
+            "CIS leaders meet"
+        } else {
+            "Markets calm"
+        };
         items.push_str(&format!(
             "<item><title>{title}</title><guid>f{i}-{t}</guid><link>https://soak.example/{i}/{t}</link></item>"
         ));
     }
-    format!("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>f{i}</title>{items}</channel></rss>")
+    format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>f{i}</title>{items}</channel></rss>"
+    )
 }
 
 #[tokio::main]
@@ -119,17 +133,24 @@ async fn main() -> anyhow::Result<()> {
     );
     for i in 0..feeds {
         let port = ports[i % SERVERS];
-        toml.push_str(&format!("[[feeds]]\nname = \"f{i}\"\nurl = \"http://127.0.0.1:{port}/feed{i}.xml\"\n"));
+        toml.push_str(&format!(
+            "[[feeds]]\nname = \"f{i}\"\nurl = \"http://127.0.0.1:{port}/feed{i}.xml\"\n"
+        ));
     }
     toml.push_str("[[watch]]\nname = \"cis\"\nterms = [\"CIS\"]\n");
     let config_path = dir.join("feedwatch.toml");
     std::fs::write(&config_path, toml)?;
     let config = feedwatch::config::load(Some(&config_path), &feedwatch::config::Env::default())?;
 
-    println!("soak: {feeds} feeds ({} misbehaving) on {SERVERS} hosts, interval {interval}s, {seconds}s", (0..feeds).filter(|i| kind(*i) != Kind::Healthy).count());
+    println!(
+        "soak: {feeds} feeds ({} misbehaving) on {SERVERS} hosts, interval {interval}s, {seconds}s",
+        (0..feeds).filter(|i| kind(*i) != Kind::Healthy).count()
+    );
     let service = feedwatch::service::Service::open(config).await?;
     let run_started = Instant::now();
-    service.run(tokio::time::sleep(Duration::from_secs(seconds))).await?;
+    service
+        .run_until(tokio::time::sleep(Duration::from_secs(seconds)))
+        .await?;
     let ran = run_started.elapsed();
 
     // Judge healthy feeds after their first poll (the first cycle is spread over the
@@ -157,7 +178,10 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let alerts = std::fs::read_to_string(dir.join("alerts.jsonl")).unwrap_or_default().lines().count();
+    let alerts = std::fs::read_to_string(dir.join("alerts.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .count();
     println!(
         "ran {:.0}s: {polls} polls of healthy feeds, largest gap {:.2}s ({worst_feed}), limit {:.2}s; {late} late polls; {too_few} feeds polled fewer than {min_polls} times; {alerts} alerts",
         ran.as_secs_f64(),

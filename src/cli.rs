@@ -129,7 +129,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run => runtime()?.block_on(async {
             let service = Service::open(config).await?;
-            service.run(service::signals()).await
+            let path = cli.config.clone();
+            let reload = move || Ok(config::load(path.as_deref(), &Env::from_process())?);
+            service.run(service::signals(), reload).await
         }),
         Command::Once => runtime()?.block_on(async {
             let service = Service::open(config).await?;

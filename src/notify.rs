@@ -17,6 +17,18 @@ pub fn send(state: &str) {
     }
 }
 
+/// CLOCK_MONOTONIC in microseconds, for `RELOADING=1`'s `MONOTONIC_USEC=` (systemd 253+
+/// uses it to tell this reload from an earlier one).
+pub fn monotonic_usec() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
+}
+
 fn send_to(path: &std::ffi::OsStr, state: &str) -> std::io::Result<()> {
     let socket = UnixDatagram::unbound()?;
     let bytes = path.as_encoded_bytes();

@@ -2,7 +2,8 @@
 //! until told to stop), and the deliverer that moves alerts from the store's outbox to the
 //! alert log.
 //!
-//! The shutdown trigger is a parameter, so tests and `main` stop the service the same way.
+//! Stop and reload arrive on a channel, so tests and `main` (signals) drive the service the
+//! same way.
 //! Polls run under a semaphore (`fetch.concurrency`); a failing feed backs off on its own
 //! schedule and never holds up the others.
 
@@ -117,29 +118,7 @@ impl Service {
     /// delivered. The flush first means an alert is never announced before its item is
     /// durable; a crash after the append re-delivers the same id, never loses it.
     pub async fn deliver(&self) -> anyhow::Result<usize> {
-        let store = self.poller.store.clone();
-        let log = self.log.clone();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
-            let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
-            store.flush()?;
-            let mut delivered = 0;
-            loop {
-                let batch = store.pending(1024)?;
-                if batch.is_empty() {
-                    return Ok(delivered);
-                }
-                let (seqs, lines): (Vec<u64>, Vec<String>) = batch.into_iter().unzip();
-                log.append(&lines).with_context(|| {
-                    format!(
-                        "writing alerts to {} (they stay pending and are retried)",
-                        log.path().display()
-                    )
-                })?;
-                store.mark_delivered(&seqs)?;
-                delivered += lines.len();
-            }
-        })
-        .await?
+        deliver(self.poller.store.clone(), self.log.clone()).await
     }
 
     /// Polls every enabled feed once, all at once within the global and per-host limits,
@@ -180,61 +159,98 @@ impl Service {
         Ok(cycle)
     }
 
-    /// Runs until `shutdown` resolves: each feed polls on its own schedule, alerts are
-    /// delivered as they are committed. Returns after polls in flight are cancelled,
-    /// pending alerts delivered and the store flushed.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let service = Arc::new(self);
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let wake = Arc::new(Notify::new());
-        let mut tasks = JoinSet::new();
-        let feeds: Vec<FeedConfig> = service
-            .config
-            .feeds
-            .iter()
-            .filter(|f| f.enabled)
-            .cloned()
-            .collect();
-        let n = feeds.len();
-        let now = chrono::Utc::now();
-        for (i, feed) in feeds.into_iter().enumerate() {
-            let state = service.poller.state(&feed)?;
-            let interval = schedule::interval(&feed, &service.config.schedule, &state, now);
-            let first = schedule::first_delay(i, n, interval, state.next_poll, now);
-            tasks.spawn(feed_loop(
-                service.clone(),
-                feed,
-                first,
-                wake.clone(),
-                stop_rx.clone(),
-            ));
-        }
-        let deliverer = tokio::spawn(deliver_loop(service.clone(), wake.clone(), stop_rx.clone()));
-        info!(feeds = n, watches = service.config.watches.len(), store = %service.config.storage.path.display(), alerts = %service.config.alerts.log.display(), "feedwatch running");
-        notify::send(&format!("READY=1\nSTATUS=polling {n} feeds"));
+    /// Runs until `shutdown` resolves, without reloading: for tests and embedding.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = tx.send(Control::Stop).await;
+        });
+        self.run(rx, || {
+            Err(anyhow::anyhow!("reloading is not available here"))
+        })
+        .await
+    }
 
+    /// Runs until told to stop: each feed polls on its own schedule, alerts are delivered as
+    /// they are committed. [`Control::Reload`] re-reads the config with `reload`: added feeds
+    /// start, removed feeds stop, changed watches apply to items seen from then on, the alert
+    /// log is reopened (for logrotate); an invalid config is reported and the running one
+    /// kept. Returns after polls in flight are cancelled, pending alerts delivered and the
+    /// store flushed.
+    pub async fn run(
+        mut self,
+        mut control: tokio::sync::mpsc::Receiver<Control>,
+        reload: impl Fn() -> anyhow::Result<Config>,
+    ) -> anyhow::Result<()> {
+        let wake = Arc::new(Notify::new());
+        let (stop_all, stop_rx) = watch::channel(false);
+        let deliverer = tokio::spawn(deliver_loop(
+            self.poller.store.clone(),
+            self.log.clone(),
+            wake.clone(),
+            stop_rx,
+        ));
         let mut fatal = None;
-        tokio::pin!(shutdown);
-        tokio::select! {
-            _ = &mut shutdown => info!("stopping"),
-            Some(joined) = tasks.join_next() => {
-                // a feed loop only ends early when the store fails
-                fatal = Some(match joined {
-                    Ok(Err(e)) => e,
-                    Ok(Ok(())) => anyhow::anyhow!("a feed loop ended unexpectedly"),
-                    Err(e) => anyhow::anyhow!("a feed loop panicked: {e}"),
-                });
+        'generations: loop {
+            // One generation: the feed loops of one config.
+            let (stop_tx, stop_rx) = watch::channel(false);
+            let mut tasks = self.start_feeds(&wake, &stop_rx)?;
+            let n = tasks.len();
+            info!(feeds = n, watches = self.config.watches.len(), store = %self.config.storage.path.display(), alerts = %self.config.alerts.log.display(), "feedwatch running");
+            notify::send(&format!("READY=1\nSTATUS=polling {n} feeds"));
+            loop {
+                tokio::select! {
+                    msg = control.recv() => match msg {
+                        Some(Control::Reload) => {
+                            notify::send(&format!("RELOADING=1\nMONOTONIC_USEC={}", notify::monotonic_usec()));
+                            info!("reloading the config");
+                            let next = match reload() {
+                                Ok(next) => next,
+                                Err(e) => {
+                                    error!(error = format!("{e:#}"), "the new config is invalid; the running config stays in force");
+                                    self.reopen_log(&self.config.alerts.log.clone());
+                                    notify::send(&format!("READY=1\nSTATUS=polling {n} feeds (config reload failed, see the log)"));
+                                    continue;
+                                }
+                            };
+                            let _ = stop_tx.send(true);
+                            while tasks.join_next().await.is_some() {}
+                            self.apply(next)?;
+                            continue 'generations;
+                        }
+                        Some(Control::Stop) | None => {
+                            info!("stopping");
+                            let _ = stop_tx.send(true);
+                            while let Some(joined) = tasks.join_next().await {
+                                if let Ok(Err(e)) = joined {
+                                    fatal.get_or_insert(e);
+                                }
+                            }
+                            break 'generations;
+                        }
+                    },
+                    Some(joined) = tasks.join_next() => {
+                        // a feed loop ends early when the store fails, or when its feed is disabled
+                        match joined {
+                            Ok(Ok(())) => continue,
+                            Ok(Err(e)) => fatal = Some(e),
+                            Err(e) => fatal = Some(anyhow::anyhow!("a feed loop panicked: {e}")),
+                        }
+                        let _ = stop_tx.send(true);
+                        while tasks.join_next().await.is_some() {}
+                        break 'generations;
+                    }
+                }
             }
         }
         notify::send("STOPPING=1");
-        let _ = stop_tx.send(true);
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok(Err(e)) = joined {
-                fatal.get_or_insert(e);
-            }
-        }
+        let _ = stop_all.send(true);
         let _ = deliverer.await;
-        let delivered = service.deliver().await?;
+        let delivered = self.deliver().await?;
         if delivered > 0 {
             info!(alerts = delivered, "delivered the last alerts");
         }
@@ -243,11 +259,113 @@ impl Service {
             None => Ok(()),
         }
     }
+
+    /// Spawns one loop per enabled feed, each first due where its stored schedule says or
+    /// spread over the first minutes.
+    fn start_feeds(
+        &self,
+        wake: &Arc<Notify>,
+        stop: &watch::Receiver<bool>,
+    ) -> anyhow::Result<JoinSet<anyhow::Result<()>>> {
+        let mut tasks = JoinSet::new();
+        let feeds: Vec<&FeedConfig> = self.config.feeds.iter().filter(|f| f.enabled).collect();
+        let n = feeds.len();
+        let now = chrono::Utc::now();
+        for (i, feed) in feeds.into_iter().enumerate() {
+            let state = self.poller.state(feed)?;
+            let interval = schedule::interval(feed, &self.config.schedule, &state, now);
+            let first = schedule::first_delay(i, n, interval, state.next_poll, now);
+            tasks.spawn(feed_loop(
+                self.poller.clone(),
+                feed.clone(),
+                first,
+                wake.clone(),
+                stop.clone(),
+            ));
+        }
+        Ok(tasks)
+    }
+
+    /// Takes a reloaded config into use: a new poller (fetch settings, watches, limits) over
+    /// the same store, and the alert log reopened at its (possibly new) path.
+    fn apply(&mut self, mut next: Config) -> anyhow::Result<()> {
+        if next.storage.path != self.config.storage.path {
+            warn!(running = %self.config.storage.path.display(), new = %next.storage.path.display(), "storage.path cannot change while running; restart feedwatch to use the new store");
+            next.storage = self.config.storage.clone();
+        }
+        let added: Vec<&str> = next
+            .feeds
+            .iter()
+            .filter(|f| !self.config.feeds.iter().any(|o| o.name == f.name))
+            .map(|f| f.name.as_str())
+            .collect();
+        let removed: Vec<&str> = self
+            .config
+            .feeds
+            .iter()
+            .filter(|f| !next.feeds.iter().any(|o| o.name == f.name))
+            .map(|f| f.name.as_str())
+            .collect();
+        info!(added = ?added, removed = ?removed, feeds = next.feeds.len(), watches = next.watches.len(), "config reloaded");
+        self.poller = Arc::new(Poller::new(
+            Fetcher::new(&next.fetch)?,
+            self.poller.store.clone(),
+            Arc::new(Matcher::new(&next.watches)),
+            &next,
+        ));
+        self.reopen_log(&next.alerts.log);
+        self.config = next;
+        Ok(())
+    }
+
+    /// Reopens the alert log (after logrotate moved it, or at a new path). On failure the
+    /// old file stays in use.
+    fn reopen_log(&self, path: &std::path::Path) {
+        match AlertLog::open(path) {
+            Ok(log) => *self.log.lock().unwrap_or_else(|p| p.into_inner()) = log,
+            Err(e) => {
+                error!(path = %path.display(), error = %e, "cannot reopen the alert log; still writing to the old one")
+            }
+        }
+    }
+}
+
+/// The deliverer: flushes the store, then appends every pending line to the alert log and
+/// marks it delivered.
+async fn deliver(store: Arc<Store>, log: Arc<Mutex<AlertLog>>) -> anyhow::Result<usize> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+        let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+        store.flush()?;
+        let mut delivered = 0;
+        loop {
+            let batch = store.pending(1024)?;
+            if batch.is_empty() {
+                return Ok(delivered);
+            }
+            let (seqs, lines): (Vec<u64>, Vec<String>) = batch.into_iter().unzip();
+            log.append(&lines).with_context(|| {
+                format!(
+                    "writing alerts to {} (they stay pending and are retried)",
+                    log.path().display()
+                )
+            })?;
+            store.mark_delivered(&seqs)?;
+            delivered += lines.len();
+        }
+    })
+    .await?
+}
+
+/// What a running service is told to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Stop,
+    Reload,
 }
 
 /// One feed's schedule: wait until due, poll, repeat; the poller says when it is due next.
 async fn feed_loop(
-    service: Arc<Service>,
+    poller: Arc<Poller>,
     feed: FeedConfig,
     first: Duration,
     wake: Arc<Notify>,
@@ -262,7 +380,7 @@ async fn feed_loop(
         let report = tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s) => return Ok(()),
-            report = service.poller.poll(&feed) => report?,
+            report = poller.poll(&feed) => report?,
         };
         if report.health_line
             || matches!(report.outcome, Outcome::Polled { alerts, .. } if alerts > 0)
@@ -280,7 +398,12 @@ async fn feed_loop(
 }
 
 /// Delivers whenever a poll committed alerts; retries a failing alert log every 30 s.
-async fn deliver_loop(service: Arc<Service>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+async fn deliver_loop(
+    store: Arc<Store>,
+    log: Arc<Mutex<AlertLog>>,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut retry = false;
     loop {
         tokio::select! {
@@ -288,7 +411,7 @@ async fn deliver_loop(service: Arc<Service>, wake: Arc<Notify>, mut stop: watch:
             _ = wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(30)), if retry => {}
         }
-        match service.deliver().await {
+        match deliver(store.clone(), log.clone()).await {
             Ok(_) => retry = false,
             Err(e) => {
                 error!(
@@ -301,23 +424,29 @@ async fn deliver_loop(service: Arc<Service>, wake: Arc<Notify>, mut stop: watch:
     }
 }
 
-/// Waits for SIGTERM or SIGINT. SIGHUP is caught (it would kill the process by default)
-/// and logged: reloading is not implemented yet, so a restart applies a new config.
-pub async fn signals() {
+/// Turns SIGTERM and SIGINT into [`Control::Stop`] and SIGHUP into [`Control::Reload`].
+pub fn signals() -> tokio::sync::mpsc::Receiver<Control> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        warn!("cannot install signal handlers; stop feedwatch with SIGKILL");
-        return std::future::pending().await;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => return,
-            _ = int.recv() => return,
-            _ = hup.recv() => warn!("SIGHUP: reloading the config is not supported yet; restart feedwatch to apply changes"),
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            warn!("cannot install signal handlers; stop feedwatch with SIGKILL");
+            return;
+        };
+        loop {
+            let msg = tokio::select! {
+                _ = term.recv() => Control::Stop,
+                _ = int.recv() => Control::Stop,
+                _ = hup.recv() => Control::Reload,
+            };
+            if tx.send(msg).await.is_err() || msg == Control::Stop {
+                return;
+            }
         }
-    }
+    });
+    rx
 }

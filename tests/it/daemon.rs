@@ -105,3 +105,101 @@ fn a_held_store_exits_3_naming_the_holder() {
     // once the service is gone, the store opens again
     assert!(setup.run(&["items"]).status.success());
 }
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn recv(sock: &UnixDatagram) -> String {
+    let mut buf = [0u8; 512];
+    let n = sock.recv(&mut buf).expect("a notification within 20 s");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// SIGHUP reloads: an invalid config is reported and kept out (the old one keeps running),
+/// an added feed starts, a removed feed stops; systemd hears RELOADING=1 with
+/// MONOTONIC_USEC, then READY=1.
+#[test]
+fn sighup_reloads_the_config_and_keeps_out_an_invalid_one() {
+    let s = Server::start();
+    s.set("/a", Route::feed(SAMPLE));
+    s.set("/b", Route::feed(SAMPLE));
+    let feed = |name: &str, path: &str| {
+        format!("[[feeds]]\nname = \"{name}\"\nurl = \"{}\"\n", s.url(path))
+    };
+    let head = "[storage]\npath = \"store\"\n[alerts]\nlog = \"alerts.jsonl\"\n[defaults]\ninterval = \"1s\"\nbacklog = \"all\"\n";
+    let setup = Setup::new(&[]);
+    let write = |feeds: &str| {
+        std::fs::write(&setup.config, format!("{head}{feeds}{}", example_watches())).unwrap()
+    };
+    write(&feed("a", "/a"));
+    let sock_path = setup.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let child = command(Some(&setup.config))
+        .arg("run")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(recv(&sock).contains("READY=1"));
+    wait_for("feed a polled", Duration::from_secs(20), || {
+        !s.seen("/a").is_empty()
+    });
+
+    // an invalid config: reported, the running one stays
+    std::fs::write(&setup.config, "[[feeds]]\nname = \"a\"\n").unwrap();
+    signal(&child, "HUP");
+    let msg = recv(&sock);
+    assert!(msg.starts_with("RELOADING=1\nMONOTONIC_USEC="), "{msg}");
+    let usec: u64 = msg
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim_start_matches("MONOTONIC_USEC=")
+        .parse()
+        .unwrap();
+    assert!(usec > 0);
+    let msg = recv(&sock);
+    assert!(
+        msg.contains("READY=1") && msg.contains("reload failed"),
+        "{msg}"
+    );
+    let before = s.seen("/a").len();
+    wait_for("feed a still polled", Duration::from_secs(20), || {
+        s.seen("/a").len() > before + 1
+    });
+
+    // feed b added, feed a removed
+    write(&feed("b", "/b"));
+    signal(&child, "HUP");
+    assert!(recv(&sock).starts_with("RELOADING=1"));
+    let msg = recv(&sock);
+    assert!(
+        msg.contains("READY=1") && msg.contains("polling 1 feeds"),
+        "{msg}"
+    );
+    wait_for("feed b polled", Duration::from_secs(20), || {
+        !s.seen("/b").is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(300)); // a poll of a in flight at the reload may finish
+    let a_polls = s.seen("/a").len();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        s.seen("/a").len(),
+        a_polls,
+        "feed a was removed but is still polled"
+    );
+    assert!(s.seen("/b").len() >= 2, "feed b polled on its 1 s schedule");
+
+    signal(&child, "TERM");
+    assert_eq!(wait(child, Duration::from_secs(20)).code(), Some(0));
+    // b serves the same stories (same links) as a: they do not alert again
+    assert_eq!(setup.alerts().len(), 2);
+}

@@ -4,14 +4,14 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chrono::{DateTime, Utc};
+use anyhow::Context;
+use chrono::Utc;
 use clap::{Parser, Subcommand};
 
-use crate::alert::{Alert, rfc3339};
 use crate::config::{self, Backlog, Config, Env, Interval, LoadError};
-use crate::schedule::{self, Health};
 use crate::service::{self, Service};
 use crate::store::{Store, StoreError};
+use crate::views;
 use crate::watch::is_case_sensitive;
 
 const EXIT_CODES: &str = "\
@@ -159,9 +159,27 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Feeds { json } => feeds(&config, json),
-        Command::Items { json, feed, limit } => items(&config, json, feed.as_deref(), limit),
-        Command::Alerts { json, watch, limit } => alerts(&config, json, watch.as_deref(), limit),
+        Command::Feeds { json } => show(&query(&config, "feeds", &[])?, json, |r| {
+            views::render_feeds(r, Utc::now())
+        }),
+        Command::Items { json, feed, limit } => {
+            let mut params = vec![("limit", limit.to_string())];
+            params.extend(feed.map(|f| ("feed", f)));
+            show(
+                &query(&config, "items", &params)?,
+                json,
+                views::render_items,
+            )
+        }
+        Command::Alerts { json, watch, limit } => {
+            let mut params = vec![("limit", limit.to_string())];
+            params.extend(watch.map(|w| ("watch", w)));
+            show(
+                &query(&config, "alerts", &params)?,
+                json,
+                views::render_alerts,
+            )
+        }
         Command::Demo => unreachable!("handled above"),
     }
 }
@@ -260,162 +278,71 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(Store::open(&config.storage.path, config.storage.cache)?)
 }
 
-fn feeds(config: &Config, json: bool) -> anyhow::Result<()> {
-    let store = open_store(config)?;
-    let states = store.feed_states()?;
-    let now = Utc::now();
-    let mut out = std::io::stdout().lock();
-    if !json {
-        writeln!(
-            out,
-            "{:<16} {:<22} {:<16} {:>5} {:<14} {:>7} {:>9}  LAST ERROR",
-            "FEED", "STATE", "LAST SUCCESS", "FAILS", "NEXT POLL", "ITEMS", "ITEMS/DAY"
-        )?;
+/// Where `feeds`, `items` and `alerts` get their data: the store, or the running service
+/// that holds it.
+enum Source {
+    Store(Store),
+    Api(String),
+}
+
+fn source(config: &Config) -> anyhow::Result<Source> {
+    match Store::open(&config.storage.path, config.storage.cache) {
+        Ok(store) => Ok(Source::Store(store)),
+        Err(e @ StoreError::Held { .. }) => match crate::api::address_of(&config.storage.path) {
+            Some(addr) => Ok(Source::Api(format!("http://{addr}"))),
+            None => Err(anyhow::Error::new(e)
+                .context("the running feedwatch has no api ([api] listen) to ask instead")),
+        },
+        Err(e) => Err(e.into()),
     }
-    let mut names: Vec<&str> = config.feeds.iter().map(|f| f.name.as_str()).collect();
-    for s in &states {
-        if !names.contains(&s.name.as_str()) {
-            names.push(&s.name);
-        }
-    }
-    for name in names {
-        let conf = config.feeds.iter().find(|f| f.name == name);
-        let st = states
+}
+
+/// The rows of one view, from the store or from the service's API (same objects either way).
+fn query(
+    config: &Config,
+    view: &str,
+    params: &[(&str, String)],
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    let param = |k: &str| {
+        params
             .iter()
-            .find(|s| s.name == name)
-            .cloned()
-            .unwrap_or_default();
-        let health = schedule::assess(&st, now);
-        let (state, since) = match (&conf, &health) {
-            (None, _) => ("not in config".to_string(), None),
-            (Some(c), _) if !c.enabled => ("paused".to_string(), None),
-            (_, Health::Failing { since }) => (
-                format!("failing since {}", since.format("%m-%d %H:%M")),
-                Some(*since),
-            ),
-            (_, Health::Stale { since }) => (
-                format!("stale since {}", since.format("%m-%d %H:%M")),
-                Some(*since),
-            ),
-            (_, h) => (h.word().to_string(), None),
-        };
-        let per_day = schedule::items_last_week(&st, now) as f64 / 7.0;
-        if json {
-            let v = serde_json::json!({
-                "feed": name,
-                "url": if st.url.is_empty() { conf.map(|c| c.url.to_string()) } else { Some(st.url.clone()) },
-                "state": if conf.is_some_and(|c| !c.enabled) { "paused" } else if conf.is_none() { "not in config" } else { health.word() },
-                "since": since.map(rfc3339),
-                "last_poll": st.last_poll.map(rfc3339),
-                "last_success": st.last_success.map(rfc3339),
-                "last_error": st.last_error,
-                "last_error_at": st.last_error_at.map(rfc3339),
-                "disabled": st.disabled,
-                "failures": st.failures,
-                "next_poll": st.next_poll.map(rfc3339),
-                "items": st.items,
-                "items_per_day": (per_day * 10.0).round() / 10.0,
-            });
-            writeln!(out, "{v}")?;
-        } else {
-            let error = st
-                .disabled
-                .as_deref()
-                .or(st.last_error.as_deref())
-                .unwrap_or("");
-            writeln!(
-                out,
-                "{:<16} {:<22} {:<16} {:>5} {:<14} {:>7} {:>9.1}  {}",
-                name,
-                state,
-                st.last_success.map_or("-".into(), |t| ago(t, now)),
-                st.failures,
-                st.next_poll.map_or("-".into(), |t| until(t, now)),
-                st.items,
-                per_day,
-                error
-            )?;
-        }
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let limit = param("limit").and_then(|l| l.parse().ok()).unwrap_or(50);
+    match source(config)? {
+        Source::Store(store) => Ok(match view {
+            "feeds" => views::feeds(config, &store, Utc::now())?,
+            "items" => views::items(&store, param("feed"), limit)?,
+            _ => views::alerts(&store, param("watch"), limit)?,
+        }),
+        Source::Api(base) => runtime()?.block_on(async {
+            let url = reqwest::Url::parse_with_params(&format!("{base}/api/{view}"), params)?;
+            crate::fetch::install_crypto_provider();
+            let resp = reqwest::Client::new().get(url.clone()).send().await.with_context(|| {
+                format!("the store is held by a running feedwatch, and its API at {base} does not answer")
+            })?;
+            if !resp.status().is_success() {
+                anyhow::bail!("{url}: HTTP {}: {}", resp.status(), resp.text().await.unwrap_or_default());
+            }
+            let body = resp.text().await?;
+            body.lines().map(|l| Ok(serde_json::from_str(l)?)).collect()
+        }),
     }
-    Ok(())
 }
 
-fn items(config: &Config, json: bool, feed: Option<&str>, limit: usize) -> anyhow::Result<()> {
-    let store = open_store(config)?;
-    let items = store.items()?;
+fn show(
+    rows: &[serde_json::Value],
+    json: bool,
+    render: impl Fn(&[serde_json::Value]) -> String,
+) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    let selected = items
-        .iter()
-        .filter(|i| feed.is_none_or(|f| i.feeds.iter().any(|x| x == f)));
-    for i in selected.take(if limit == 0 { usize::MAX } else { limit }) {
-        if json {
-            let v = serde_json::json!({
-                "feed": i.feeds[0],
-                "feeds": i.feeds,
-                "key": i.key,
-                "guid": i.guid,
-                "title": i.title,
-                "link": i.link,
-                "published": i.published.map(rfc3339),
-                "first_seen": rfc3339(i.first_seen),
-            });
-            writeln!(out, "{v}")?;
-        } else {
-            let when = i.published.unwrap_or(i.first_seen).format("%Y-%m-%d %H:%M");
-            writeln!(
-                out,
-                "{when}  {:<16} {}  {}",
-                i.feeds[0],
-                i.title,
-                i.link.as_deref().unwrap_or("")
-            )?;
+    if json {
+        for r in rows {
+            writeln!(out, "{r}")?;
         }
+    } else {
+        write!(out, "{}", render(rows))?;
     }
     Ok(())
-}
-
-fn alerts(config: &Config, json: bool, watch: Option<&str>, limit: usize) -> anyhow::Result<()> {
-    let store = open_store(config)?;
-    let alerts = store.alerts()?;
-    let mut out = std::io::stdout().lock();
-    let selected = alerts.iter().filter(|a| watch.is_none_or(|w| a.watch == w));
-    for a in selected.take(if limit == 0 { usize::MAX } else { limit }) {
-        if json {
-            writeln!(out, "{}", a.to_line())?;
-        } else {
-            write_alert(&mut out, a)?;
-        }
-    }
-    Ok(())
-}
-
-fn write_alert(out: &mut impl Write, a: &Alert) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "{}  [{}]  {}: {}",
-        a.detected, a.watch, a.feed, a.title
-    )?;
-    if let Some(link) = &a.link {
-        writeln!(out, "    {link}")?;
-    }
-    for m in &a.matches {
-        writeln!(out, "    {:?} in {:?}: {}", m.term, m.field, m.snippet)?;
-    }
-    Ok(())
-}
-
-fn until(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = t.signed_duration_since(now).num_seconds();
-    if secs <= 0 {
-        return "due".into();
-    }
-    let secs = secs as u64;
-    let d = std::time::Duration::from_secs(if secs > 3600 { secs / 60 * 60 } else { secs });
-    format!("in {}", humantime::format_duration(d))
-}
-
-fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = now.signed_duration_since(t).num_seconds().max(0) as u64;
-    let d = std::time::Duration::from_secs(if secs > 3600 { secs / 60 * 60 } else { secs });
-    format!("{} ago", humantime::format_duration(d))
 }

@@ -29,6 +29,7 @@ pub const KEYS: &[&str] = &[
     "storage.path",
     "storage.cache",
     "alerts.log",
+    "api.listen",
     "fetch.timeout",
     "fetch.connect_timeout",
     "fetch.read_timeout",
@@ -66,6 +67,7 @@ pub struct Config {
     pub source: String,
     pub storage: StorageConfig,
     pub alerts: AlertsConfig,
+    pub api: ApiConfig,
     pub fetch: FetchConfig,
     pub schedule: ScheduleConfig,
     pub feeds: Vec<FeedConfig>,
@@ -84,6 +86,12 @@ pub struct StorageConfig {
 pub struct AlertsConfig {
     /// The JSON-lines alert log.
     pub log: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Where the local HTTP endpoint listens; `None` turns it off.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -341,13 +349,14 @@ impl Reader<'_> {
             doc,
             "",
             &[
-                "storage", "alerts", "fetch", "schedule", "defaults", "feeds", "watch",
+                "storage", "alerts", "api", "fetch", "schedule", "defaults", "feeds", "watch",
             ],
         );
         let empty = DeTable::default();
         let storage = self.section(doc, "storage").unwrap_or(&empty);
         let alerts = self.section(doc, "alerts").unwrap_or(&empty);
         let fetch = self.section(doc, "fetch").unwrap_or(&empty);
+        let api = self.section(doc, "api").unwrap_or(&empty);
         let defaults = self.section(doc, "defaults").unwrap_or(&empty);
         let schedule = self.section(doc, "schedule").unwrap_or(&empty);
         let resolve = |p: PathBuf| match base {
@@ -367,6 +376,19 @@ impl Reader<'_> {
                 .string(alerts, "alerts", "log")
                 .map(|(s, _)| resolve(PathBuf::from(s)))
                 .unwrap_or_else(|| env.default_alert_log()),
+        };
+        let api = ApiConfig {
+            listen: match self.string(api, "api", "listen") {
+                None => Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9185))),
+                Some((s, _)) if s.is_empty() => None,
+                Some((s, span)) => match s.parse() {
+                    Ok(a) => Some(a),
+                    Err(_) => {
+                        self.error(span.start, "api.listen", format!("{s:?} is not an address; write e.g. \"127.0.0.1:9185\", or \"\" to turn the api off"));
+                        None
+                    }
+                },
+            },
         };
         let fetch = FetchConfig {
             timeout: self
@@ -432,6 +454,7 @@ impl Reader<'_> {
             source: self.file.to_string(),
             storage,
             alerts,
+            api,
             fetch,
             schedule,
             feeds,

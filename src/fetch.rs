@@ -334,7 +334,7 @@ impl WithoutUrl for reqwest::Error {
 
 /// reqwest is built without a bundled crypto provider (ring is lighter to build than
 /// aws-lc); install ring's once per process.
-fn install_crypto_provider() {
+pub fn install_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         if rustls::crypto::CryptoProvider::get_default().is_none() {

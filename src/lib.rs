@@ -3,6 +3,7 @@
 //! flow; each module below is one stage of it or one piece of the service around it.
 
 pub mod alert;
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod decode;
@@ -10,6 +11,7 @@ pub mod dedup;
 pub mod demo;
 pub mod fetch;
 pub mod hosts;
+pub mod metrics;
 pub mod notify;
 pub mod parse;
 pub mod poll;
@@ -17,4 +19,5 @@ pub mod schedule;
 pub mod service;
 pub mod store;
 pub mod text;
+pub mod views;
 pub mod watch;

@@ -37,6 +37,7 @@ pub struct Poller {
     pub in_flight: Semaphore,
     /// Items read from one document (`fetch.max_items`).
     pub max_items: usize,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// How a poll ended.
@@ -95,6 +96,7 @@ impl Poller {
         store: Arc<Store>,
         matcher: Arc<Matcher>,
         config: &crate::config::Config,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Poller {
         Poller {
             fetcher,
@@ -104,6 +106,7 @@ impl Poller {
             hosts: Hosts::new(config.fetch.per_host, config.fetch.host_gap),
             in_flight: Semaphore::new(config.fetch.concurrency),
             max_items: config.fetch.max_items,
+            metrics,
         }
     }
 
@@ -140,13 +143,11 @@ impl Poller {
             });
         }
         let url = Url::parse(&state.url).unwrap_or_else(|_| feed.url.clone());
+        let _global = self.in_flight.acquire().await.expect("never closed");
+        let started = Instant::now();
         let result = {
-            let _global = self.in_flight.acquire().await.expect("never closed");
             let _host = self.hosts.acquire(&url).await;
-            let started = Instant::now();
-            let r = self.fetch_and_parse(&url, &state).await;
-            tracing::debug!(feed = %feed.name, elapsed = ?started.elapsed(), "fetched");
-            r
+            self.fetch_and_parse(&url, &state).await
         };
         let now = Utc::now();
         state.last_poll = Some(now);
@@ -232,6 +233,7 @@ impl Poller {
                         .map_err(store_err)?;
                     for a in &committed.alerts {
                         info!(feed = %feed.name, watch = %a.watch, alert = %a.id, title = %a.title, "alert");
+                        self.metrics.alert(&a.watch);
                     }
                     state.items = committed.state.items;
                     new_items += committed.new_items;
@@ -261,11 +263,31 @@ impl Poller {
             .and_then(|d| chrono::Duration::from_std(d).ok())
             .map(|d| now + d);
         let health_line = self.record(&mut state, now).map_err(store_err)?;
+        self.count(&outcome, started.elapsed());
         Ok(Report {
             outcome,
             next_in,
             health_line,
         })
+    }
+
+    fn count(&self, outcome: &Outcome, took: Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let m = &self.metrics;
+        m.observe_poll(took);
+        match outcome {
+            Outcome::NotModified => m.polls_not_modified.fetch_add(1, Relaxed),
+            Outcome::Polled {
+                items, new_items, ..
+            } => {
+                m.items_seen.fetch_add(*items as u64, Relaxed);
+                m.items_new.fetch_add(*new_items as u64, Relaxed);
+                m.polls_ok.fetch_add(1, Relaxed)
+            }
+            Outcome::Failed { .. } | Outcome::Disabled { .. } => {
+                m.polls_failed.fetch_add(1, Relaxed)
+            }
+        };
     }
 
     /// Saves the feed's state, with a feed-health line when it has been failing or stale for
@@ -308,7 +330,12 @@ impl Poller {
     ) -> Result<Option<Fetch>, Failure> {
         let doc = match self.fetcher.fetch(url, &state.validators).await {
             Ok(Fetched::NotModified) => return Ok(None),
-            Ok(Fetched::Document(doc)) => doc,
+            Ok(Fetched::Document(doc)) => {
+                self.metrics
+                    .bytes_fetched
+                    .fetch_add(doc.body.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                doc
+            }
             Err(e) => {
                 return Err(Failure {
                     message: format!("fetching {url}: {e}"),

@@ -19,6 +19,7 @@ use tracing::{error, info, warn};
 use crate::alert::AlertLog;
 use crate::config::{Config, FeedConfig};
 use crate::fetch::Fetcher;
+use crate::metrics::Metrics;
 use crate::notify;
 use crate::poll::{Outcome, Poller};
 use crate::schedule;
@@ -30,6 +31,7 @@ pub struct Service {
     pub config: Config,
     pub poller: Arc<Poller>,
     pub log: Arc<Mutex<AlertLog>>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// A cycle's result, per feed, for `once` and `demo`.
@@ -97,13 +99,16 @@ impl Service {
                 config.alerts.log.display()
             )
         })?;
+        let metrics = Arc::new(Metrics::default());
         let service = Service {
             poller: Arc::new(Poller::new(
                 Fetcher::new(&config.fetch)?,
                 Arc::new(store),
                 Arc::new(Matcher::new(&config.watches)),
                 &config,
+                metrics.clone(),
             )),
+            metrics,
             log: Arc::new(Mutex::new(log)),
             config,
         };
@@ -188,9 +193,22 @@ impl Service {
     ) -> anyhow::Result<()> {
         let wake = Arc::new(Notify::new());
         let (stop_all, stop_rx) = watch::channel(false);
+        let shared_config = Arc::new(std::sync::RwLock::new(Arc::new(self.config.clone())));
+        if let Some(addr) = self.config.api.listen {
+            let api = crate::api::Api {
+                store: self.poller.store.clone(),
+                metrics: self.metrics.clone(),
+                config: shared_config.clone(),
+            };
+            if let Err(e) = crate::api::start(addr, api, stop_rx.clone()).await {
+                crate::api::warn_unavailable(addr, &e);
+            }
+        }
+        let mut heartbeat = tokio::time::interval(Duration::from_secs(5));
         let deliverer = tokio::spawn(deliver_loop(
             self.poller.store.clone(),
             self.log.clone(),
+            self.metrics.clone(),
             wake.clone(),
             stop_rx,
         ));
@@ -204,6 +222,7 @@ impl Service {
             notify::send(&format!("READY=1\nSTATUS=polling {n} feeds"));
             loop {
                 tokio::select! {
+                    _ = heartbeat.tick() => self.metrics.beat(),
                     msg = control.recv() => match msg {
                         Some(Control::Reload) => {
                             notify::send(&format!("RELOADING=1\nMONOTONIC_USEC={}", notify::monotonic_usec()));
@@ -220,6 +239,7 @@ impl Service {
                             let _ = stop_tx.send(true);
                             while tasks.join_next().await.is_some() {}
                             self.apply(next)?;
+                            *shared_config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(self.config.clone());
                             continue 'generations;
                         }
                         Some(Control::Stop) | None => {
@@ -312,6 +332,7 @@ impl Service {
             self.poller.store.clone(),
             Arc::new(Matcher::new(&next.watches)),
             &next,
+            self.metrics.clone(),
         ));
         self.reopen_log(&next.alerts.log);
         self.config = next;
@@ -401,6 +422,7 @@ async fn feed_loop(
 async fn deliver_loop(
     store: Arc<Store>,
     log: Arc<Mutex<AlertLog>>,
+    metrics: Arc<Metrics>,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -411,8 +433,18 @@ async fn deliver_loop(
             _ = wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(30)), if retry => {}
         }
-        match deliver(store.clone(), log.clone()).await {
-            Ok(_) => retry = false,
+        let result = deliver(store.clone(), log.clone()).await;
+        *metrics
+            .delivery_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = result.as_ref().err().map(|e| format!("{e:#}"));
+        match result {
+            Ok(n) => {
+                metrics
+                    .lines_delivered
+                    .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                retry = false;
+            }
             Err(e) => {
                 error!(
                     error = format!("{e:#}"),

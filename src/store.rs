@@ -414,6 +414,20 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Whether the store takes a write now (for health checks).
+    pub fn check_writable(&self) -> Result<()> {
+        let meta = self.db.open_tree("meta")?;
+        meta.insert("healthz", &chrono::Utc::now().timestamp().to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Alert-log lines committed but not yet delivered.
+    pub fn pending_count(&self) -> usize {
+        self.outbox.len()
+    }
+}
+
 impl Drop for Store {
     fn drop(&mut self) {
         let _ = self.db.flush();

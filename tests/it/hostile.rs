@@ -12,7 +12,7 @@ const FETCH: &str = "timeout = \"4s\"\nconnect_timeout = \"1s\"\nread_timeout = 
 fn config(hostile: &str, good: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let toml = format!(
-        "[storage]\npath = \"store\"\n[alerts]\nlog = \"alerts.jsonl\"\n[fetch]\n{FETCH}\n\
+        "[storage]\npath = \"store\"\n[alerts]\nlog = \"alerts.jsonl\"\n[api]\nlisten = \"127.0.0.1:0\"\n[fetch]\n{FETCH}\n\
          [[feeds]]\nname = \"hostile\"\nurl = \"{hostile}\"\nbacklog = \"all\"\n\n\
          [[feeds]]\nname = \"good\"\nurl = \"{good}\"\nbacklog = \"all\"\n\n{}",
         example_watches()
@@ -185,7 +185,7 @@ fn hostile_feeds_do_not_stall_the_service_or_grow_its_memory() {
         Route::status(302, "").with_header("Location", "/feed"),
     ];
     let mut toml = format!(
-        "[storage]\npath = \"store\"\n[alerts]\nlog = \"alerts.jsonl\"\n[fetch]\n{FETCH}\n[defaults]\ninterval = \"1s\"\nbacklog = \"all\"\n"
+        "[storage]\npath = \"store\"\n[alerts]\nlog = \"alerts.jsonl\"\n[api]\nlisten = \"127.0.0.1:0\"\n[fetch]\n{FETCH}\n[defaults]\ninterval = \"1s\"\nbacklog = \"all\"\n"
     );
     for (i, route) in routes.into_iter().enumerate() {
         let s = Server::start();

@@ -4,6 +4,8 @@
 /// The test HTTP server (real sockets, misbehaving on request).
 mod server;
 
+/// The local HTTP endpoint: health, metrics, and queries while the service runs.
+mod api;
 /// `check`, `demo`, exit codes, `--help`: the command line as an operator meets it.
 mod cli;
 /// `run` as a service: sd_notify, SIGTERM, the store lock.
@@ -43,7 +45,7 @@ impl Setup {
     pub fn with_extra(feeds: &[(&str, &str, &str)], extra: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let mut toml = format!(
-            "[storage]\npath = \"store\"\n[alerts]\nlog = \"alerts.jsonl\"\n[fetch]\ntimeout = \"10s\"\nconnect_timeout = \"2s\"\nread_timeout = \"5s\"\n{extra}\n"
+            "[storage]\npath = \"store\"\n[alerts]\nlog = \"alerts.jsonl\"\n[api]\nlisten = \"127.0.0.1:0\"\n[fetch]\ntimeout = \"10s\"\nconnect_timeout = \"2s\"\nread_timeout = \"5s\"\n{extra}\n"
         );
         for (name, url, backlog) in feeds {
             toml.push_str(&format!(

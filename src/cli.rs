@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
 use crate::alert::{Alert, rfc3339};
-use crate::config::{self, Backlog, Config, Env, LoadError};
+use crate::config::{self, Backlog, CaseMode, Config, DEFAULT_FIELDS, Env, LoadError, TermConfig};
 use crate::service::{self, Service};
 use crate::store::{Store, StoreError};
 use crate::watch::is_case_sensitive;
@@ -188,27 +188,62 @@ pub fn describe(c: &Config) -> String {
         s.push_str("  (none: items are stored but nothing alerts; add [[watch]] tables)\n");
     }
     for w in &c.watches {
-        let terms: Vec<String> = w
-            .terms
-            .iter()
-            .map(|t| {
-                let mut flags = Vec::new();
-                if is_case_sensitive(&crate::text::normalize(&t.text), t.case) {
-                    flags.push("exact case");
-                }
-                if t.stem {
-                    flags.push("stem");
-                }
-                if flags.is_empty() {
-                    format!("{:?}", t.text)
-                } else {
-                    format!("{:?} ({})", t.text, flags.join(", "))
-                }
-            })
-            .collect();
-        s.push_str(&format!("  {}: {}\n", w.name, terms.join(", ")));
+        let list = |terms: &[TermConfig], sep: &str| {
+            terms.iter().map(term_label).collect::<Vec<_>>().join(sep)
+        };
+        if w.terms.is_empty() {
+            s.push_str(&format!("  {}:\n", w.name));
+        } else {
+            s.push_str(&format!("  {}: {}\n", w.name, list(&w.terms, ", ")));
+        }
+        if !w.all.is_empty() {
+            let groups: Vec<String> = w
+                .all
+                .iter()
+                .map(|g| format!("[{}]", list(g, " | ")))
+                .collect();
+            s.push_str(&format!("      all of: {}\n", groups.join(" and ")));
+        }
+        if let Some(n) = &w.near {
+            s.push_str(&format!(
+                "      near: {} within {} words\n",
+                list(&n.terms, " and "),
+                n.within
+            ));
+        }
+        if !w.not.is_empty() {
+            s.push_str(&format!("      not: {}\n", list(&w.not, ", ")));
+        }
+        if w.fields != DEFAULT_FIELDS {
+            let fields: Vec<&str> = w.fields.iter().map(|f| f.name()).collect();
+            s.push_str(&format!("      fields: {}\n", fields.join(", ")));
+        }
+        if !w.feeds.is_empty() {
+            s.push_str(&format!("      feeds: {}\n", w.feeds.join(", ")));
+        }
     }
     s
+}
+
+/// A term for `check`: quoted, with its options in words.
+fn term_label(t: &TermConfig) -> String {
+    let mut flags = Vec::new();
+    if t.regex {
+        flags.push("regex");
+        if t.case == CaseMode::Insensitive {
+            flags.push("any case");
+        }
+    } else if is_case_sensitive(&crate::text::normalize(&t.text), t.case) {
+        flags.push("exact case");
+    }
+    if t.stem {
+        flags.push("stem");
+    }
+    if flags.is_empty() {
+        format!("{:?}", t.text)
+    } else {
+        format!("{:?} ({})", t.text, flags.join(", "))
+    }
 }
 
 fn backlog(b: Backlog) -> String {

@@ -97,11 +97,12 @@ impl Service {
                 config.alerts.log.display()
             )
         })?;
+        let matcher = Matcher::new(&config.watches)?;
         let service = Service {
             poller: Arc::new(Poller {
                 fetcher: Fetcher::new(&config.fetch)?,
                 store: Arc::new(store),
-                matcher: Arc::new(Matcher::new(&config.watches)),
+                matcher: Arc::new(matcher),
             }),
             log: Arc::new(Mutex::new(log)),
             config,

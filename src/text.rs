@@ -139,6 +139,26 @@ fn find_ascii_ci(hay: &str, from: usize, needle: &str) -> Option<usize> {
     (from..h.len().saturating_sub(n.len() - 1)).find(|&p| h[p..p + n.len()].eq_ignore_ascii_case(n))
 }
 
+/// An item's link as text a watch can match (`fields = ["link"]`): percent-escapes
+/// decoded, so that a Cyrillic slug reads as words, then normalised. Separators such as
+/// `/`, `-` and `.` stay, and they are word boundaries.
+pub fn link_to_text(link: &str) -> String {
+    let bytes = link.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    let hex = |at: usize| bytes.get(at).and_then(|&b| (b as char).to_digit(16));
+    while i < bytes.len() {
+        if let (b'%', Some(h), Some(l)) = (bytes[i], hex(i + 1), hex(i + 2)) {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    normalize(&String::from_utf8_lossy(&out))
+}
+
 /// NFKC, invisible characters removed, `ё`→`е`, controls neutralised, whitespace collapsed
 /// to single spaces and trimmed.
 pub fn normalize(s: &str) -> String {
@@ -307,6 +327,14 @@ mod tests {
             assert_eq!(fold_case(s).len(), s.len());
         }
         assert_eq!(fold_case("СНГ CIS"), "снг cis");
+    }
+
+    #[test]
+    fn links_read_as_words() {
+        assert_eq!(
+            link_to_text("https://ria.ru/%D1%81%D0%BD%D0%B3-summit?x=1%2"),
+            "https://ria.ru/снг-summit?x=1%2"
+        );
     }
 
     #[test]

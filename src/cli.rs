@@ -11,7 +11,7 @@ use crate::alert::{Alert, rfc3339};
 use crate::config::{self, Backlog, CaseMode, Config, DEFAULT_FIELDS, Env, LoadError, TermConfig};
 use crate::service::{self, Service};
 use crate::store::{Store, StoreError};
-use crate::watch::is_case_sensitive;
+use crate::watch::{Match, Rule, is_case_sensitive};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -376,9 +376,20 @@ fn write_alert(out: &mut impl Write, a: &Alert) -> std::io::Result<()> {
         writeln!(out, "    {link}")?;
     }
     for m in &a.matches {
-        writeln!(out, "    {:?} in {:?}: {}", m.term, m.field, m.snippet)?;
+        writeln!(out, "    {}", explain_match(m))?;
     }
     Ok(())
+}
+
+/// `"CIS" in title: …snippet…`, with the rule when it is not the any-list.
+fn explain_match(m: &Match) -> String {
+    let rule = match m.rule {
+        Rule::Any => "",
+        Rule::All => " (all)",
+        Rule::Near => " (near)",
+        Rule::Not => " (not)",
+    };
+    format!("{:?}{rule} in {}: {}", m.term, m.field.name(), m.snippet)
 }
 
 fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {

@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod notify;
 pub mod parse;
 pub mod poll;
+pub mod rematch;
 pub mod service;
 pub mod store;
 pub mod text;

@@ -114,31 +114,13 @@ impl Service {
         Ok(service)
     }
 
-    /// Flushes the store, then appends every pending alert to the log and marks it
-    /// delivered. The flush first means an alert is never announced before its item is
-    /// durable; a crash after the append re-delivers the same id, never loses it.
+    /// Delivers every pending alert to the log ([`deliver_pending`]), off the async threads.
     pub async fn deliver(&self) -> anyhow::Result<usize> {
         let store = self.poller.store.clone();
         let log = self.log.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
             let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
-            store.flush()?;
-            let mut delivered = 0;
-            loop {
-                let batch = store.pending(1024)?;
-                if batch.is_empty() {
-                    return Ok(delivered);
-                }
-                let (seqs, alerts): (Vec<u64>, Vec<_>) = batch.into_iter().unzip();
-                log.append(&alerts).with_context(|| {
-                    format!(
-                        "writing alerts to {} (they stay pending and are retried)",
-                        log.path().display()
-                    )
-                })?;
-                store.mark_delivered(&seqs)?;
-                delivered += alerts.len();
-            }
+            deliver_pending(&store, &mut log)
         })
         .await?
     }
@@ -225,6 +207,30 @@ impl Service {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+/// Flushes the store, then appends every pending alert to the log and marks it delivered.
+/// The flush first means an alert is never announced before its item is durable; a crash
+/// after the append re-delivers the same id, never loses it. The service and `rematch` both
+/// deliver through this. Blocking.
+pub fn deliver_pending(store: &Store, log: &mut AlertLog) -> anyhow::Result<usize> {
+    store.flush()?;
+    let mut delivered = 0;
+    loop {
+        let batch = store.pending(1024)?;
+        if batch.is_empty() {
+            return Ok(delivered);
+        }
+        let (seqs, alerts): (Vec<u64>, Vec<_>) = batch.into_iter().unzip();
+        log.append(&alerts).with_context(|| {
+            format!(
+                "writing alerts to {} (they stay pending and are retried)",
+                log.path().display()
+            )
+        })?;
+        store.mark_delivered(&seqs)?;
+        delivered += alerts.len();
     }
 }
 

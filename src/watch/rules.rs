@@ -197,9 +197,10 @@ fn reason(
                 .collect();
             if missing.is_empty() {
                 format!(
-                    "near: {} and {} are never within {within} words of each other",
+                    "near: {} and {} are never within {within} word{} of each other",
                     terms_of(&|r| r == Role::Near(0)),
-                    terms_of(&|r| r == Role::Near(1))
+                    terms_of(&|r| r == Role::Near(1)),
+                    if within == 1 { "" } else { "s" }
                 )
             } else {
                 format!("near: {} did not match", missing.join(" and "))

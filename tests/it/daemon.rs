@@ -90,7 +90,7 @@ fn a_held_store_exits_3_naming_the_holder() {
         .map_while(Result::ok)
         .any(|l| l.contains("feedwatch running"));
     assert!(started);
-    for args in [&["once"][..], &["items"][..]] {
+    for args in [&["once"][..], &["items"][..], &["rematch", "--dry-run"][..]] {
         let out = setup.run(args);
         assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);

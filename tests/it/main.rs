@@ -10,6 +10,8 @@ mod cli;
 mod daemon;
 /// `once` against served feeds: alerts, backlog, dedup, conditional GET, charsets, failures.
 mod pipeline;
+/// `rematch` on a real store: dry runs, raising once, selecting by time and watch.
+mod rematch;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

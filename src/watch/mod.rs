@@ -13,6 +13,9 @@
 //! (`terms`, `all`, `not`, `near`) and the explanations.
 
 mod rules;
+/// The specification table and the HTML-wrapping property.
+#[cfg(test)]
+mod spec;
 
 use std::collections::BTreeMap;
 

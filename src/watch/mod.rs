@@ -1,10 +1,12 @@
 //! Deciding which watches an item's text fires, and why.
 //!
 //! All plain terms of all watches (those of `terms`, `all`, `not` and `near` alike) are
-//! compiled into at most two Aho-Corasick automata, one for case-sensitive terms over the
-//! normalised text and one for case-insensitive terms over its case-folded copy, so each
-//! field is scanned once however many terms there are: the cost does not grow with the
-//! number of terms the way one regex per term does. Every hit is checked for Unicode word
+//! compiled into one Aho-Corasick automaton, so each field is scanned once however many
+//! terms there are: the cost does not grow with the number of terms the way one regex per
+//! term does. When any term ignores case, the automaton holds every term case-folded and
+//! runs over the field's case-folded copy (same byte offsets), and a case-sensitive term's
+//! hit is kept only when the original text has exactly its letters; when none does, it runs
+//! over the text itself and nothing is folded. Every hit is checked for Unicode word
 //! boundaries: "CIS" never matches "decision", and "СНГ" is a word in Cyrillic text. A stemmed
 //! term (`stem = true`) only needs a boundary on its left, so "Содружеств" matches every case
 //! of the noun. Regex terms, the explicit escape hatch, run one by one over the same text.
@@ -24,7 +26,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{CaseMode, WatchConfig};
-use crate::text::{fold_case, is_word_char, link_to_text, normalize};
+use crate::text::{fold_case, fold_case_into, is_word_char, link_to_text, normalize};
 
 pub use rules::Explained;
 
@@ -179,6 +181,9 @@ struct Target {
     watch: u32,
     slot: u32,
     stem: bool,
+    /// For a case-sensitive term in a folded automaton: the normalised term, which the
+    /// original text must match byte for byte.
+    exact: Option<Box<str>>,
 }
 
 #[derive(Debug)]
@@ -186,6 +191,8 @@ struct Automaton {
     ac: AhoCorasick,
     /// For each pattern id, every (watch, slot) written that way.
     targets: Vec<Vec<Target>>,
+    /// Whether patterns and haystacks are case-folded.
+    folded: bool,
 }
 
 #[derive(Debug)]
@@ -209,8 +216,8 @@ struct Hit {
 #[derive(Debug)]
 pub struct Matcher {
     watches: Vec<Watch>,
-    sensitive: Option<Automaton>,
-    insensitive: Option<Automaton>,
+    /// Every plain term; `None` when there are none.
+    automaton: Option<Automaton>,
     regexes: Vec<RegexTerm>,
     /// Bit set of the fields any watch looks at: the others are never scanned.
     fields: u8,
@@ -218,8 +225,8 @@ pub struct Matcher {
 
 impl Matcher {
     pub fn new(configs: &[WatchConfig]) -> Result<Matcher, RuleError> {
-        let mut sensitive: BTreeMap<String, Vec<Target>> = BTreeMap::new();
-        let mut insensitive: BTreeMap<String, Vec<Target>> = BTreeMap::new();
+        // (normalised term, case-sensitive, target) for every plain term
+        let mut plain: Vec<(String, bool, Target)> = Vec::new();
         let mut regexes = Vec::new();
         let mut watches = Vec::new();
         for (w, c) in configs.iter().enumerate() {
@@ -267,15 +274,10 @@ impl Matcher {
                     watch: w as u32,
                     slot,
                     stem: term.stem,
+                    exact: None,
                 };
-                if is_case_sensitive(&norm, term.case) {
-                    sensitive.entry(norm).or_default().push(target);
-                } else {
-                    insensitive
-                        .entry(fold_case(&norm))
-                        .or_default()
-                        .push(target);
-                }
+                let sensitive = is_case_sensitive(&norm, term.case);
+                plain.push((norm, sensitive, target));
             }
             watches.push(Watch {
                 name: c.name.clone(),
@@ -291,15 +293,14 @@ impl Matcher {
         Ok(Matcher {
             fields: watches.iter().fold(0, |m, w| m | w.fields),
             watches,
-            sensitive: Automaton::build(sensitive),
-            insensitive: Automaton::build(insensitive),
+            automaton: Automaton::build(plain),
             regexes,
         })
     }
 
     /// Whether there is anything to match at all.
     pub fn is_empty(&self) -> bool {
-        self.sensitive.is_none() && self.insensitive.is_none() && self.regexes.is_empty()
+        self.automaton.is_none() && self.regexes.is_empty()
     }
 
     /// Whether any watch looks at `field` (others need not be prepared).
@@ -364,19 +365,22 @@ impl Matcher {
     }
 
     /// Every whole-word hit of every term in these fields, sorted by (watch, slot, field,
-    /// start): one pass of each automaton per field, then the regex terms.
+    /// start): one automaton pass per field, then the regex terms.
     fn hits(&self, fields: &[(Field, &str)]) -> Vec<Hit> {
         let mut hits = Vec::new();
+        let mut folded = Vec::new();
         for &(field, text) in fields {
             if text.is_empty() || !self.looks_at(field) {
                 continue;
             }
-            if let Some(a) = &self.sensitive {
-                self.scan(a, text, text, field, &mut hits);
-            }
-            if let Some(a) = &self.insensitive {
-                let folded = fold_case(text);
-                self.scan(a, &folded, text, field, &mut hits);
+            if let Some(a) = &self.automaton {
+                let hay = if a.folded {
+                    fold_case_into(text, &mut folded);
+                    &folded[..]
+                } else {
+                    text.as_bytes()
+                };
+                self.scan(a, hay, text, field, &mut hits);
             }
             for r in &self.regexes {
                 if self.watches[r.watch as usize].fields & field.bit() == 0 {
@@ -396,9 +400,9 @@ impl Matcher {
         hits
     }
 
-    /// Runs one automaton over `hay` (`text` or its case-folded copy, same byte offsets) and
+    /// Runs the automaton over `hay` (`text` or its case-folded copy, same byte offsets) and
     /// records every whole-word match for the watches that look at `field`.
-    fn scan(&self, a: &Automaton, hay: &str, text: &str, field: Field, hits: &mut Vec<Hit>) {
+    fn scan(&self, a: &Automaton, hay: &[u8], text: &str, field: Field, hits: &mut Vec<Hit>) {
         let bit = field.bit();
         for m in a.ac.find_overlapping_iter(hay) {
             let (start, end) = (m.start(), m.end());
@@ -414,6 +418,12 @@ impl Matcher {
             for t in &a.targets[m.pattern().as_usize()] {
                 if self.watches[t.watch as usize].fields & bit == 0 {
                     continue;
+                }
+                if t.exact
+                    .as_ref()
+                    .is_some_and(|e| e.as_bytes() != &text.as_bytes()[start..end])
+                {
+                    continue; // a case-sensitive term found with other letter cases
                 }
                 let end = if t.stem {
                     // a stem matches the whole word it begins
@@ -441,14 +451,32 @@ impl Matcher {
 }
 
 impl Automaton {
-    fn build(patterns: BTreeMap<String, Vec<Target>>) -> Option<Automaton> {
-        if patterns.is_empty() {
+    /// One automaton for all plain terms: (normalised term, case-sensitive, target).
+    fn build(plain: Vec<(String, bool, Target)>) -> Option<Automaton> {
+        if plain.is_empty() {
             return None;
         }
+        let folded = plain.iter().any(|(_, sensitive, _)| !sensitive);
+        let mut patterns: BTreeMap<String, Vec<Target>> = BTreeMap::new();
+        for (norm, sensitive, mut target) in plain {
+            let pattern = if folded {
+                let f = fold_case(&norm);
+                if sensitive {
+                    target.exact = Some(norm.into());
+                }
+                f
+            } else {
+                norm
+            };
+            patterns.entry(pattern).or_default().push(target);
+        }
         let (words, targets): (Vec<String>, Vec<Vec<Target>>) = patterns.into_iter().unzip();
+        // With hundreds of terms the prefilter finds few bytes to skip and costs more
+        // than it saves (match_bench: about 20% slower with it).
         let ac = AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::DFA))
+            .prefilter(false)
             .build(&words)
             .or_else(|_| {
                 // a DFA for very many long terms can outgrow its limits; the NFA has none
@@ -457,7 +485,11 @@ impl Automaton {
                     .build(&words)
             })
             .expect("plain patterns within aho-corasick's limits always build");
-        Some(Automaton { ac, targets })
+        Some(Automaton {
+            ac,
+            targets,
+            folded,
+        })
     }
 }
 
@@ -699,6 +731,32 @@ mod tests {
         assert_eq!(e.excluded_by[0].rule, Rule::Not);
         assert_eq!(e.matches.len(), 2);
         assert!(ex("CIS summit").fires);
+    }
+
+    /// One folded automaton holds case-sensitive and insensitive terms alike: an acronym
+    /// sharing its folded letters with an insensitive term still needs its own capitals,
+    /// and with no insensitive term at all nothing is folded.
+    #[test]
+    fn sensitive_and_insensitive_terms_share_one_automaton() {
+        let mut any_case = watch("any", &["x"]);
+        any_case.terms = vec![TermConfig {
+            case: CaseMode::Insensitive,
+            ..TermConfig::words("cis")
+        }];
+        let m = Matcher::new(&[watch("acronym", &["CIS"]), any_case]).unwrap();
+        assert!(m.automaton.as_ref().unwrap().folded);
+        let names = |text: &str| -> Vec<String> {
+            m.check(None, &[(Field::Title, text)])
+                .into_iter()
+                .map(|f| f.watch)
+                .collect()
+        };
+        assert_eq!(names("the cis"), ["any"]);
+        assert_eq!(names("the Cis"), ["any"]);
+        assert_eq!(names("the CIS"), ["acronym", "any"]);
+        let m = Matcher::new(&[watch("acronym", &["CIS", "ОДКБ"])]).unwrap();
+        assert!(!m.automaton.as_ref().unwrap().folded);
+        assert_eq!(m.check(None, &[(Field::Title, "ОДКБ, CIS")]).len(), 1);
     }
 
     #[test]

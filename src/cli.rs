@@ -17,7 +17,7 @@ use crate::config::{
 use crate::rematch;
 use crate::service::{self, Service};
 use crate::store::{Store, StoreError};
-use crate::watch::{Field, Match, Matcher, Rule, is_case_sensitive};
+use crate::watch::{Field, Match, Matcher, Rule, is_case_sensitive, quote};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -313,9 +313,9 @@ fn term_label(t: &TermConfig) -> String {
         flags.push("stem");
     }
     if flags.is_empty() {
-        format!("{:?}", t.text)
+        quote(&t.text)
     } else {
-        format!("{:?} ({})", t.text, flags.join(", "))
+        format!("{} ({})", quote(&t.text), flags.join(", "))
     }
 }
 
@@ -678,7 +678,12 @@ fn explain_match(m: &Match) -> String {
         Rule::Near => " (near)",
         Rule::Not => " (not)",
     };
-    format!("{:?}{rule} in {}: {}", m.term, m.field.name(), m.snippet)
+    format!(
+        "{}{rule} in {}: {}",
+        quote(&m.term),
+        m.field.name(),
+        m.snippet
+    )
 }
 
 fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {

@@ -523,6 +523,12 @@ pub fn compile_regex(pattern: &str, case: CaseMode) -> Result<Regex, String> {
     Ok(re)
 }
 
+/// A term in double quotes as configured, for messages: unlike `{:?}` it leaves a regex's
+/// backslashes as the operator wrote them.
+pub fn quote(term: &str) -> String {
+    format!("\"{term}\"")
+}
+
 /// An all-capitals term ("CIS", "ОДКБ") is an acronym: matched case-sensitively under `auto`.
 pub fn is_case_sensitive(term: &str, mode: CaseMode) -> bool {
     match mode {

@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::{Field, Hit, Match, Role, Rule, SNIPPET_WIDTH, Watch};
+use super::{Field, Hit, Match, Role, Rule, SNIPPET_WIDTH, Watch, quote};
 use crate::text::{char_offset, is_word_char, snippet};
 
 /// Whether a watch fires on its hits, or the first rule that failed.
@@ -154,7 +154,7 @@ fn reason(
             .terms
             .iter()
             .filter(|t| pick(t.role))
-            .map(|t| format!("{:?}", t.text))
+            .map(|t| quote(&t.text))
             .collect();
         if terms.len() > 6 {
             format!("{}, … ({} terms)", terms[..5].join(", "), terms.len())
@@ -207,10 +207,7 @@ fn reason(
             }
         }
         Verdict::Excluded => {
-            let mut by: Vec<String> = excluded_by
-                .iter()
-                .map(|m| format!("{:?}", m.term))
-                .collect();
+            let mut by: Vec<String> = excluded_by.iter().map(|m| quote(&m.term)).collect();
             by.dedup();
             format!("excluded by {}", by.join(", "))
         }

@@ -5,7 +5,9 @@
 //! present means that watch has fired for that item, ever), `outbox` (sequence → alert id,
 //! the alerts not yet delivered) and `meta` (schema version). One poll's items, seen keys,
 //! alerts and feed state are written in one transaction ([`Store::commit_poll`]), so an
-//! alert exists if and only if its item was recorded.
+//! alert exists if and only if its item was recorded. Alerts that `rematch` finds for items
+//! already stored go into the alerts tree and the outbox in one transaction too
+//! ([`Store::commit_alerts`]), and are delivered the same way.
 //!
 //! sled traps handled here: its 1 GB default cache (set from the config), flushes from one
 //! caller at a time (the deliverer), and its directory lock, which is why a pid file beside

@@ -3,16 +3,22 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 
-use crate::config::{self, Backlog, Config, Env, Interval, LoadError};
+use crate::alert::{Alert, AlertLog};
+use crate::config::{
+    self, Backlog, CaseMode, Config, DEFAULT_FIELDS, Env, Interval, LoadError, TermConfig,
+    WatchConfig,
+};
+use crate::rematch;
 use crate::service::{self, Service};
 use crate::store::{Store, StoreError};
 use crate::views;
-use crate::watch::is_case_sensitive;
+use crate::watch::{Field, Match, Matcher, Rule, is_case_sensitive, quote};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -78,9 +84,63 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Try the watches on a text: which fire and why (exit 0 either way).
+    ///
+    /// The text is read like an item's field: HTML tags are dropped, entities decoded, and
+    /// Unicode normalised. It is taken from --text, else --file, else standard input.
+    Match {
+        /// The text to try.
+        #[arg(long, value_name = "TEXT", conflicts_with = "file")]
+        text: Option<String>,
+        /// Read the text from this file.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// The field the text stands for: title, summary, content, categories or link
+        /// (a watch with `fields` that leave it out does not see the text).
+        #[arg(long, default_value = "content", value_parser = parse_field)]
+        field: Field,
+        /// The feed the text comes from, for watches limited to some feeds (without it,
+        /// those limits are not applied).
+        #[arg(long, value_name = "NAME")]
+        feed: Option<String>,
+        /// One JSON object: {"fires": [watch names], "watches": [per watch: fires, reason, matches]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the current watches over stored items; raise the alerts they never raised.
+    ///
+    /// Alerts are committed to the store and delivered to the alert log like the service's,
+    /// at most once per item and watch, ever: a second run raises nothing. It opens the
+    /// store, so stop the service first (exit 3 while it runs).
+    Rematch {
+        /// Only items published (or, undated, first seen) within this window, e.g. 7d.
+        #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
+        /// Only this watch.
+        #[arg(long, value_name = "NAME")]
+        watch: Option<String>,
+        /// Report what would alert; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The alerts as JSON lines (as in the alert log) on stdout; the summary on stderr.
+        #[arg(long)]
+        json: bool,
+    },
     /// Poll a bundled sample feed served on 127.0.0.1 and show the alerts (no network needed).
     Demo,
 }
+
+fn parse_field(name: &str) -> Result<Field, String> {
+    Field::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
+        format!("{name:?} is not a field; use one of {}", names.join(", "))
+    })
+}
+
+/// A command line that names something the config does not have: exit 2, like a config error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(String);
 
 /// Exit codes, as documented in `--help` and the README.
 pub mod exit {
@@ -103,7 +163,7 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 fn code_for(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<LoadError>().is_some() {
+    if e.downcast_ref::<LoadError>().is_some() || e.downcast_ref::<UsageError>().is_some() {
         exit::CONFIG
     } else if matches!(
         e.downcast_ref::<StoreError>(),
@@ -180,6 +240,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 views::render_alerts,
             )
         }
+        Command::Match {
+            text,
+            file,
+            field,
+            feed,
+            json,
+        } => try_match(&config, text, file, field, feed, json),
+        Command::Rematch {
+            since,
+            watch,
+            dry_run,
+            json,
+        } => rematch(&config, since, watch.as_deref(), dry_run, json),
         Command::Demo => unreachable!("handled above"),
     }
 }
@@ -236,27 +309,62 @@ pub fn describe(c: &Config) -> String {
         s.push_str("  (none: items are stored but nothing alerts; add [[watch]] tables)\n");
     }
     for w in &c.watches {
-        let terms: Vec<String> = w
-            .terms
-            .iter()
-            .map(|t| {
-                let mut flags = Vec::new();
-                if is_case_sensitive(&crate::text::normalize(&t.text), t.case) {
-                    flags.push("exact case");
-                }
-                if t.stem {
-                    flags.push("stem");
-                }
-                if flags.is_empty() {
-                    format!("{:?}", t.text)
-                } else {
-                    format!("{:?} ({})", t.text, flags.join(", "))
-                }
-            })
-            .collect();
-        s.push_str(&format!("  {}: {}\n", w.name, terms.join(", ")));
+        let list = |terms: &[TermConfig], sep: &str| {
+            terms.iter().map(term_label).collect::<Vec<_>>().join(sep)
+        };
+        if w.terms.is_empty() {
+            s.push_str(&format!("  {}:\n", w.name));
+        } else {
+            s.push_str(&format!("  {}: {}\n", w.name, list(&w.terms, ", ")));
+        }
+        if !w.all.is_empty() {
+            let groups: Vec<String> = w
+                .all
+                .iter()
+                .map(|g| format!("[{}]", list(g, " | ")))
+                .collect();
+            s.push_str(&format!("      all of: {}\n", groups.join(" and ")));
+        }
+        if let Some(n) = &w.near {
+            s.push_str(&format!(
+                "      near: {} within {} words\n",
+                list(&n.terms, " and "),
+                n.within
+            ));
+        }
+        if !w.not.is_empty() {
+            s.push_str(&format!("      not: {}\n", list(&w.not, ", ")));
+        }
+        if w.fields != DEFAULT_FIELDS {
+            let fields: Vec<&str> = w.fields.iter().map(|f| f.name()).collect();
+            s.push_str(&format!("      fields: {}\n", fields.join(", ")));
+        }
+        if !w.feeds.is_empty() {
+            s.push_str(&format!("      feeds: {}\n", w.feeds.join(", ")));
+        }
     }
     s
+}
+
+/// A term for `check`: quoted, with its options in words.
+fn term_label(t: &TermConfig) -> String {
+    let mut flags = Vec::new();
+    if t.regex {
+        flags.push("regex");
+        if t.case == CaseMode::Insensitive {
+            flags.push("any case");
+        }
+    } else if is_case_sensitive(&crate::text::normalize(&t.text), t.case) {
+        flags.push("exact case");
+    }
+    if t.stem {
+        flags.push("stem");
+    }
+    if flags.is_empty() {
+        quote(&t.text)
+    } else {
+        format!("{} ({})", quote(&t.text), flags.join(", "))
+    }
 }
 
 fn interval(i: Interval) -> String {
@@ -345,4 +453,237 @@ fn show(
         write!(out, "{}", render(rows))?;
     }
     Ok(())
+}
+
+/// `match`: every watch on one text, with why it fires or why not.
+fn try_match(
+    config: &Config,
+    text: Option<String>,
+    file: Option<PathBuf>,
+    field: Field,
+    feed: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let raw = match (text, &file) {
+        (Some(t), _) => t,
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("match: reading the text from {}", path.display()))?,
+        (None, None) => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .context("match: reading the text from standard input")?;
+            s
+        }
+    };
+    if let Some(f) = &feed {
+        if !config.feeds.iter().any(|c| &c.name == f) {
+            return Err(UsageError(format!(
+                "match: no feed is named {f:?} in {}; its feeds are: {}",
+                config.source,
+                names(config.feeds.iter().map(|f| f.name.as_str()))
+            ))
+            .into());
+        }
+    }
+    let text = match field {
+        Field::Link => crate::text::link_to_text(raw.trim()),
+        _ => crate::text::html_to_text(&raw),
+    };
+    let matcher = Matcher::new(&config.watches)?;
+    let feeds = feed.map(|f| vec![f]);
+    let explained = matcher.explain(feeds.as_deref(), &[(field, &text)]);
+    let firing: Vec<&str> = explained
+        .iter()
+        .filter(|e| e.fires)
+        .map(|e| e.watch.as_str())
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if json {
+        let v = serde_json::json!({ "fires": firing, "watches": explained });
+        writeln!(out, "{v}")?;
+        return Ok(());
+    }
+    let n = explained.len();
+    if firing.is_empty() {
+        writeln!(out, "no watch fires ({n} checked)")?;
+    } else {
+        writeln!(
+            out,
+            "{} of {n} watches fire{}: {}",
+            firing.len(),
+            if firing.len() == 1 { "s" } else { "" },
+            firing.join(", ")
+        )?;
+    }
+    for (e, w) in explained.iter().zip(&config.watches) {
+        match &e.reason {
+            None => writeln!(out, "\n{} fires:", e.watch)?,
+            Some(reason) => writeln!(out, "\n{} does not fire: {reason}", e.watch)?,
+        }
+        if feeds.is_none() && !w.feeds.is_empty() {
+            writeln!(
+                out,
+                "  (limited to feeds {}; not applied without --feed)",
+                w.feeds.join(", ")
+            )?;
+        }
+        for m in &e.matches {
+            writeln!(out, "  {}", explain_match(m))?;
+        }
+        for m in &e.excluded_by {
+            writeln!(out, "  excluded by {}", explain_match(m))?;
+        }
+    }
+    Ok(())
+}
+
+/// `rematch`: the current watches over stored items.
+fn rematch(
+    config: &Config,
+    since: Option<std::time::Duration>,
+    watch: Option<&str>,
+    dry_run: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let watches: Vec<WatchConfig> = match watch {
+        None => config.watches.clone(),
+        Some(name) => {
+            let w: Vec<WatchConfig> = config
+                .watches
+                .iter()
+                .filter(|w| w.name == name)
+                .cloned()
+                .collect();
+            if w.is_empty() {
+                return Err(UsageError(format!(
+                    "rematch: no watch is named {name:?} in {}; its watches are: {}",
+                    config.source,
+                    names(config.watches.iter().map(|w| w.name.as_str()))
+                ))
+                .into());
+            }
+            w
+        }
+    };
+    let matcher = Matcher::new(&watches)?;
+    let store = open_store(config)?;
+    let mut progress = Progress::new("rematch");
+    let found = rematch::find(&store, &matcher, since, Utc::now(), &mut |done, total| {
+        progress.tick(done, total)
+    })
+    .context("rematch: reading the stored items")?;
+    progress.finish();
+    let (alerts, verb) = if dry_run {
+        let alerts: Vec<Alert> = found.new.iter().map(|(_, a)| a.clone()).collect();
+        (alerts, "would be raised")
+    } else {
+        let written = rematch::raise(&store, &found.new).context("rematch: committing alerts")?;
+        let mut log = AlertLog::open(&config.alerts.log).with_context(|| {
+            format!(
+                "rematch: opening the alert log {} (the alerts stay pending in the store and are delivered by the next run)",
+                config.alerts.log.display()
+            )
+        })?;
+        service::deliver_pending(&store, &mut log).context("rematch: delivering alerts")?;
+        (written, "raised")
+    };
+    let mut out = std::io::stdout().lock();
+    for a in &alerts {
+        if json {
+            writeln!(out, "{}", a.to_line())?;
+        } else {
+            let row = serde_json::to_value(a)?;
+            write!(out, "{}", views::render_alerts(std::slice::from_ref(&row)))?;
+        }
+    }
+    let window = since.map_or(String::new(), |d| {
+        format!(" from the last {}", humantime::format_duration(d))
+    });
+    let mut summary = format!(
+        "rematch{}: {} items checked{window}, {} alert{} {verb}, {} already raised before",
+        if dry_run { " (dry run)" } else { "" },
+        found.checked,
+        alerts.len(),
+        if alerts.len() == 1 { "" } else { "s" },
+        found.already,
+    );
+    if dry_run {
+        summary.push_str("; nothing written");
+    } else if !alerts.is_empty() {
+        summary.push_str(&format!("; written to {}", config.alerts.log.display()));
+    }
+    if json {
+        eprintln!("{summary}");
+    } else {
+        writeln!(out, "{summary}")?;
+    }
+    Ok(())
+}
+
+fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = names.collect();
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// A counter on stderr for long runs: shown only on a terminal, only after the first
+/// second, redrawn at most ten times a second, erased at the end.
+struct Progress {
+    what: &'static str,
+    tty: bool,
+    start: Instant,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    fn new(what: &'static str) -> Progress {
+        Progress {
+            what,
+            tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            start: Instant::now(),
+            last: None,
+        }
+    }
+
+    fn tick(&mut self, done: usize, total: usize) {
+        if !self.tty || done % 64 != 0 {
+            return;
+        }
+        let now = Instant::now();
+        if now.duration_since(self.start) < Duration::from_secs(1)
+            || self
+                .last
+                .is_some_and(|l| now.duration_since(l) < Duration::from_millis(100))
+        {
+            return;
+        }
+        self.last = Some(now);
+        let pct = (done * 100).checked_div(total).unwrap_or(100);
+        eprint!("\r{}: {done}/{total} items ({pct}%)", self.what);
+    }
+
+    fn finish(&self) {
+        if self.last.is_some() {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+/// `"CIS" in title: …snippet…`, with the rule when it is not the any-list.
+fn explain_match(m: &Match) -> String {
+    let rule = match m.rule {
+        Rule::Any => "",
+        Rule::All => " (all)",
+        Rule::Near => " (near)",
+        Rule::Not => " (not)",
+    };
+    format!(
+        "{}{rule} in {}: {}",
+        quote(&m.term),
+        m.field.name(),
+        m.snippet
+    )
 }

@@ -17,6 +17,8 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 use url::Url;
 
+use crate::watch::Field;
+
 /// The documented example; also the built-in default when no config file exists.
 pub const EXAMPLE: &str = include_str!("../config/feedwatch.toml");
 
@@ -53,12 +55,26 @@ pub const KEYS: &[&str] = &[
     "feeds.enabled",
     "watch.name",
     "watch.terms",
+    "watch.all",
+    "watch.not",
+    "watch.near",
+    "watch.near.terms",
+    "watch.near.within",
+    "watch.fields",
+    "watch.feeds",
     "watch.case",
     "watch.stem",
     "watch.terms.term",
+    "watch.terms.regex",
     "watch.terms.case",
     "watch.terms.stem",
 ];
+
+/// The keys of a term written as an inline table, wherever a term may stand.
+const TERM_KEYS: &[&str] = &["term", "regex", "case", "stem"];
+
+/// Most words allowed between the two terms of `near`.
+pub const MAX_NEAR: u64 = 1000;
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -154,18 +170,78 @@ pub enum Backlog {
     Window(Duration),
 }
 
+/// One watch: a subject and the rules that decide whether an item is about it. The watch
+/// fires when every rule it has holds: one of `terms`, something of each `all` group, the
+/// two `near` terms close together; and none of `not`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchConfig {
     pub name: String,
+    /// The any-list (`terms`): one of them must match. Empty when the watch has only `all`
+    /// or `near`.
     pub terms: Vec<TermConfig>,
+    /// `all`: every group must match (a group is a list of aliases, one of which suffices).
+    pub all: Vec<Vec<TermConfig>>,
+    /// `not`: a match of any of these suppresses the watch for the whole item.
+    pub not: Vec<TermConfig>,
+    pub near: Option<NearConfig>,
+    /// The fields looked at, in [`Field`] order; never empty.
+    pub fields: Vec<Field>,
+    /// The feeds whose items this watch looks at; empty: every feed.
+    pub feeds: Vec<String>,
 }
+
+impl WatchConfig {
+    /// A watch on any of `terms` (options as written), every default otherwise.
+    pub fn any(name: &str, terms: Vec<TermConfig>) -> WatchConfig {
+        WatchConfig {
+            name: name.to_string(),
+            terms,
+            all: Vec::new(),
+            not: Vec::new(),
+            near: None,
+            fields: DEFAULT_FIELDS.to_vec(),
+            feeds: Vec::new(),
+        }
+    }
+}
+
+/// `near = { terms = ["A", "B"], within = N }`: A and B in the same field with at most N
+/// words between them, in either order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NearConfig {
+    pub terms: [TermConfig; 2],
+    pub within: usize,
+}
+
+/// The fields a watch looks at unless it says `fields = [...]` (not the link).
+pub const DEFAULT_FIELDS: [Field; 4] = [
+    Field::Title,
+    Field::Summary,
+    Field::Content,
+    Field::Categories,
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TermConfig {
+    /// The words as configured, or the pattern when `regex` is set.
     pub text: String,
     pub case: CaseMode,
     /// Prefix match: the term may be followed by more letters of the same word.
     pub stem: bool,
+    /// `text` is a regular expression, matched as written over the normalised text.
+    pub regex: bool,
+}
+
+impl TermConfig {
+    /// Plain words with the `auto` case rule and no stemming.
+    pub fn words(text: &str) -> TermConfig {
+        TermConfig {
+            text: text.to_string(),
+            case: CaseMode::Auto,
+            stem: false,
+            regex: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -448,8 +524,8 @@ impl Reader<'_> {
             .backlog(defaults, "defaults")
             .unwrap_or(Backlog::Window(Duration::from_secs(24 * 3600)));
 
-        let feeds = self.feeds(doc, interval, backlog);
-        let watches = self.watches(doc);
+        let (feeds, feed_names) = self.feeds(doc, interval, backlog);
+        let watches = self.watches(doc, &feed_names);
         Config {
             source: self.file.to_string(),
             storage,
@@ -467,7 +543,7 @@ impl Reader<'_> {
         doc: &DeTable<'_>,
         interval: Interval,
         backlog: Backlog,
-    ) -> Vec<FeedConfig> {
+    ) -> (Vec<FeedConfig>, Vec<String>) {
         let mut feeds = Vec::new();
         let Some(items) = self.array_of_tables(doc, "feeds") else {
             self.error(
@@ -475,8 +551,17 @@ impl Reader<'_> {
                 "feeds",
                 "no [[feeds]] entries: add at least one feed to poll",
             );
-            return feeds;
+            return (feeds, Vec::new());
         };
+        // every name given, valid entry or not, so that a watch's `feeds` is checked against
+        // what the operator wrote rather than failing twice over one bad feed
+        let named: Vec<String> = items
+            .iter()
+            .filter_map(|(t, _)| match t.get("name").map(|v| v.get_ref()) {
+                Some(DeValue::String(s)) => Some(s.to_string()),
+                _ => None,
+            })
+            .collect();
         let mut names = HashSet::new();
         for (i, (t, at)) in items.into_iter().enumerate() {
             let key = format!("feeds[{i}]");
@@ -523,10 +608,10 @@ impl Reader<'_> {
                 });
             }
         }
-        feeds
+        (feeds, named)
     }
 
-    fn watches(&mut self, doc: &DeTable<'_>) -> Vec<WatchConfig> {
+    fn watches(&mut self, doc: &DeTable<'_>, feed_names: &[String]) -> Vec<WatchConfig> {
         let mut watches = Vec::new();
         let mut names = HashSet::new();
         for (i, (t, at)) in self
@@ -540,60 +625,286 @@ impl Reader<'_> {
             let name = self.name(t, &key, at, &mut names, "watch");
             let case = self.case(t, &key).unwrap_or(CaseMode::Auto);
             let stem = self.boolean(t, &key, "stem").unwrap_or(false);
-            let mut terms = Vec::new();
-            match t.get("terms") {
-                None => self.error(
+            let opts = (case, stem);
+            let terms = self.term_list(t, &key, "terms", opts);
+            let all = self.groups(t, &key, opts);
+            let not = self.term_list(t, &key, "not", opts).unwrap_or_default();
+            let near = self.near(t, &key, opts);
+            let fields = self.fields(t, &key);
+            let feeds = self.watch_feeds(t, &key, feed_names);
+            if t.get("terms").is_none() && t.get("all").is_none() && t.get("near").is_none() {
+                self.error(
                     at,
                     &format!("{key}.terms"),
-                    "missing: a watch needs a list of terms, e.g. terms = [\"CSTO\"]",
-                ),
-                Some(v) => match v.get_ref() {
-                    DeValue::Array(a) if !a.is_empty() => {
-                        for (j, term) in a.iter().enumerate() {
-                            let tkey = format!("{key}.terms[{j}]");
-                            if let Some(term) = self.term(term, &tkey, case, stem) {
-                                terms.push(term);
-                            }
-                        }
-                    }
-                    _ => self.error(
-                        v.span().start,
-                        &format!("{key}.terms"),
-                        "expected a non-empty list of terms, e.g. terms = [\"CSTO\", \"ОДКБ\"]",
-                    ),
-                },
+                    "missing: a watch needs terms (any of them fires), all or near, e.g. terms = [\"CSTO\"]",
+                );
             }
             if let Some(name) = name {
-                watches.push(WatchConfig { name, terms });
+                watches.push(WatchConfig {
+                    name,
+                    terms: terms.unwrap_or_default(),
+                    all,
+                    not,
+                    near,
+                    fields: fields.unwrap_or_else(|| DEFAULT_FIELDS.to_vec()),
+                    feeds,
+                });
             }
         }
         watches
     }
 
-    /// A term: a string, or `{ term = "...", case = "...", stem = true }`.
-    fn term(&mut self, v: &Value<'_>, key: &str, case: CaseMode, stem: bool) -> Option<TermConfig> {
-        let (text, case, stem, at) = match v.get_ref() {
-            DeValue::String(s) => (s.to_string(), case, stem, v.span().start),
-            DeValue::Table(t) => {
-                self.check_keys(t, key, &["term", "case", "stem"]);
-                let case = self.case(t, key).unwrap_or(case);
-                let stem = self.boolean(t, key, "stem").unwrap_or(stem);
-                let Some((text, span)) = self.string(t, key, "term") else {
+    /// `name = [term, ...]`, non-empty. `None` when absent or not a list (reported).
+    fn term_list(
+        &mut self,
+        t: &DeTable<'_>,
+        key: &str,
+        name: &str,
+        opts: (CaseMode, bool),
+    ) -> Option<Vec<TermConfig>> {
+        let v = t.get(name)?;
+        match v.get_ref() {
+            DeValue::Array(a) if !a.is_empty() => Some(
+                a.iter()
+                    .enumerate()
+                    .filter_map(|(j, term)| self.term(term, &format!("{key}.{name}[{j}]"), opts))
+                    .collect(),
+            ),
+            _ => {
+                self.error(
+                    v.span().start,
+                    &format!("{key}.{name}"),
+                    "expected a non-empty list of terms, e.g. [\"CSTO\", \"ОДКБ\"]",
+                );
+                None
+            }
+        }
+    }
+
+    /// `all = [group, ...]`: each group a list of aliases, or a single term.
+    fn groups(
+        &mut self,
+        t: &DeTable<'_>,
+        key: &str,
+        opts: (CaseMode, bool),
+    ) -> Vec<Vec<TermConfig>> {
+        let Some(v) = t.get("all") else {
+            return Vec::new();
+        };
+        let example = "e.g. all = [[\"CSTO\", \"ОДКБ\"], [\"Armenia\", \"Армения\"]]";
+        let DeValue::Array(a) = v.get_ref() else {
+            self.error(
+                v.span().start,
+                &format!("{key}.all"),
+                format!("expected a list of groups, {example}"),
+            );
+            return Vec::new();
+        };
+        if a.is_empty() {
+            self.error(
+                v.span().start,
+                &format!("{key}.all"),
+                format!("expected a non-empty list of groups, {example}"),
+            );
+        }
+        let mut groups = Vec::new();
+        for (g, group) in a.iter().enumerate() {
+            let gkey = format!("{key}.all[{g}]");
+            match group.get_ref() {
+                DeValue::Array(terms) if terms.is_empty() => self.error(
+                    group.span().start,
+                    &gkey,
+                    "an empty group can never match; list at least one term",
+                ),
+                DeValue::Array(terms) => groups.push(
+                    terms
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(j, term)| self.term(term, &format!("{gkey}[{j}]"), opts))
+                        .collect(),
+                ),
+                _ => groups.extend(self.term(group, &gkey, opts).map(|t| vec![t])),
+            }
+        }
+        groups
+    }
+
+    /// `near = { terms = ["A", "B"], within = N }`.
+    fn near(&mut self, t: &DeTable<'_>, key: &str, opts: (CaseMode, bool)) -> Option<NearConfig> {
+        let v = t.get("near")?;
+        let nkey = format!("{key}.near");
+        let DeValue::Table(n) = v.get_ref() else {
+            self.error(
+                v.span().start,
+                &nkey,
+                "expected a table such as near = { terms = [\"CSTO\", \"Armenia\"], within = 5 }",
+            );
+            return None;
+        };
+        self.check_keys(n, &nkey, &["terms", "within"]);
+        let within = self.count(n, &nkey, "within", 0, MAX_NEAR);
+        if n.get("within").is_none() {
+            self.error(
+                v.span().start,
+                &format!("{nkey}.within"),
+                "missing: how many words may stand between the two terms, e.g. within = 5",
+            );
+        }
+        let terms = self.term_list(n, &nkey, "terms", opts);
+        let terms = match terms {
+            Some(terms) if terms.len() == 2 => Some([terms[0].clone(), terms[1].clone()]),
+            Some(_) => {
+                self.error(
+                    n.get("terms").map_or(v.span().start, |t| t.span().start),
+                    &format!("{nkey}.terms"),
+                    "expected exactly two terms, e.g. terms = [\"CSTO\", \"Armenia\"]",
+                );
+                None
+            }
+            None => {
+                if n.get("terms").is_none() {
                     self.error(
                         v.span().start,
-                        &format!("{key}.term"),
-                        "missing: an inline term needs term = \"...\"",
+                        &format!("{nkey}.terms"),
+                        "missing: the two terms, e.g. terms = [\"CSTO\", \"Armenia\"]",
                     );
-                    return None;
-                };
-                (text, case, stem, span.start)
+                }
+                None
+            }
+        };
+        Some(NearConfig {
+            terms: terms?,
+            within: within?,
+        })
+    }
+
+    /// `fields = ["title", ...]`: `None` when absent (the defaults apply) or invalid.
+    fn fields(&mut self, t: &DeTable<'_>, key: &str) -> Option<Vec<Field>> {
+        let names = self.string_list(t, key, "fields")?;
+        let mut fields = Vec::new();
+        for (name, span) in names {
+            match Field::parse(&name) {
+                Some(f) => fields.push(f),
+                None => self.error(
+                    span.start,
+                    &format!("{key}.fields"),
+                    format!(
+                        "{name:?} is not a field; use {}",
+                        Field::ALL.map(|f| format!("{:?}", f.name())).join(", ")
+                    ),
+                ),
+            }
+        }
+        fields.sort();
+        fields.dedup();
+        (!fields.is_empty()).then_some(fields)
+    }
+
+    /// `feeds = ["name", ...]`: names of configured feeds.
+    fn watch_feeds(&mut self, t: &DeTable<'_>, key: &str, feed_names: &[String]) -> Vec<String> {
+        let mut feeds = Vec::new();
+        for (name, span) in self.string_list(t, key, "feeds").unwrap_or_default() {
+            if feed_names.contains(&name) {
+                if !feeds.contains(&name) {
+                    feeds.push(name);
+                }
+            } else {
+                self.error(
+                    span.start,
+                    &format!("{key}.feeds"),
+                    format!(
+                        "no feed is named {name:?}; the [[feeds]] are: {}",
+                        feed_names.join(", ")
+                    ),
+                );
+            }
+        }
+        feeds
+    }
+
+    /// A non-empty list of strings, with the span of each.
+    fn string_list(
+        &mut self,
+        t: &DeTable<'_>,
+        path: &str,
+        key: &str,
+    ) -> Option<Vec<(String, Range<usize>)>> {
+        let v = t.get(key)?;
+        let items = match v.get_ref() {
+            DeValue::Array(a) if !a.is_empty() => a
+                .iter()
+                .map(|item| match item.get_ref() {
+                    DeValue::String(s) => Some((s.to_string(), item.span())),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>(),
+            _ => None,
+        };
+        if items.is_none() {
+            self.error(
+                v.span().start,
+                &format!("{path}.{key}"),
+                "expected a non-empty list of strings (in double quotes)",
+            );
+        }
+        items
+    }
+
+    /// A term: a string, or `{ term = "...", case = "...", stem = true }`, or
+    /// `{ regex = "...", case = "..." }`. `opts` are the watch's case and stem.
+    fn term(&mut self, v: &Value<'_>, key: &str, opts: (CaseMode, bool)) -> Option<TermConfig> {
+        let (case, stem) = opts;
+        let (text, case, stem, regex, at) = match v.get_ref() {
+            DeValue::String(s) => (s.to_string(), case, stem, false, v.span().start),
+            DeValue::Table(t) => {
+                self.check_keys(t, key, TERM_KEYS);
+                let case = self.case(t, key).unwrap_or(case);
+                let own_stem = self.boolean(t, key, "stem");
+                let term = self.string(t, key, "term");
+                let regex = self.string(t, key, "regex");
+                match (term, regex) {
+                    (Some((text, span)), None) => {
+                        (text, case, own_stem.unwrap_or(stem), false, span.start)
+                    }
+                    (None, Some((pattern, span))) => {
+                        if own_stem == Some(true) {
+                            self.error(
+                                t.get("stem").map_or(span.start, |s| s.span().start),
+                                &format!("{key}.stem"),
+                                "stem does not apply to a regex; let the pattern take the rest of the word, e.g. regex = \"Содружеств\\\\w*\"",
+                            );
+                        }
+                        (pattern, case, false, true, span.start)
+                    }
+                    (Some(_), Some((_, span))) => {
+                        self.error(
+                            span.start,
+                            &format!("{key}.regex"),
+                            "a term is either words (term = ...) or a pattern (regex = ...), not both",
+                        );
+                        return None;
+                    }
+                    (None, None) => {
+                        self.error(
+                            v.span().start,
+                            &format!("{key}.term"),
+                            "missing: an inline term needs term = \"...\" (or regex = \"...\")",
+                        );
+                        return None;
+                    }
+                }
             }
             _ => {
                 self.error(v.span().start, key, "expected a string, or an inline table such as { term = \"CIS\", case = \"insensitive\" }");
                 return None;
             }
         };
-        if crate::text::normalize(&text)
+        if regex {
+            if let Err(e) = crate::watch::compile_regex(&text, case) {
+                self.error(at, &format!("{key}.regex"), e);
+                return None;
+            }
+        } else if crate::text::normalize(&text)
             .chars()
             .all(|c| !crate::text::is_word_char(c))
         {
@@ -604,7 +915,12 @@ impl Reader<'_> {
             );
             return None;
         }
-        Some(TermConfig { text, case, stem })
+        Some(TermConfig {
+            text,
+            case,
+            stem,
+            regex,
+        })
     }
 
     fn case(&mut self, t: &DeTable<'_>, key: &str) -> Option<CaseMode> {
@@ -995,6 +1311,108 @@ mod tests {
         assert!(!t[1].stem && t[1].case == CaseMode::Sensitive);
     }
 
+    /// The commented example watches of the documented config are valid when uncommented.
+    #[test]
+    fn the_commented_example_watches_are_valid() {
+        let mut extra = String::new();
+        let mut inside = false;
+        for line in EXAMPLE.lines() {
+            if line == "# [[watch]]" {
+                inside = true;
+            } else if !line.starts_with("# ") || line.starts_with("# The ") {
+                inside = inside && line.starts_with("# ");
+            }
+            if inside && line.starts_with("# ") && !line.ends_with(':') {
+                extra.push_str(&line[2..]);
+                extra.push('\n');
+            }
+        }
+        assert!(extra.matches("[[watch]]").count() >= 3, "{extra}");
+        let text = format!("{EXAMPLE}\n{extra}");
+        let c = match parse(&text, "example+", None, &Env::default()) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}\n{extra}"),
+        };
+        let w = c.watches.iter().find(|w| w.name == "csto-armenia").unwrap();
+        assert_eq!(w.all.len(), 2);
+        assert!(w.all[1][1].stem && w.not[1].regex);
+        let w = c
+            .watches
+            .iter()
+            .find(|w| w.name == "border-troops")
+            .unwrap();
+        assert_eq!(w.near.as_ref().map(|n| n.within), Some(5));
+        assert_eq!(w.fields, [Field::Title, Field::Summary]);
+        assert_eq!(w.feeds, ["moscow-times", "eurasianet"]);
+    }
+
+    const ONE_FEED: &str =
+        "[[feeds]]\nname='a'\nurl='http://x/'\n[[feeds]]\nname='b'\nurl='http://y/'\n";
+
+    /// Every rule key, read into the watch: terms, all (groups and single terms), not,
+    /// near, fields, feeds, and watch-level options reaching every term.
+    #[test]
+    fn rules_are_read() {
+        let c = parse(
+            &format!(
+                "{ONE_FEED}[[watch]]\nname='w'\ncase='insensitive'\nterms=['CIS']\nall=[['x','y'], 'z']\nnot=[{{ regex = '(?i)cup' }}]\nnear={{ terms=['A', {{ term='B', stem=true }}], within=3 }}\nfields=['link','title']\nfeeds=['b']\n"
+            ),
+            "t",
+            None,
+            &Env::default(),
+        )
+        .unwrap();
+        let w = &c.watches[0];
+        assert_eq!(w.terms[0].case, CaseMode::Insensitive);
+        assert_eq!(w.all.len(), 2);
+        assert_eq!(w.all[1][0].text, "z");
+        assert!(w.not[0].regex && !w.not[0].stem);
+        let near = w.near.as_ref().unwrap();
+        assert_eq!(near.within, 3);
+        assert!(near.terms[1].stem && near.terms[0].case == CaseMode::Insensitive);
+        assert_eq!(w.fields, [Field::Title, Field::Link]);
+        assert_eq!(w.feeds, ["b"]);
+        // without fields, the defaults; without terms but with near, fine
+        let c = parse(
+            &format!("{ONE_FEED}[[watch]]\nname='w'\nnear={{ terms=['A','B'], within=0 }}\n"),
+            "t",
+            None,
+            &Env::default(),
+        )
+        .unwrap();
+        assert_eq!(c.watches[0].fields, DEFAULT_FIELDS);
+        assert!(c.watches[0].terms.is_empty());
+    }
+
+    /// Mistakes in rules: each reported with its line and key, and what would be valid.
+    #[test]
+    fn rule_errors_have_lines() {
+        let text = format!(
+            "{ONE_FEED}[[watch]]\nname='w'\nterms=[{{ regex = '(' }}, {{ regex = 'a*' }}, {{ regex = 'x', stem = true }}, {{ term = 'a', regex = 'b' }}]\nall=[[]]\nnear={{ terms=['A'], within=3, far=1 }}\nfields=['body']\nfeeds=['c']\nnot=[]\n[[watch]]\nname='v'\nnot=['x']\n"
+        );
+        let e = errors(&text);
+        let expect = [
+            "t.toml:9: watch[0].terms[0].regex: invalid regex \"(\": unclosed group",
+            "t.toml:9: watch[0].terms[1].regex: regex \"a*\" matches empty text",
+            "t.toml:9: watch[0].terms[2].stem: stem does not apply to a regex",
+            "t.toml:9: watch[0].terms[3].regex: a term is either words",
+            "t.toml:10: watch[0].all[0]: an empty group can never match",
+            "t.toml:11: watch[0].near.far: unknown key; expected one of: terms, within",
+            "t.toml:11: watch[0].near.terms: expected exactly two terms",
+            "t.toml:12: watch[0].fields: \"body\" is not a field; use \"title\", \"summary\", \"content\", \"categories\", \"link\"",
+            "t.toml:13: watch[0].feeds: no feed is named \"c\"; the [[feeds]] are: a, b",
+            "t.toml:14: watch[0].not: expected a non-empty list of terms",
+            "t.toml:15: watch[1].terms: missing: a watch needs terms (any of them fires), all or near",
+        ];
+        for x in expect {
+            assert!(
+                e.iter().any(|e| e.starts_with(x)),
+                "missing {x:?} in {e:#?}"
+            );
+        }
+        assert_eq!(e.len(), expect.len(), "{e:#?}");
+    }
+
     #[test]
     fn relative_paths_are_taken_from_the_config_directory() {
         let c = parse(
@@ -1017,24 +1435,53 @@ mod tests {
     }
 
     /// Every accepted key appears in the documented example, set or commented out, under
-    /// its section, so the example stays the complete reference.
+    /// its section, so the example stays the complete reference. Keys of inline tables
+    /// count too: a term table (`{ term = ...}` or `{ regex = ...}`) documents
+    /// `watch.terms.KEY` wherever it stands; another inline table documents `KEY` under the
+    /// key it is the value of (`near = { within = 5 }`: `watch.near.within`).
     #[test]
     fn every_key_is_documented_in_the_example() {
         let mut documented = HashSet::new();
         let mut section = String::new();
+        let mut open_list: Option<String> = None;
         for line in EXAMPLE.lines() {
             let l = line.trim_start_matches('#').trim();
-            if let Some(h) = l.strip_prefix('[') {
-                section = h.trim_matches(|c| c == '[' || c == ']').to_string();
+            let header = l.trim_matches(|c| c == '[' || c == ']');
+            if l.starts_with('[')
+                && l.ends_with(']')
+                && !header.is_empty()
+                && header
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                section = header.to_string();
                 continue;
             }
-            if let Some((k, _)) = l.split_once('=') {
-                documented.insert(format!("{section}.{}", k.trim()));
+            let lead = l
+                .split_once('=')
+                .map(|(k, _)| k.trim())
+                .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_'));
+            if let Some(k) = lead {
+                documented.insert(format!("{section}.{k}"));
             }
-            for sub in ["term", "case", "stem"] {
-                if l.contains("{ term =") && l.contains(&format!("{sub} =")) {
-                    documented.insert(format!("{section}.terms.{sub}"));
+            let parent = lead.map(str::to_string).or_else(|| open_list.clone());
+            for (depth, keys) in inline_tables(l) {
+                let term_table = keys.iter().any(|k| k == "term" || k == "regex");
+                for k in keys {
+                    if term_table {
+                        documented.insert(format!("{section}.terms.{k}"));
+                    } else if let (1, Some(p)) = (depth, &parent) {
+                        documented.insert(format!("{section}.{p}.{k}"));
+                    }
                 }
+            }
+            if let Some(k) = lead {
+                let value = l.split_once('=').map_or("", |(_, v)| v.trim());
+                if value.starts_with('[') && !value.contains(']') {
+                    open_list = Some(k.to_string());
+                }
+            } else if l.starts_with(']') {
+                open_list = None;
             }
         }
         let missing: Vec<_> = KEYS.iter().filter(|k| !documented.contains(**k)).collect();
@@ -1042,5 +1489,51 @@ mod tests {
             missing.is_empty(),
             "keys missing from config/feedwatch.toml: {missing:?}"
         );
+    }
+
+    /// The keys of each inline table on a line, with its nesting depth (1: outermost),
+    /// skipping what is inside strings.
+    fn inline_tables(line: &str) -> Vec<(usize, Vec<String>)> {
+        let mut done = Vec::new();
+        let mut open: Vec<Vec<String>> = Vec::new();
+        let mut chars = line.chars().peekable();
+        let mut quote = None;
+        let mut expect_key = false;
+        while let Some(c) = chars.next() {
+            match (quote, c) {
+                (Some('"'), '\\') => {
+                    chars.next();
+                }
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') => break,
+                (None, '{') => {
+                    open.push(Vec::new());
+                    expect_key = true;
+                }
+                (None, '}') => {
+                    if let Some(keys) = open.pop() {
+                        done.push((open.len() + 1, keys));
+                    }
+                }
+                (None, ',') => expect_key = !open.is_empty(),
+                (None, c) if expect_key && (c.is_alphanumeric() || c == '_') => {
+                    let mut key = c.to_string();
+                    while let Some(&n) = chars.peek().filter(|n| n.is_alphanumeric() || **n == '_')
+                    {
+                        key.push(n);
+                        chars.next();
+                    }
+                    if let Some(keys) = open.last_mut() {
+                        keys.push(key);
+                    }
+                    expect_key = false;
+                }
+                (None, c) if !c.is_whitespace() => expect_key = false,
+                _ => {}
+            }
+        }
+        done
     }
 }

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod notify;
 pub mod parse;
 pub mod poll;
+pub mod rematch;
 pub mod schedule;
 pub mod service;
 pub mod store;

@@ -20,7 +20,7 @@ use crate::hosts::Hosts;
 use crate::parse;
 use crate::schedule::{self, Health};
 use crate::store::{FeedState, Incoming, Store, StoreError};
-use crate::watch::{Field, Matcher};
+use crate::watch::{ItemText, Matcher};
 
 /// Items per store transaction.
 pub const COMMIT_ITEMS: usize = 500;
@@ -393,13 +393,16 @@ impl Poller {
             .into_iter()
             .zip(keys)
             .map(|(item, keys)| {
-                let cats = item.categories.join(" · ");
-                let fired = self.matcher.check(&[
-                    (Field::Title, &item.title),
-                    (Field::Summary, &item.summary),
-                    (Field::Content, &item.content),
-                    (Field::Categories, &cats),
-                ]);
+                let fired = self.matcher.check_item(
+                    Some(std::slice::from_ref(&feed.name)),
+                    &ItemText {
+                        title: &item.title,
+                        summary: &item.summary,
+                        content: &item.content,
+                        categories: &item.categories,
+                        link: item.link.as_deref(),
+                    },
+                );
                 Incoming {
                     may_alert: !first_poll || within_backlog(feed.backlog, item.published, now),
                     digest: dedup::text_digest(&item),

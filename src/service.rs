@@ -104,7 +104,7 @@ impl Service {
             poller: Arc::new(Poller::new(
                 Fetcher::new(&config.fetch)?,
                 Arc::new(store),
-                Arc::new(Matcher::new(&config.watches)),
+                Arc::new(Matcher::new(&config.watches)?),
                 &config,
                 metrics.clone(),
             )),
@@ -119,9 +119,7 @@ impl Service {
         Ok(service)
     }
 
-    /// Flushes the store, then appends every pending alert to the log and marks it
-    /// delivered. The flush first means an alert is never announced before its item is
-    /// durable; a crash after the append re-delivers the same id, never loses it.
+    /// Delivers every pending alert to the log ([`deliver_pending`]), off the async threads.
     pub async fn deliver(&self) -> anyhow::Result<usize> {
         deliver(self.poller.store.clone(), self.log.clone()).await
     }
@@ -330,7 +328,7 @@ impl Service {
         self.poller = Arc::new(Poller::new(
             Fetcher::new(&next.fetch)?,
             self.poller.store.clone(),
-            Arc::new(Matcher::new(&next.watches)),
+            Arc::new(Matcher::new(&next.watches)?),
             &next,
             self.metrics.clone(),
         ));
@@ -351,30 +349,37 @@ impl Service {
     }
 }
 
-/// The deliverer: flushes the store, then appends every pending line to the alert log and
-/// marks it delivered.
+/// The deliverer, on a blocking thread: see [`deliver_pending`].
 async fn deliver(store: Arc<Store>, log: Arc<Mutex<AlertLog>>) -> anyhow::Result<usize> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
         let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
-        store.flush()?;
-        let mut delivered = 0;
-        loop {
-            let batch = store.pending(1024)?;
-            if batch.is_empty() {
-                return Ok(delivered);
-            }
-            let (seqs, lines): (Vec<u64>, Vec<String>) = batch.into_iter().unzip();
-            log.append(&lines).with_context(|| {
-                format!(
-                    "writing alerts to {} (they stay pending and are retried)",
-                    log.path().display()
-                )
-            })?;
-            store.mark_delivered(&seqs)?;
-            delivered += lines.len();
-        }
+        deliver_pending(&store, &mut log)
     })
     .await?
+}
+
+/// Flushes the store, then appends every pending line to the log and marks it delivered.
+/// The flush first means an alert is never announced before its item is durable; a crash
+/// after the append re-delivers the same id, never loses it. The service and `rematch` both
+/// deliver through this. Blocking.
+pub fn deliver_pending(store: &Store, log: &mut AlertLog) -> anyhow::Result<usize> {
+    store.flush()?;
+    let mut delivered = 0;
+    loop {
+        let batch = store.pending(1024)?;
+        if batch.is_empty() {
+            return Ok(delivered);
+        }
+        let (seqs, lines): (Vec<u64>, Vec<String>) = batch.into_iter().unzip();
+        log.append(&lines).with_context(|| {
+            format!(
+                "writing alerts to {} (they stay pending and are retried)",
+                log.path().display()
+            )
+        })?;
+        store.mark_delivered(&seqs)?;
+        delivered += lines.len();
+    }
 }
 
 /// What a running service is told to do.

@@ -5,7 +5,9 @@
 //! present means that watch has fired for that item, ever), `outbox` (sequence → alert id,
 //! the alerts not yet delivered) and `meta` (schema version). One poll's items, seen keys,
 //! alerts and feed state are written in one transaction ([`Store::commit_poll`]), so an
-//! alert exists if and only if its item was recorded.
+//! alert exists if and only if its item was recorded. Alerts that `rematch` finds for items
+//! already stored go into the alerts tree and the outbox in one transaction too
+//! ([`Store::commit_alerts`]), and are delivered the same way.
 //!
 //! sled traps handled here: its 1 GB default cache (set from the config), flushes from one
 //! caller at a time (the deliverer), and its directory lock, which is why a pid file beside
@@ -43,6 +45,8 @@ pub enum StoreError {
     Open { path: PathBuf, source: sled::Error },
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
+    #[error("store: damaged key in {tree}: {len} bytes, expected 16")]
+    BadKey { tree: &'static str, len: usize },
     #[error("store: damaged record in {tree}: {source}")]
     Corrupt {
         tree: &'static str,
@@ -399,6 +403,55 @@ impl Store {
             .collect::<Result<_>>()?;
         items.sort_by_key(|i| std::cmp::Reverse((i.first_seen, i.published)));
         Ok(items)
+    }
+
+    /// How many items the store holds (bodies, not tombstones).
+    pub fn item_count(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Stored items with their keys, one at a time in key order, so that a pass over a
+    /// large store (`rematch`) never holds it all in memory.
+    pub fn each_item(&self) -> impl Iterator<Item = Result<(Key, StoredItem)>> + '_ {
+        self.items.iter().map(|entry| {
+            let (k, v) = entry?;
+            let key =
+                <[u8; 16]>::try_from(k.as_ref())
+                    .map(Key)
+                    .map_err(|_| StoreError::BadKey {
+                        tree: "items",
+                        len: k.len(),
+                    })?;
+            Ok((key, decode("items", &v)?))
+        })
+    }
+
+    /// Whether the alert with this id was ever raised (its watch fired for its item).
+    pub fn has_alert(&self, id: Key) -> Result<bool> {
+        Ok(self.alerts.contains_key(id.0)?)
+    }
+
+    /// Raises alerts found outside a poll (`rematch`): each `(alert id, alert)` whose id was
+    /// never raised goes into the alerts tree and the outbox, all in one transaction, to be
+    /// delivered like a poll's. Returns the alerts written; ids already present are skipped,
+    /// so running this twice raises nothing the second time.
+    pub fn commit_alerts(&self, raised: &[(Key, Alert)]) -> Result<Vec<Alert>> {
+        let result = (&self.alerts, &self.outbox).transaction(|(alerts, outbox)| {
+            let mut written = Vec::new();
+            for (id, alert) in raised {
+                if alerts.get(id.0)?.is_some() {
+                    continue;
+                }
+                alerts.insert(&id.0, encode(alert))?;
+                outbox.insert(&outbox.generate_id()?.to_be_bytes(), &id.0)?;
+                written.push(alert.clone());
+            }
+            Ok(written)
+        });
+        result.map_err(|e: TransactionError<StoreError>| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })
     }
 
     /// Every alert raised, newest first.

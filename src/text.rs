@@ -139,6 +139,26 @@ fn find_ascii_ci(hay: &str, from: usize, needle: &str) -> Option<usize> {
     (from..h.len().saturating_sub(n.len() - 1)).find(|&p| h[p..p + n.len()].eq_ignore_ascii_case(n))
 }
 
+/// An item's link as text a watch can match (`fields = ["link"]`): percent-escapes
+/// decoded, so that a Cyrillic slug reads as words, then normalised. Separators such as
+/// `/`, `-` and `.` stay, and they are word boundaries.
+pub fn link_to_text(link: &str) -> String {
+    let bytes = link.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    let hex = |at: usize| bytes.get(at).and_then(|&b| (b as char).to_digit(16));
+    while i < bytes.len() {
+        if let (b'%', Some(h), Some(l)) = (bytes[i], hex(i + 1), hex(i + 2)) {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    normalize(&String::from_utf8_lossy(&out))
+}
+
 /// NFKC, invisible characters removed, `ё`→`е`, controls neutralised, whitespace collapsed
 /// to single spaces and trimmed.
 pub fn normalize(s: &str) -> String {
@@ -192,18 +212,76 @@ fn is_invisible(c: char) -> bool {
 /// byte offsets in the folded text are byte offsets in `s`. A character whose lower case has
 /// another length (rare after NFKC, e.g. `İ`) is kept as it is.
 pub fn fold_case(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    fold_case_into(s, &mut out);
+    // folding maps whole characters to whole characters of the same length
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// [`fold_case`] into a reused byte buffer (cleared first), for the matcher's hot path.
+///
+/// ASCII and the basic Cyrillic block (U+0400..U+045F, which covers Russian, Ukrainian,
+/// Belarusian, Serbian, ...) are folded in one branch-free sweep in which each byte is a
+/// function of itself and its neighbours: news text mixes scripts word by word, which
+/// defeats a branch predictor. Any other non-ASCII letter (Latin-1, Greek, ...) is then
+/// folded through Unicode's lower case, in a second pass that only runs when there is one.
+pub fn fold_case_into(s: &str, out: &mut Vec<u8>) {
+    let bytes = s.as_bytes();
+    out.clear();
+    out.extend_from_slice(bytes);
     if s.is_ascii() {
-        return s.to_ascii_lowercase();
+        out.make_ascii_lowercase();
+        return;
     }
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        let mut lower = c.to_lowercase();
-        match (lower.next(), lower.next()) {
-            (Some(l), None) if l.len_utf8() == c.len_utf8() => out.push(l),
-            _ => out.push(c),
+    let n = bytes.len();
+    // n >= 2: a non-ASCII character takes two bytes at least
+    out[0] = fold_byte(0, bytes[0], bytes[1]);
+    out[n - 1] = fold_byte(bytes[n - 2], bytes[n - 1], 0);
+    let mut other = needs_unicode(bytes[0], bytes[1]) | needs_unicode(bytes[n - 1], 0);
+    // three shifted views, no index arithmetic: the loop vectorises
+    let (prev, cur, next) = (&bytes[..n - 2], &bytes[1..n - 1], &bytes[2..]);
+    for (((o, &p), &c), &x) in out[1..n - 1].iter_mut().zip(prev).zip(cur).zip(next) {
+        *o = fold_byte(p, c, x);
+        other |= needs_unicode(c, x);
+    }
+    if other {
+        for (i, c) in s.char_indices() {
+            if c.is_ascii() || ('\u{0400}'..='\u{045F}').contains(&c) {
+                continue;
+            }
+            let mut lower = c.to_lowercase();
+            if let (Some(l), None) = (lower.next(), lower.next()) {
+                if l != c && l.len_utf8() == c.len_utf8() {
+                    l.encode_utf8(&mut out[i..i + c.len_utf8()]);
+                }
+            }
         }
     }
-    out
+}
+
+/// One byte of the ASCII + basic Cyrillic fold, from the bytes around it: A-Z → a-z;
+/// Ѐ-Џ D0 80-8F → D1 90-9F; А-П D0 90-9F → D0 B0-BF; Р-Я D0 A0-AF → D1 80-8F. 0xD0 is
+/// always a lead byte, so "after 0xD0" means "second byte of a U+0400..U+043F letter".
+/// Non-short-circuit `&` and `|` keep it free of branches.
+#[inline(always)]
+fn fold_byte(prev: u8, cur: u8, next: u8) -> u8 {
+    let in16 = |b: u8, from: u8| b.wrapping_sub(from) < 0x10;
+    let ascii_upper = cur.wrapping_sub(b'A') < 26;
+    let lead_up = (cur == 0xD0) & (in16(next, 0x80) | in16(next, 0xA0));
+    let after_d0 = prev == 0xD0;
+    let add = (ascii_upper as u8) * 0x20
+        + (lead_up as u8)
+        + ((after_d0 & in16(cur, 0x80)) as u8) * 0x10
+        + ((after_d0 & in16(cur, 0x90)) as u8) * 0x20;
+    let sub = ((after_d0 & in16(cur, 0xA0)) as u8) * 0x20;
+    cur.wrapping_add(add).wrapping_sub(sub)
+}
+
+/// Whether the character starting with `cur` (followed by `next`) is a non-ASCII letter
+/// outside U+0400..U+045F, which [`fold_byte`] leaves to Unicode's lower case.
+#[inline(always)]
+fn needs_unicode(cur: u8, next: u8) -> bool {
+    ((cur >= 0xC0) & (cur != 0xD0) & (cur != 0xD1)) | ((cur == 0xD1) & (next >= 0xA0))
 }
 
 /// Whether `c` belongs to a word, for whole-word matching: letters, digits, marks and `_`.
@@ -299,6 +377,34 @@ mod tests {
         assert_eq!(normalize("Объединённые"), "Объединенные");
         assert_eq!(normalize("ＣＩＳ"), "CIS"); // NFKC folds full-width letters
         assert_eq!(normalize("a\u{202E}b\u{0007}c"), "ab c");
+        // no-break and typographic spaces are spaces; the NFKC shortcut keeps results equal
+        assert_eq!(
+            normalize("СНГ\u{00A0}и\u{2009}ОДКБ\u{3000}x"),
+            "СНГ и ОДКБ x"
+        );
+        assert_eq!(normalize("\u{00A0}e\u{0301} ﬁ"), "é fi");
+    }
+
+    /// The byte-level fast path agrees with Unicode's lower case for every character of
+    /// the Latin, Greek and Cyrillic blocks and the Latin extensions, alone and mixed.
+    #[test]
+    fn fold_case_fast_path_agrees_with_unicode() {
+        let all: String = ('\u{0}'..'\u{0530}')
+            .chain('\u{1E00}'..'\u{1F00}')
+            .collect();
+        let slow: String = all
+            .chars()
+            .map(|c| {
+                let mut l = c.to_lowercase();
+                match (l.next(), l.next()) {
+                    (Some(x), None) if x.len_utf8() == c.len_utf8() => x,
+                    _ => c,
+                }
+            })
+            .collect();
+        assert_eq!(fold_case(&all), slow);
+        let cyrillic: String = ('\u{0400}'..'\u{0460}').chain('A'..'z').collect();
+        assert_eq!(fold_case(&cyrillic), cyrillic.to_lowercase());
     }
 
     #[test]
@@ -307,6 +413,14 @@ mod tests {
             assert_eq!(fold_case(s).len(), s.len());
         }
         assert_eq!(fold_case("СНГ CIS"), "снг cis");
+    }
+
+    #[test]
+    fn links_read_as_words() {
+        assert_eq!(
+            link_to_text("https://ria.ru/%D1%81%D0%BD%D0%B3-summit?x=1%2"),
+            "https://ria.ru/снг-summit?x=1%2"
+        );
     }
 
     #[test]

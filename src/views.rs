@@ -164,9 +164,14 @@ pub fn render_alerts(rows: &[Value]) -> String {
             let _ = writeln!(out, "    {link}");
         }
         for m in a["matches"].as_array().into_iter().flatten() {
+            // the rule a term belongs to, unless it is the plain any-list
+            let rule = match str_of(m, "rule") {
+                "" | "any" => String::new(),
+                r => format!(" ({r})"),
+            };
             let _ = writeln!(
                 out,
-                "    {:?} in {}: {}",
+                "    {:?}{rule} in {}: {}",
                 str_of(m, "term"),
                 str_of(m, "field"),
                 str_of(m, "snippet")

@@ -91,15 +91,17 @@ fn a_held_store_exits_3_naming_the_holder() {
         .map_while(Result::ok)
         .any(|l| l.contains("feedwatch running"));
     assert!(started);
-    // `once` cannot run beside the service
-    let out = setup.run(&["once"]);
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains(&format!("held by a running feedwatch (pid {})", child.id())),
-        "{err}"
-    );
-    assert!(err.contains("stop it first"), "{err}");
+    // `once` and `rematch` cannot run beside the service
+    for args in [&["once"][..], &["rematch", "--dry-run"][..]] {
+        let out = setup.run(args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("held by a running feedwatch (pid {})", child.id())),
+            "{err}"
+        );
+        assert!(err.contains("stop it first"), "{err}");
+    }
     // queries go through the service's api instead
     assert!(setup.run(&["items"]).status.success());
     sigterm(&child);

@@ -14,6 +14,8 @@ mod daemon;
 mod hostile;
 /// `once` against served feeds: alerts, backlog, dedup, conditional GET, charsets, failures.
 mod pipeline;
+/// `rematch` on a real store: dry runs, raising once, selecting by time and watch.
+mod rematch;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -43,7 +45,20 @@ impl Setup {
     }
 
     pub fn with_extra(feeds: &[(&str, &str, &str)], extra: &str) -> Setup {
+        Setup::with_watches(feeds, extra, example_watches())
+    }
+
+    /// A config with `feeds`, `extra` settings and these `[[watch]]` tables.
+    pub fn with_watches(feeds: &[(&str, &str, &str)], extra: &str, watches: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("feedwatch.toml");
+        let setup = Setup { dir, config };
+        setup.write_config(feeds, extra, watches);
+        setup
+    }
+
+    /// Rewrites the config file (same store and alert log).
+    pub fn write_config(&self, feeds: &[(&str, &str, &str)], extra: &str, watches: &str) {
         let mut toml = format!(
             "[storage]\npath = \"store\"\n[alerts]\nlog = \"alerts.jsonl\"\n[api]\nlisten = \"127.0.0.1:0\"\n[fetch]\ntimeout = \"10s\"\nconnect_timeout = \"2s\"\nread_timeout = \"5s\"\n{extra}\n"
         );
@@ -52,10 +67,8 @@ impl Setup {
                 "[[feeds]]\nname = \"{name}\"\nurl = \"{url}\"\nbacklog = \"{backlog}\"\n\n"
             ));
         }
-        toml.push_str(example_watches());
-        let config = dir.path().join("feedwatch.toml");
-        std::fs::write(&config, toml).unwrap();
-        Setup { dir, config }
+        toml.push_str(watches);
+        std::fs::write(&self.config, toml).unwrap();
     }
 
     pub fn log(&self) -> PathBuf {

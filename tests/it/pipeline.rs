@@ -308,3 +308,121 @@ fn items_and_alerts_commands_list_the_store() {
         "{feeds}"
     );
 }
+
+/// Watches with `all`, `near`, `not`, `fields` and `feeds`, end to end: each alert's matches
+/// name the terms that made it fire and the rule each satisfied, with the words as they
+/// appear, character offsets into the field's normalised text, and a snippet of about 160
+/// characters around them; an exclusion suppresses its watch for the whole item; a watch
+/// limited to another feed stays silent.
+#[test]
+fn rule_alerts_explain_themselves() {
+    let s = Server::start();
+    let filler = "Officials said talks would continue next week. ".repeat(8);
+    let doc = format!(
+        r#"<rss version="2.0"><channel><title>t</title>
+        <item><guid>1</guid><title>ОДКБ: учения в Армении</title>
+          <link>https://outlet.example/news/csto-drills</link>
+          <description>{filler}&lt;p&gt;CSTO &lt;b&gt;troops&lt;/b&gt; arrive in&lt;br&gt;Armenia.&lt;/p&gt; {filler}</description></item>
+        <item><guid>2</guid><title>CIS Cup final tonight</title>
+          <description>The CIS and its football.</description></item>
+        </channel></rss>"#
+    );
+    s.set("/f", Route::feed(doc));
+    let watches = r#"
+[[watch]]
+name = "csto-armenia"
+all = [["CSTO", "ОДКБ"], ["Armenia", { term = "Армени", stem = true }]]
+
+[[watch]]
+name = "troops"
+near = { terms = ["CSTO", { term = "troop", stem = true }], within = 2 }
+fields = ["summary"]
+
+[[watch]]
+name = "cis"
+terms = ["CIS"]
+not = ["CIS Cup"]
+
+[[watch]]
+name = "slugs"
+terms = ["drills"]
+fields = ["link"]
+
+[[watch]]
+name = "elsewhere"
+terms = ["CSTO"]
+feeds = ["other"]
+"#;
+    let other = s.url("/other");
+    let setup = Setup::with_watches(
+        &[("f", &s.url("/f"), "all"), ("other", &other, "none")],
+        "",
+        watches,
+    );
+    s.set(
+        "/other",
+        Route::feed(r#"<rss version="2.0"><channel><title>o</title></channel></rss>"#),
+    );
+    once_ok(&setup);
+    let alerts = setup.alerts();
+    let watches: Vec<&str> = {
+        let mut w: Vec<&str> = alerts
+            .iter()
+            .map(|a| a["watch"].as_str().unwrap())
+            .collect();
+        w.sort();
+        w
+    };
+    assert_eq!(watches, ["csto-armenia", "slugs", "troops"], "{alerts:#?}");
+    let of = |w: &str| -> Vec<(String, String, String, String)> {
+        let a = alerts.iter().find(|a| a["watch"] == w).unwrap();
+        a["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let text = m["text"].as_str().unwrap();
+                let snippet = m["snippet"].as_str().unwrap();
+                assert!(snippet.contains(text), "{snippet:?} lacks {text:?}");
+                assert!(snippet.chars().count() <= 165, "{snippet:?}");
+                let (start, end) = (m["start"].as_u64().unwrap(), m["end"].as_u64().unwrap());
+                assert_eq!((end - start) as usize, text.chars().count());
+                let s = |k: &str| m[k].as_str().unwrap().to_string();
+                (s("rule"), s("field"), s("term"), s("text"))
+            })
+            .collect()
+    };
+    let q = |r: &str, f: &str, t: &str, x: &str| (r.into(), f.into(), t.into(), x.into());
+    assert_eq!(
+        of("csto-armenia"),
+        [
+            q("all", "title", "ОДКБ", "ОДКБ"),
+            q("all", "title", "Армени", "Армении"),
+            q("all", "summary", "CSTO", "CSTO"),
+            q("all", "summary", "Armenia", "Armenia"),
+        ]
+    );
+    // "troops" is inline-tagged inside the summary; the pair is one word apart
+    assert_eq!(
+        of("troops"),
+        [
+            q("near", "summary", "CSTO", "CSTO"),
+            q("near", "summary", "troop", "troops"),
+        ]
+    );
+    assert_eq!(of("slugs"), [q("any", "link", "drills", "drills")]);
+    // the snippet of a match deep in a long summary is cut around it
+    let csto = alerts.iter().find(|a| a["watch"] == "troops").unwrap();
+    let snippet = csto["matches"][0]["snippet"].as_str().unwrap();
+    assert!(
+        snippet.starts_with('…') && snippet.ends_with('…'),
+        "{snippet}"
+    );
+    assert_eq!(
+        csto["matches"][0]["start"],
+        filler.trim_end().chars().count() + 1
+    );
+    // the human listing shows the rule of each match
+    let human = stdout(&setup.run(&["alerts", "--watch", "troops"]));
+    assert!(human.contains("\"troop\" (near) in summary: …"), "{human}");
+}

@@ -1,0 +1,102 @@
+//! `rematch`: the current watches over the items already stored.
+//!
+//! A changed config applies to items polled from then on (DESIGN.md); the past is this
+//! module's job. It runs the matcher over stored items, keeps the (item, watch) pairs that
+//! never alerted (alert ids are deterministic, so "never" is one lookup), and either
+//! reports them (a dry run) or commits them to the store's outbox in one transaction per
+//! batch, for delivery to the alert log like a poll's alerts. Run twice, it raises nothing
+//! the second time.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::alert::Alert;
+use crate::dedup::Key;
+use crate::store::{Result, Store};
+use crate::watch::{ItemText, Matcher};
+
+/// Alerts committed per store transaction.
+const BATCH: usize = 512;
+
+/// What a pass over the store found.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Items the watches were run over (those within `since`).
+    pub checked: usize,
+    /// Items left out by `since`.
+    pub older: usize,
+    /// (item, watch) pairs that match and alerted before: not raised again.
+    pub already: usize,
+    /// Alerts that the current watches raise and that were never raised, with their ids,
+    /// in store order.
+    pub new: Vec<(Key, Alert)>,
+}
+
+/// Runs `matcher` over the stored items published (or, undated, first seen) within `since`
+/// before `now` (every item when `None`). `progress` is called with (items done, items in
+/// the store) after each item.
+pub fn find(
+    store: &Store,
+    matcher: &Matcher,
+    since: Option<Duration>,
+    now: DateTime<Utc>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Found> {
+    let total = store.item_count();
+    // a window reaching before the calendar's start is no limit
+    let cutoff = since
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .and_then(|d| now.checked_sub_signed(d));
+    let mut found = Found::default();
+    for (done, entry) in store.each_item().enumerate() {
+        let (key, item) = entry?;
+        progress(done + 1, total);
+        // a date in the future counts as now, as for the backlog
+        let when = item.published.unwrap_or(item.first_seen).min(now);
+        if cutoff.is_some_and(|c| when < c) {
+            found.older += 1;
+            continue;
+        }
+        found.checked += 1;
+        let fired = matcher.check_item(
+            Some(&item.feeds),
+            &ItemText {
+                title: &item.title,
+                summary: &item.summary,
+                content: &item.content,
+                categories: &item.categories,
+                link: item.link.as_deref(),
+            },
+        );
+        for f in fired {
+            let id = key.alert_id(&f.watch);
+            if store.has_alert(id)? {
+                found.already += 1;
+                continue;
+            }
+            let alert = Alert::new(
+                key,
+                &item.feeds[0],
+                &item.title,
+                item.link.as_deref(),
+                item.published,
+                now,
+                &f,
+            );
+            found.new.push((id, alert));
+        }
+    }
+    Ok(found)
+}
+
+/// Commits the alerts `find` found, in batches of one transaction each; returns those
+/// written (an alert raised meanwhile by another run is skipped). Deliver them afterwards
+/// with [`crate::service::deliver_pending`].
+pub fn raise(store: &Store, new: &[(Key, Alert)]) -> Result<Vec<Alert>> {
+    let mut written = Vec::new();
+    for batch in new.chunks(BATCH) {
+        written.extend(store.commit_alerts(batch)?);
+    }
+    Ok(written)
+}

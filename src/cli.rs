@@ -80,6 +80,10 @@ pub enum Command {
         /// Only alerts of this watch.
         #[arg(long, value_name = "NAME")]
         watch: Option<String>,
+        /// Then keep printing new lines of the alert log as they are written (like
+        /// `tail -F`: follows the log across rotation), until interrupted.
+        #[arg(long, short)]
+        follow: bool,
         /// At most this many (0: all).
         #[arg(long, default_value_t = 50)]
         limit: usize,
@@ -231,14 +235,23 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 views::render_items,
             )
         }
-        Command::Alerts { json, watch, limit } => {
+        Command::Alerts {
+            json,
+            watch,
+            limit,
+            follow,
+        } => {
             let mut params = vec![("limit", limit.to_string())];
-            params.extend(watch.map(|w| ("watch", w)));
-            show(
-                &query(&config, "alerts", &params)?,
-                json,
-                views::render_alerts,
-            )
+            params.extend(watch.clone().map(|w| ("watch", w)));
+            // where the log ends now: what is written after this is followed
+            let from = std::fs::metadata(&config.alerts.log).map_or(0, |m| m.len());
+            let mut rows = query(&config, "alerts", &params)?;
+            if !follow {
+                return show(&rows, json, views::render_alerts);
+            }
+            rows.reverse(); // oldest first, then the new ones as they come
+            show(&rows, json, views::render_alerts)?;
+            follow_log(&config.alerts.log, from, watch.as_deref(), json)
         }
         Command::Match {
             text,
@@ -263,25 +276,97 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// Logs go to stderr: human-readable on a terminal, without colours or timestamps under
-/// systemd (the journal adds its own). `RUST_LOG` overrides the level.
+/// Prints the alert log's new match lines from byte `from` on, forever, reopening the log
+/// when it is rotated (a new inode, or a shorter file).
+fn follow_log(
+    path: &std::path::Path,
+    mut from: u64,
+    watch: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::unix::fs::MetadataExt;
+    let mut ino = std::fs::metadata(path).map_or(0, |m| m.ino());
+    let mut partial = String::new();
+    loop {
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.ino() != ino || meta.len() < from {
+                ino = meta.ino();
+                from = 0;
+                partial.clear();
+            }
+            if meta.len() > from {
+                let mut file = std::fs::File::open(path)?;
+                file.seek(SeekFrom::Start(from))?;
+                let mut chunk = String::new();
+                let n = file.take(meta.len() - from).read_to_string(&mut chunk)?;
+                from += n as u64;
+                partial.push_str(&chunk);
+                let complete = partial.rfind('\n').map_or(0, |i| i + 1);
+                let mut rows = Vec::new();
+                for line in partial[..complete].lines() {
+                    let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                        continue;
+                    };
+                    if v["kind"] == "match" && watch.is_none_or(|w| v["watch"] == w) {
+                        rows.push(v);
+                    }
+                }
+                partial.drain(..complete);
+                show(&rows, json, views::render_alerts)?;
+                std::io::stdout().flush()?;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// Logs: to the journal, with structured fields (FEED, URL, WATCH, ALERT, ...), when
+/// systemd connected stderr to it and its socket is reachable; else to stderr,
+/// human-readable (colours on a terminal). `RUST_LOG` overrides the level.
 fn init_logging(command: &Command) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
     let default = match command {
         Command::Run => "info",
         _ => "warn",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let journal = stderr_is_journal();
+    if journal {
+        if let Ok(layer) = tracing_journald::layer() {
+            tracing_subscriber::registry()
+                .with(filter())
+                .with(layer.with_syslog_identifier("feedwatch".into()))
+                .init();
+            return;
+        }
+    }
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(!journal && std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if journal {
-        builder.without_time().init();
+        builder.without_time().init(); // the journal stamps lines itself
     } else {
         builder.init();
+    }
+}
+
+/// Whether stderr is the journal stream systemd set up (`$JOURNAL_STREAM` names its
+/// device and inode, as sd_journal_stream_fd documents).
+fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.to_str().and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    match std::fs::metadata("/proc/self/fd/2") {
+        Ok(m) => dev.parse() == Ok(m.dev()) && ino.parse() == Ok(m.ino()),
+        Err(_) => false,
     }
 }
 

@@ -17,6 +17,18 @@ pub fn send(state: &str) {
     }
 }
 
+/// The watchdog interval systemd asks for (`WatchdogSec=` → `$WATCHDOG_USEC`), when it is
+/// meant for this process (`$WATCHDOG_PID`, if set, is ours).
+pub fn watchdog_interval() -> Option<std::time::Duration> {
+    if let Some(pid) = std::env::var_os("WATCHDOG_PID") {
+        if pid.to_str().and_then(|p| p.parse::<u32>().ok()) != Some(std::process::id()) {
+            return None;
+        }
+    }
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    (usec > 0).then(|| std::time::Duration::from_micros(usec))
+}
+
 /// CLOCK_MONOTONIC in microseconds, for `RELOADING=1`'s `MONOTONIC_USEC=` (systemd 253+
 /// uses it to tell this reload from an earlier one).
 pub fn monotonic_usec() -> u64 {

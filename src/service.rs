@@ -203,6 +203,10 @@ impl Service {
             }
         }
         let mut heartbeat = tokio::time::interval(Duration::from_secs(5));
+        let every = |d: Duration| tokio::time::interval_at(tokio::time::Instant::now() + d, d);
+        let mut status = every(Duration::from_secs(30));
+        let watchdog = notify::watchdog_interval();
+        let mut watchdog_tick = every(watchdog.map_or(Duration::from_secs(3600), |w| w / 2));
         let deliverer = tokio::spawn(deliver_loop(
             self.poller.store.clone(),
             self.log.clone(),
@@ -221,6 +225,16 @@ impl Service {
             loop {
                 tokio::select! {
                     _ = heartbeat.tick() => self.metrics.beat(),
+                    _ = status.tick() => notify::send(&format!("STATUS={}", self.status_line(n))),
+                    // WATCHDOG=1 only while the scheduler works: every feed loop alive and the
+                    // store taking writes; otherwise systemd's WatchdogSec= restarts us
+                    _ = watchdog_tick.tick(), if watchdog.is_some() => {
+                        if tasks.len() == n && self.poller.store.check_writable().is_ok() {
+                            notify::send("WATCHDOG=1");
+                        } else {
+                            warn!("not pinging the systemd watchdog: a feed loop ended or the store refuses writes");
+                        }
+                    }
                     msg = control.recv() => match msg {
                         Some(Control::Reload) => {
                             notify::send(&format!("RELOADING=1\nMONOTONIC_USEC={}", notify::monotonic_usec()));
@@ -276,6 +290,31 @@ impl Service {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// "polling 42 feeds, 3 failing", for systemd's STATUS=.
+    fn status_line(&self, n: usize) -> String {
+        let now = chrono::Utc::now();
+        let failing = self
+            .poller
+            .store
+            .feed_states()
+            .map(|states| {
+                states
+                    .iter()
+                    .filter(|s| {
+                        matches!(schedule::assess(s, now), schedule::Health::Failing { .. })
+                    })
+                    .filter(|s| {
+                        self.config
+                            .feeds
+                            .iter()
+                            .any(|f| f.name == s.name && f.enabled)
+                    })
+                    .count()
+            })
+            .unwrap_or(0);
+        format!("polling {n} feeds, {failing} failing")
     }
 
     /// Spawns one loop per enabled feed, each first due where its stored schedule says or

@@ -207,3 +207,34 @@ fn sighup_reloads_the_config_and_keeps_out_an_invalid_one() {
     // b serves the same stories (same links) as a: they do not alert again
     assert_eq!(setup.alerts().len(), 2);
 }
+
+/// Under WatchdogSec= (here 0.4 s), the service pings WATCHDOG=1 at half the interval
+/// while its scheduler works.
+#[test]
+fn the_systemd_watchdog_is_pinged() {
+    let s = Server::start();
+    s.set("/rss/news", Route::feed(SAMPLE));
+    let setup = Setup::new(&[("moscow-times", &s.url("/rss/news"), "all")]);
+    let sock_path = setup.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let child = command(Some(&setup.config))
+        .arg("run")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "400000")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(recv(&sock).contains("READY=1"));
+    let started = Instant::now();
+    let pings = (0..3).filter(|_| recv(&sock) == "WATCHDOG=1").count();
+    assert_eq!(pings, 3);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    signal(&child, "TERM");
+    assert_eq!(wait(child, Duration::from_secs(20)).code(), Some(0));
+}

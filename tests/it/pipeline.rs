@@ -426,3 +426,51 @@ feeds = ["other"]
     let human = stdout(&setup.run(&["alerts", "--watch", "troops"]));
     assert!(human.contains("\"troop\" (near) in summary: …"), "{human}");
 }
+
+/// `alerts --follow` prints the alerts so far, then each new one as it is written, and
+/// keeps following the log after it is rotated (moved away and created anew).
+#[test]
+fn alerts_follow_streams_new_alerts_across_rotation() {
+    use std::io::{BufRead, BufReader};
+    let s = Server::start();
+    let doc = |titles: &[&str]| {
+        let items: String = titles
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("<item><title>{t}</title><guid>g{i}</guid></item>"))
+            .collect();
+        format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>")
+    };
+    s.set("/f", Route::feed(doc(&["CIS summit opens"])));
+    let setup = Setup::new(&[("f", &s.url("/f"), "all")]);
+    once_ok(&setup);
+    let mut child = command(Some(&setup.config))
+        .args(["alerts", "--follow", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next =
+        || -> serde_json::Value { serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap() };
+    assert_eq!(next()["title"], "CIS summit opens");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    s.set(
+        "/f",
+        Route::feed(doc(&["CIS summit opens", "CSTO drills begin"])),
+    );
+    once_ok(&setup);
+    assert_eq!(next()["title"], "CSTO drills begin");
+    std::fs::rename(setup.log(), setup.dir.path().join("alerts.jsonl.1")).unwrap();
+    s.set(
+        "/f",
+        Route::feed(doc(&[
+            "CIS summit opens",
+            "CSTO drills begin",
+            "ОДКБ: учения",
+        ])),
+    );
+    once_ok(&setup);
+    assert_eq!(next()["title"], "ОДКБ: учения");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

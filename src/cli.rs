@@ -270,9 +270,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The async runtime: a worker per core, and a small pool for blocking work (parsing,
+/// store commits), whose every thread would otherwise cost memory.
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(8)
         .build()
 }
 
@@ -426,6 +429,25 @@ pub fn describe(c: &Config) -> String {
         }
         if !w.feeds.is_empty() {
             s.push_str(&format!("      feeds: {}\n", w.feeds.join(", ")));
+        }
+    }
+    if !c.sinks.is_empty() {
+        s.push_str(&format!("\n{} sinks:\n", c.sinks.len()));
+        for k in &c.sinks {
+            let watches = if k.watches.is_empty() {
+                "all watches and feed health".to_string()
+            } else {
+                k.watches.join(", ")
+            };
+            let every = k
+                .every
+                .map(|d| format!(", a digest every {}", humantime::format_duration(d)))
+                .unwrap_or_default();
+            s.push_str(&format!(
+                "  {}: {} ({watches}{every})\n",
+                k.name,
+                k.kind.describe()
+            ));
         }
     }
     s

@@ -18,6 +18,7 @@ pub mod poll;
 pub mod rematch;
 pub mod schedule;
 pub mod service;
+pub mod sink;
 pub mod store;
 pub mod text;
 pub mod views;

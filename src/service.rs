@@ -112,6 +112,10 @@ impl Service {
             log: Arc::new(Mutex::new(log)),
             config,
         };
+        service
+            .poller
+            .store
+            .keep_journal(!service.config.sinks.is_empty());
         let n = service.deliver().await?;
         if n > 0 {
             info!(alerts = n, "delivered alerts left pending by the last run");
@@ -190,6 +194,8 @@ impl Service {
         reload: impl Fn() -> anyhow::Result<Config>,
     ) -> anyhow::Result<()> {
         let wake = Arc::new(Notify::new());
+        // one wake-up per sink, rung after each delivery to the alert log
+        let sink_wakes: Arc<std::sync::RwLock<Vec<Arc<Notify>>>> = Arc::default();
         let (stop_all, stop_rx) = watch::channel(false);
         let shared_config = Arc::new(std::sync::RwLock::new(Arc::new(self.config.clone())));
         if let Some(addr) = self.config.api.listen {
@@ -212,6 +218,7 @@ impl Service {
             self.log.clone(),
             self.metrics.clone(),
             wake.clone(),
+            sink_wakes.clone(),
             stop_rx,
         ));
         let mut fatal = None;
@@ -219,6 +226,20 @@ impl Service {
             // One generation: the feed loops of one config.
             let (stop_tx, stop_rx) = watch::channel(false);
             let mut tasks = self.start_feeds(&wake, &stop_rx)?;
+            let mut sinks = JoinSet::new();
+            let mut wakes = Vec::new();
+            for sink in self.config.sinks.iter().cloned() {
+                let w = Arc::new(Notify::new());
+                w.notify_one(); // catch up with what was delivered while it was not running
+                wakes.push(w.clone());
+                sinks.spawn(crate::sink::run(
+                    sink,
+                    self.poller.store.clone(),
+                    w,
+                    stop_rx.clone(),
+                ));
+            }
+            *sink_wakes.write().unwrap_or_else(|p| p.into_inner()) = wakes;
             let n = tasks.len();
             info!(feeds = n, watches = self.config.watches.len(), store = %self.config.storage.path.display(), alerts = %self.config.alerts.log.display(), "feedwatch running");
             notify::send(&format!("READY=1\nSTATUS=polling {n} feeds"));
@@ -372,6 +393,7 @@ impl Service {
             self.metrics.clone(),
         ));
         self.reopen_log(&next.alerts.log);
+        self.poller.store.keep_journal(!next.sinks.is_empty());
         self.config = next;
         Ok(())
     }
@@ -416,6 +438,7 @@ pub fn deliver_pending(store: &Store, log: &mut AlertLog) -> anyhow::Result<usiz
                 log.path().display()
             )
         })?;
+        store.journal_append(&lines)?;
         store.mark_delivered(&seqs)?;
         delivered += lines.len();
     }
@@ -468,6 +491,7 @@ async fn deliver_loop(
     log: Arc<Mutex<AlertLog>>,
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
+    sink_wakes: Arc<std::sync::RwLock<Vec<Arc<Notify>>>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut retry = false;
@@ -484,6 +508,11 @@ async fn deliver_loop(
             .unwrap_or_else(|p| p.into_inner()) = result.as_ref().err().map(|e| format!("{e:#}"));
         match result {
             Ok(n) => {
+                if n > 0 {
+                    for w in sink_wakes.read().unwrap_or_else(|p| p.into_inner()).iter() {
+                        w.notify_one();
+                    }
+                }
                 metrics
                     .lines_delivered
                     .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);

@@ -140,6 +140,8 @@ pub struct Store {
     alerts: sled::Tree,
     health: sled::Tree,
     outbox: sled::Tree,
+    /// Whether delivered lines are journaled for sinks.
+    journal_on: std::sync::atomic::AtomicBool,
 }
 
 /// An outbox entry names an alert (its 16-byte id) or a feed-health line (this byte, then
@@ -193,6 +195,7 @@ impl Store {
             seen: db.open_tree("seen")?,
             alerts: db.open_tree("alerts")?,
             health: db.open_tree("health")?,
+            journal_on: std::sync::atomic::AtomicBool::new(false),
             outbox: db.open_tree("outbox")?,
             db,
         })
@@ -478,6 +481,68 @@ impl Store {
     /// Alert-log lines committed but not yet delivered.
     pub fn pending_count(&self) -> usize {
         self.outbox.len()
+    }
+}
+
+/// The delivery journal for sinks: every line written to the alert log, in order, and
+/// each sink's cursor into it. Kept only while sinks are configured.
+impl Store {
+    /// Turns the journal on (the service does when `[[sinks]]` exist).
+    pub fn keep_journal(&self, on: bool) {
+        self.journal_on
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Appends delivered lines to the journal, if it is kept.
+    pub fn journal_append(&self, lines: &[String]) -> Result<()> {
+        if !self.journal_on.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        let journal = self.db.open_tree("journal")?;
+        let mut batch = sled::Batch::default();
+        for line in lines {
+            batch.insert(&self.db.generate_id()?.to_be_bytes(), line.as_bytes());
+        }
+        journal.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Journal entries after sequence `after`, oldest first.
+    pub fn journal_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, String)>> {
+        let journal = self.db.open_tree("journal")?;
+        let start = after.saturating_add(1).to_be_bytes();
+        let mut out = Vec::new();
+        for entry in journal.range(start..).take(limit) {
+            let (k, v) = entry?;
+            let seq = u64::from_be_bytes(k.as_ref().try_into().unwrap_or_default());
+            out.push((seq, String::from_utf8_lossy(&v).into_owned()));
+        }
+        Ok(out)
+    }
+
+    /// The last journal sequence a sink has delivered (0: none). A new sink starts at the
+    /// journal's end: it receives what is delivered from its first start on.
+    pub fn sink_cursor(&self, sink: &str) -> Result<u64> {
+        let meta = self.db.open_tree("meta")?;
+        let key = format!("sink:{sink}");
+        if let Some(v) = meta.get(&key)? {
+            return Ok(u64::from_be_bytes(
+                v.as_ref().try_into().unwrap_or_default(),
+            ));
+        }
+        let journal = self.db.open_tree("journal")?;
+        let end = journal.last()?.map_or(0, |(k, _)| {
+            u64::from_be_bytes(k.as_ref().try_into().unwrap_or_default())
+        });
+        meta.insert(key, &end.to_be_bytes())?;
+        Ok(end)
+    }
+
+    pub fn set_sink_cursor(&self, sink: &str, seq: u64) -> Result<()> {
+        self.db
+            .open_tree("meta")?
+            .insert(format!("sink:{sink}"), &seq.to_be_bytes())?;
+        Ok(())
     }
 }
 

@@ -16,6 +16,8 @@ mod hostile;
 mod pipeline;
 /// `rematch` on a real store: dry runs, raising once, selecting by time and watch.
 mod rematch;
+/// Sinks beyond the alert log: webhook (signed, retried) and exec.
+mod sinks;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

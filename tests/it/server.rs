@@ -19,6 +19,8 @@ pub struct Route {
     /// Wait this long before answering (a slow or hung server).
     pub delay: Duration,
     pub mode: Mode,
+    /// Answer 500 to this many requests first.
+    pub fail_first: usize,
 }
 
 /// How the body is sent.
@@ -45,6 +47,7 @@ impl Route {
             etag: None,
             delay: Duration::ZERO,
             mode: Mode::Normal,
+            fail_first: 0,
         }
     }
 
@@ -56,6 +59,7 @@ impl Route {
             etag: None,
             delay: Duration::ZERO,
             mode: Mode::Normal,
+            fail_first: 0,
         }
     }
 
@@ -75,6 +79,11 @@ impl Route {
         self
     }
 
+    pub fn failing_first(mut self, n: usize) -> Route {
+        self.fail_first = n;
+        self
+    }
+
     pub fn with_mode(mut self, mode: Mode) -> Route {
         self.mode = mode;
         self
@@ -87,6 +96,7 @@ pub struct Seen {
     pub path: String,
     pub headers: HashMap<String, String>,
     pub status: u16,
+    pub body: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -159,15 +169,37 @@ fn handle(mut conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
+    let mut body = vec![
+        0u8;
+        headers
+            .get("content-length")
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(0)
+    ];
+    reader.read_exact(&mut body)?;
     let route = state.lock().unwrap().routes.get(&path).cloned();
     let route = route.unwrap_or_else(|| Route::status(404, "not found"));
     thread::sleep(route.delay);
     let not_modified = route.etag.is_some() && headers.get("if-none-match") == route.etag.as_ref();
-    let status = if not_modified { 304 } else { route.status };
+    let earlier = state
+        .lock()
+        .unwrap()
+        .seen
+        .iter()
+        .filter(|s| s.path == path)
+        .count();
+    let status = if earlier < route.fail_first {
+        500
+    } else if not_modified {
+        304
+    } else {
+        route.status
+    };
     state.lock().unwrap().seen.push(Seen {
         path,
         headers,
         status,
+        body,
     });
     let mut head = format!("HTTP/1.1 {status} X\r\nConnection: close\r\n");
     if let Some(e) = &route.etag {

@@ -61,7 +61,7 @@ const FILES: &[(&str, &str)] = &[
         "The alert log: one JSON object per line, rotated by /etc/logrotate.d/feedwatch.",
     ),
     (
-        "/lib/systemd/system/feedwatch.service",
+        "/usr/lib/systemd/system/feedwatch.service",
         "The systemd unit (Type=notify, DynamicUser=, sandboxed).",
     ),
 ];

@@ -132,6 +132,45 @@ pub enum Command {
     },
     /// Poll a bundled sample feed served on 127.0.0.1 and show the alerts (no network needed).
     Demo,
+    /// Exchange the feed list with feed readers, as OPML 2.0.
+    Opml {
+        #[command(subcommand)]
+        command: OpmlCommand,
+    },
+    /// Print shell completions (for packaging).
+    #[command(hide = true)]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, as roff (for packaging).
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OpmlCommand {
+    /// Print the config's feeds as OPML 2.0, for a feed reader.
+    Export {
+        /// Write it to this file instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Add the feeds of an OPML file to the config file.
+    ///
+    /// Every outline with an xmlUrl is a feed, however deep in folders. A feed whose URL is
+    /// already configured (compared without tracking parameters, fragment or trailing
+    /// slash) is skipped; the others are appended to the config file as [[feeds]] tables,
+    /// named after their titles (lowercase, letters, digits and '-'; a name already taken
+    /// gets -2, -3 ...). The rest of the file is left as it is. The new config is checked,
+    /// and the file restored if it does not validate (exit 2).
+    Import {
+        /// The OPML file, e.g. exported from another feed reader.
+        file: PathBuf,
+        /// Show what would be added and skipped; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn parse_field(name: &str) -> Result<Field, String> {
@@ -184,6 +223,20 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         let out = runtime()?.block_on(crate::demo::run())?;
         print!("{out}");
         return Ok(());
+    }
+    match cli.command {
+        Command::Man => {
+            std::io::stdout().write_all(crate::manual::man_page().as_bytes())?;
+            return Ok(());
+        }
+        Command::Completions { shell } => {
+            std::io::stdout().write_all(&crate::manual::completions(shell))?;
+            return Ok(());
+        }
+        Command::Opml {
+            command: OpmlCommand::Import { file, dry_run },
+        } => return opml_import(cli.config.as_deref(), &file, dry_run),
+        _ => {}
     }
     let config = config::load(cli.config.as_deref(), &Env::from_process())?;
     match cli.command {
@@ -266,8 +319,146 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             dry_run,
             json,
         } => rematch(&config, since, watch.as_deref(), dry_run, json),
-        Command::Demo => unreachable!("handled above"),
+        Command::Opml {
+            command: OpmlCommand::Export { output },
+        } => {
+            let xml = crate::opml::export(
+                &config.feeds,
+                &format!("feedwatch feeds ({})", config.source),
+            );
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, xml)
+                        .with_context(|| format!("opml export: writing {}", path.display()))?;
+                    eprintln!(
+                        "opml export: {} feeds written to {}",
+                        config.feeds.len(),
+                        path.display()
+                    );
+                }
+                None => std::io::stdout().write_all(xml.as_bytes())?,
+            }
+            Ok(())
+        }
+        Command::Demo
+        | Command::Man
+        | Command::Completions { .. }
+        | Command::Opml {
+            command: OpmlCommand::Import { .. },
+        } => unreachable!("handled above"),
     }
+}
+
+/// `opml import`: append the OPML's new feeds to the config file, then check the result.
+fn opml_import(
+    explicit: Option<&std::path::Path>,
+    opml: &std::path::Path,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let env = Env::from_process();
+    let Some(path) = config::path(explicit, &env) else {
+        return Err(UsageError(format!(
+            "opml import: there is no config file to add feeds to (feedwatch is using its built-in default); \
+             pass --config FILE, or create {} (from config/feedwatch.toml) first",
+            config::SYSTEM_PATH
+        ))
+        .into());
+    };
+    // The feeds already there. A config without any [[feeds]] is invalid only for that,
+    // and is what an import into a fresh config starts from.
+    let existing = match config::load(Some(&path), &env) {
+        Ok(c) => c.feeds,
+        Err(LoadError::Invalid { errors, .. })
+            if errors
+                .iter()
+                .all(|e| e.key == "feeds" && e.message.starts_with("no [[feeds]]")) =>
+        {
+            Vec::new()
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context("opml import: the config must be valid before feeds are added to it"));
+        }
+    };
+    let bytes = std::fs::read(opml)
+        .map_err(|e| UsageError(format!("opml import: cannot read {}: {e}", opml.display())))?;
+    let text = crate::decode::to_utf8(&bytes, None).text;
+    let outlines = crate::opml::parse(&text).map_err(|e| {
+        UsageError(format!(
+            "opml import: {} is not a usable OPML file: {e}; {} left unchanged",
+            opml.display(),
+            path.display()
+        ))
+    })?;
+    let plan = crate::opml::plan(&existing, &outlines);
+    // What it adds and skips: printed once the file is written and checked (or at once
+    // for a dry run), so a failed import prints only the error.
+    let mut report = String::new();
+    let verb = if dry_run { "would add" } else { "added" };
+    for a in &plan.added {
+        report.push_str(&format!("{verb} {:<20} {}", a.name, a.url));
+        if let Some(wanted) = &a.renamed_from {
+            report.push_str(&format!("  (renamed: {wanted:?} is taken)"));
+        }
+        report.push('\n');
+    }
+    for (label, why) in &plan.skipped {
+        report.push_str(&format!("skipped {label}: {why}\n"));
+    }
+    report.push_str(&format!(
+        "opml import{}: {} feeds in {}, {} {verb}, {} skipped",
+        if dry_run { " (dry run)" } else { "" },
+        outlines.len(),
+        opml.display(),
+        plan.added.len(),
+        plan.skipped.len()
+    ));
+    let mut out = std::io::stdout().lock();
+    if dry_run || plan.added.is_empty() {
+        writeln!(out, "{report}; {} unchanged", path.display())?;
+        return Ok(());
+    }
+    let original = std::fs::metadata(&path)
+        .with_context(|| format!("opml import: {}", path.display()))?
+        .len();
+    let mut addition = crate::opml::to_toml(&plan.added, &opml.display().to_string());
+    let ends_in_newline = {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(&path)?;
+        let mut last = [0u8; 1];
+        original == 0
+            || (f.seek(SeekFrom::End(-1)).is_ok() && f.read(&mut last)? == 1 && last[0] == b'\n')
+    };
+    if !ends_in_newline {
+        addition.insert(0, '\n');
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opml import: opening {} to append to it", path.display()))?;
+    let restore = |file: &std::fs::File| file.set_len(original).and_then(|_| file.sync_all());
+    if let Err(e) = file
+        .write_all(addition.as_bytes())
+        .and_then(|_| file.sync_all())
+    {
+        restore(&file).ok();
+        return Err(
+            anyhow::Error::new(e).context(format!("opml import: appending to {}", path.display()))
+        );
+    }
+    if let Err(e) = config::load(Some(&path), &env) {
+        restore(&file).with_context(|| format!("opml import: restoring {}", path.display()))?;
+        return Err(anyhow::Error::new(e).context(format!(
+            "opml import: the config with the new feeds does not validate; {} is restored as it was",
+            path.display()
+        )));
+    }
+    writeln!(
+        out,
+        "{report}; appended to {} (apply with `systemctl reload feedwatch`)",
+        path.display()
+    )?;
+    Ok(())
 }
 
 /// The async runtime: a worker per core, and a small pool for blocking work (parsing,

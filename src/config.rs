@@ -401,14 +401,19 @@ impl Env {
     }
 }
 
+/// The config file [`load`] reads: `explicit`, else `$FEEDWATCH_CONFIG`, else [`SYSTEM_PATH`]
+/// if it exists; `None` means the built-in default.
+pub fn path(explicit: Option<&Path>, env: &Env) -> Option<PathBuf> {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| env.feedwatch_config.clone())
+        .or_else(|| Some(PathBuf::from(SYSTEM_PATH)).filter(|p| p.exists()))
+}
+
 /// Finds and loads the config: `explicit` (from `--config`), else `$FEEDWATCH_CONFIG`, else
 /// [`SYSTEM_PATH`] if it exists, else the built-in default.
 pub fn load(explicit: Option<&Path>, env: &Env) -> Result<Config, LoadError> {
-    let path = explicit
-        .map(Path::to_path_buf)
-        .or_else(|| env.feedwatch_config.clone())
-        .or_else(|| Some(PathBuf::from(SYSTEM_PATH)).filter(|p| p.exists()));
-    match path {
+    match path(explicit, env) {
         Some(path) => {
             let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Read {
                 path: path.display().to_string(),

@@ -12,6 +12,10 @@ mod cli;
 mod daemon;
 /// Hostile servers: hangs, dribbles, huge bodies, bombs, redirect tricks, odd documents.
 mod hostile;
+/// `opml export` and `opml import`: round trip, duplicates, other readers' files, errors.
+mod opml;
+/// The man page and shell completions generated from the CLI.
+mod packaging;
 /// `once` against served feeds: alerts, backlog, dedup, conditional GET, charsets, failures.
 mod pipeline;
 /// `rematch` on a real store: dry runs, raising once, selecting by time and watch.

@@ -198,6 +198,7 @@ impl Service {
         let sink_wakes: Arc<std::sync::RwLock<Vec<Arc<Notify>>>> = Arc::default();
         let (stop_all, stop_rx) = watch::channel(false);
         let shared_config = Arc::new(std::sync::RwLock::new(Arc::new(self.config.clone())));
+        self.metrics.beat(); // alive from the start: /healthz must not flap before the first tick
         if let Some(addr) = self.config.api.listen {
             let api = crate::api::Api {
                 store: self.poller.store.clone(),

@@ -501,7 +501,8 @@ impl Store {
         let journal = self.db.open_tree("journal")?;
         let mut batch = sled::Batch::default();
         for line in lines {
-            batch.insert(&self.db.generate_id()?.to_be_bytes(), line.as_bytes());
+            // sequences start at 1: a sink cursor of 0 means "nothing delivered yet"
+            batch.insert(&(self.db.generate_id()? + 1).to_be_bytes(), line.as_bytes());
         }
         journal.apply_batch(batch)?;
         Ok(())

@@ -97,11 +97,10 @@ impl Poller {
                 mark_success(&mut state, now);
                 state.validators = doc_validators;
                 let items = parsed.items.len();
-                let policy = dedup::policy(&parsed.items);
-                if state.key_policy.is_some_and(|p| p != policy)
-                    || (state.key_policy.is_none() && policy != dedup::KeyPolicy::Guid)
-                {
-                    info!(feed = %feed.name, policy = ?policy, "item keys: this feed's guids are unreliable, identifying items by {policy:?}");
+                let (policy, changed) = dedup::next_policy(state.key_policy, &parsed.items);
+                if changed {
+                    // said once per change: the policy is part of the feed's stored state
+                    info!(feed = %feed.name, policy = ?policy, "{}", policy_note(policy));
                 }
                 state.key_policy = Some(policy);
                 let incoming = self.prepare(feed, parsed.items, policy, first_poll, now);
@@ -195,6 +194,21 @@ impl Poller {
                 }
             })
             .collect()
+    }
+}
+
+/// The log line for a feed whose key policy changed to `policy`.
+fn policy_note(policy: dedup::KeyPolicy) -> &'static str {
+    match policy {
+        dedup::KeyPolicy::Guid => {
+            "item keys: this feed's guids look reliable again; identifying items by guid"
+        }
+        dedup::KeyPolicy::Link => {
+            "item keys: more than 5% of this feed's guids are blank or repeated; identifying items by link"
+        }
+        dedup::KeyPolicy::Content => {
+            "item keys: more than 5% of this feed's guids and links are blank or repeated; identifying items by title, date and text"
+        }
     }
 }
 

@@ -88,6 +88,10 @@ pub struct StoredItem {
     pub first_seen: DateTime<Utc>,
     /// Digest of the text, to notice edits.
     pub digest: String,
+    /// Every watch its text has matched at any sighting, whether it alerted or was held
+    /// back as backlog: an edit alerts only for watches not in here.
+    #[serde(default)]
+    pub matched: Vec<String>,
 }
 
 /// One item of a polled document, with what the pure stages decided about it.
@@ -207,7 +211,8 @@ impl Store {
             let mut state = state.clone();
             for inc in incoming {
                 let existing = find(seen, &inc.keys)?;
-                let (key, mut stored, raise) = match existing {
+                // the watches this sighting may alert for
+                let (key, mut stored, raise): (Key, StoredItem, Vec<&Fired>) = match existing {
                     Some(key) => {
                         let Some(stored) = items.get(key.0)? else {
                             // a tombstone: seen long ago, body dropped; never alert again
@@ -225,11 +230,18 @@ impl Store {
                             stored.feeds.push(state.name.clone());
                             state.items += 1;
                         }
+                        // an edit may fire a watch that never matched this item before
+                        let mut raise = Vec::new();
                         if edited {
                             apply_text(&mut stored, &inc.item, &inc.digest);
+                            for fired in &inc.fired {
+                                if !stored.matched.contains(&fired.watch) {
+                                    stored.matched.push(fired.watch.clone());
+                                    raise.push(fired);
+                                }
+                            }
                         }
-                        // an edit may fire a watch that did not fire before
-                        (key, stored, edited)
+                        (key, stored, raise)
                     }
                     None => {
                         out.new_items += 1;
@@ -246,29 +258,33 @@ impl Store {
                             published: inc.item.published,
                             first_seen: now,
                             digest: inc.digest.clone(),
+                            matched: inc.fired.iter().map(|f| f.watch.clone()).collect(),
                         };
-                        (inc.keys.primary, stored, inc.may_alert)
+                        let raise = if inc.may_alert {
+                            inc.fired.iter().collect()
+                        } else {
+                            Vec::new() // backlog: matched, remembered, held back
+                        };
+                        (inc.keys.primary, stored, raise)
                     }
                 };
-                if raise {
-                    for fired in &inc.fired {
-                        let alert = Alert::new(
-                            key,
-                            &stored.feeds[0],
-                            &stored.title,
-                            stored.link.as_deref(),
-                            stored.published,
-                            now,
-                            fired,
-                        );
-                        let id = key.alert_id(&fired.watch);
-                        if alerts.get(id.0)?.is_some() {
-                            continue; // this watch fired for this story already
-                        }
-                        alerts.insert(&id.0, encode(&alert))?;
-                        outbox.insert(&outbox.generate_id()?.to_be_bytes(), &id.0)?;
-                        out.alerts.push(alert);
+                for fired in raise {
+                    let alert = Alert::new(
+                        key,
+                        &stored.feeds[0],
+                        &stored.title,
+                        stored.link.as_deref(),
+                        stored.published,
+                        now,
+                        fired,
+                    );
+                    let id = key.alert_id(&fired.watch);
+                    if alerts.get(id.0)?.is_some() {
+                        continue; // this watch fired for this story already
                     }
+                    alerts.insert(&id.0, encode(&alert))?;
+                    outbox.insert(&outbox.generate_id()?.to_be_bytes(), &id.0)?;
+                    out.alerts.push(alert);
                 }
                 stored.key = key.hex();
                 items.insert(&key.0, encode(&stored))?;
@@ -407,4 +423,182 @@ fn encode<T: Serialize>(v: &T) -> Vec<u8> {
 
 fn decode<T: for<'de> Deserialize<'de>>(tree: &'static str, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt { tree, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedup::{self, KeyPolicy};
+
+    pub(crate) fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store"), 1 << 20).unwrap();
+        (dir, store)
+    }
+
+    pub(crate) fn item(guid: &str, link: &str, title: &str) -> Item {
+        Item {
+            guid: Some(guid.into()),
+            link: Some(link.into()),
+            title: title.into(),
+            summary: String::new(),
+            content: String::new(),
+            categories: vec![],
+            published: None,
+        }
+    }
+
+    /// `item` as polled from `feed` under `policy`, firing `watches`.
+    pub(crate) fn incoming(
+        feed: &str,
+        item: &Item,
+        policy: KeyPolicy,
+        watches: &[&str],
+        may_alert: bool,
+    ) -> Incoming {
+        Incoming {
+            keys: dedup::keys(feed, std::slice::from_ref(item), policy).remove(0),
+            item: item.clone(),
+            digest: dedup::text_digest(item),
+            fired: watches
+                .iter()
+                .map(|w| Fired {
+                    watch: w.to_string(),
+                    matches: vec![],
+                })
+                .collect(),
+            may_alert,
+        }
+    }
+
+    pub(crate) fn poll(store: &Store, feed: &str, incoming: &[Incoming]) -> Committed {
+        let state = store.feed_state(feed).unwrap().unwrap_or(FeedState {
+            name: feed.into(),
+            ..FeedState::default()
+        });
+        store.commit_poll(&state, incoming, Utc::now()).unwrap()
+    }
+
+    fn watches(c: &Committed) -> Vec<&str> {
+        c.alerts.iter().map(|a| a.watch.as_str()).collect()
+    }
+
+    /// Every candidate key is recorded, so a feed whose policy changes (guid → link →
+    /// content and back) finds its old items under the new key.
+    #[test]
+    fn a_policy_switch_does_not_make_old_items_new() {
+        let (_d, store) = open();
+        let it = item("g1", "https://x.example/1?utm_source=rss", "CIS summit");
+        let first = poll(
+            &store,
+            "f",
+            &[incoming("f", &it, KeyPolicy::Guid, &["cis"], true)],
+        );
+        assert_eq!((first.new_items, watches(&first)), (1, vec!["cis"]));
+        for policy in [KeyPolicy::Link, KeyPolicy::Content, KeyPolicy::Guid] {
+            let again = poll(&store, "f", &[incoming("f", &it, policy, &["cis"], true)]);
+            assert_eq!((again.new_items, again.alerts.len()), (0, 0), "{policy:?}");
+        }
+        assert_eq!(store.items().unwrap().len(), 1);
+    }
+
+    /// An edited item alerts for a watch it now matches for the first time, never again
+    /// for one that already fired.
+    #[test]
+    fn an_edit_alerts_only_for_a_newly_matching_watch() {
+        let (_d, store) = open();
+        let mut it = item("g1", "https://x.example/1", "CIS summit opens");
+        let c = poll(
+            &store,
+            "f",
+            &[incoming("f", &it, KeyPolicy::Guid, &["cis"], true)],
+        );
+        assert_eq!(watches(&c), ["cis"]);
+        it.title = "CIS summit opens; CSTO joins".into();
+        let inc = incoming("f", &it, KeyPolicy::Guid, &["cis", "csto"], true);
+        let c = poll(&store, "f", &[inc]);
+        assert_eq!((c.new_items, watches(&c)), (0, vec!["csto"]));
+        it.title = "CIS summit opens; CSTO joins (updated)".into();
+        let inc = incoming("f", &it, KeyPolicy::Guid, &["cis", "csto"], true);
+        assert!(poll(&store, "f", &[inc]).alerts.is_empty());
+        assert_eq!(
+            store.items().unwrap()[0].title,
+            it.title,
+            "the edit is kept"
+        );
+    }
+
+    /// A backlog item that matched a watch and was held back does not alert for that watch
+    /// when an edit arrives; a watch it matches for the first time may.
+    #[test]
+    fn an_edited_backlog_item_stays_held_back() {
+        let (_d, store) = open();
+        let mut it = item("g1", "https://x.example/1", "CIS summit opens");
+        let c = poll(
+            &store,
+            "f",
+            &[incoming("f", &it, KeyPolicy::Guid, &["cis"], false)],
+        );
+        assert_eq!((c.new_items, c.alerts.len()), (1, 0));
+        it.title = "CIS summit opens (updated)".into();
+        let c = poll(
+            &store,
+            "f",
+            &[incoming("f", &it, KeyPolicy::Guid, &["cis"], true)],
+        );
+        assert!(c.alerts.is_empty(), "{:?}", c.alerts);
+        it.title = "CIS summit opens; CSTO joins".into();
+        let inc = incoming("f", &it, KeyPolicy::Guid, &["cis", "csto"], true);
+        assert_eq!(watches(&poll(&store, "f", &[inc])), ["csto"]);
+    }
+
+    /// One story in two feeds: one item, one alert, both feeds listed, first one first.
+    #[test]
+    fn a_story_in_two_feeds_is_one_item() {
+        let (_d, store) = open();
+        let a = item("a-1", "https://x.example/s", "CSTO drills");
+        let b = item(
+            "b-9",
+            "https://x.example/s?utm_medium=feed#top",
+            "CSTO drills",
+        );
+        let c = poll(
+            &store,
+            "a",
+            &[incoming("a", &a, KeyPolicy::Guid, &["csto"], true)],
+        );
+        assert_eq!(c.alerts.len(), 1);
+        let c = poll(
+            &store,
+            "b",
+            &[incoming("b", &b, KeyPolicy::Guid, &["csto"], true)],
+        );
+        assert_eq!((c.new_items, c.alerts.len()), (0, 0));
+        assert_eq!(store.items().unwrap()[0].feeds, ["a", "b"]);
+    }
+
+    /// Alerts wait in the outbox until marked delivered, oldest first.
+    #[test]
+    fn pending_alerts_stay_until_delivered() {
+        let (_d, store) = open();
+        let one = item("1", "https://x.example/1", "CIS");
+        let two = item("2", "https://x.example/2", "CSTO");
+        poll(
+            &store,
+            "f",
+            &[incoming("f", &one, KeyPolicy::Guid, &["cis"], true)],
+        );
+        poll(
+            &store,
+            "f",
+            &[incoming("f", &two, KeyPolicy::Guid, &["csto"], true)],
+        );
+        let pending = store.pending(10).unwrap();
+        let titles: Vec<&str> = pending.iter().map(|(_, a)| a.title.as_str()).collect();
+        assert_eq!(titles, ["CIS", "CSTO"]);
+        store.mark_delivered(&[pending[0].0]).unwrap();
+        let pending = store.pending(10).unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].1.title, "CSTO");
+    }
 }

@@ -8,6 +8,8 @@ mod server;
 mod cli;
 /// `run` as a service: sd_notify, SIGTERM, the store lock.
 mod daemon;
+/// Nothing lost, nothing twice: sliding windows, edits, key policies, pending alerts.
+mod durable;
 /// `once` against served feeds: alerts, backlog, dedup, conditional GET, charsets, failures.
 mod pipeline;
 

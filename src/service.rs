@@ -86,11 +86,24 @@ impl Cycle {
 }
 
 impl Service {
-    /// Opens the store and the alert log, and delivers alerts left pending by a crash.
+    /// Opens the store (compacting it first if it has grown far past its live data) and
+    /// the alert log, delivers alerts left pending by a crash, and applies retention.
     pub async fn open(config: Config) -> anyhow::Result<Service> {
         let path = config.storage.path.clone();
         let cache = config.storage.cache;
-        let store = tokio::task::spawn_blocking(move || Store::open(&path, cache)).await??;
+        let (store, compacted) =
+            tokio::task::spawn_blocking(move || Store::open_compacting(&path, cache)).await??;
+        if let Some(c) = compacted {
+            info!(
+                store = %config.storage.path.display(),
+                before_mib = c.before >> 20,
+                after_mib = c.after >> 20,
+                live_mib = c.live >> 20,
+                records = %c.records,
+                "compacted the store: its directory had grown past twice its live data plus {} MiB",
+                crate::store::compact::SLACK >> 20
+            );
+        }
         let log = AlertLog::open(&config.alerts.log).with_context(|| {
             format!(
                 "cannot open the alert log {}; check that its directory is writable",
@@ -110,7 +123,33 @@ impl Service {
         if n > 0 {
             info!(alerts = n, "delivered alerts left pending by the last run");
         }
+        service.retain().await?;
         Ok(service)
+    }
+
+    /// Drops the text of items first seen longer ago than `storage.keep`; their keys stay,
+    /// so they never alert again.
+    pub async fn retain(&self) -> anyhow::Result<u64> {
+        let store = self.poller.store.clone();
+        let keep = self.config.storage.keep;
+        let cutoff =
+            chrono::Utc::now() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+        let purged = tokio::task::spawn_blocking(move || store.purge(cutoff))
+            .await?
+            .with_context(|| {
+                format!(
+                    "retention: dropping items first seen before {}",
+                    crate::alert::rfc3339(cutoff)
+                )
+            })?;
+        if purged > 0 {
+            info!(
+                items = purged,
+                keep = %humantime::format_duration(keep),
+                "retention: dropped the text of items first seen longer ago than storage.keep; their keys stay, so they never alert again"
+            );
+        }
+        Ok(purged)
     }
 
     /// Flushes the store, then appends every pending alert to the log and marks it
@@ -128,14 +167,14 @@ impl Service {
                 if batch.is_empty() {
                     return Ok(delivered);
                 }
-                let (seqs, alerts): (Vec<u64>, Vec<_>) = batch.into_iter().unzip();
+                let (queued, alerts): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                 log.append(&alerts).with_context(|| {
                     format!(
                         "writing alerts to {} (they stay pending and are retried)",
                         log.path().display()
                     )
                 })?;
-                store.mark_delivered(&seqs)?;
+                store.mark_delivered(&queued)?;
                 delivered += alerts.len();
             }
         })
@@ -192,6 +231,7 @@ impl Service {
             ));
         }
         let deliverer = tokio::spawn(deliver_loop(service.clone(), wake.clone(), stop_rx.clone()));
+        let retention = tokio::spawn(retention_loop(service.clone(), stop_rx.clone()));
         info!(feeds = n, watches = service.config.watches.len(), store = %service.config.storage.path.display(), alerts = %service.config.alerts.log.display(), "feedwatch running");
         notify::send(&format!("READY=1\nSTATUS=polling {n} feeds"));
 
@@ -216,6 +256,7 @@ impl Service {
             }
         }
         let _ = deliverer.await;
+        let _ = retention.await;
         let delivered = service.deliver().await?;
         if delivered > 0 {
             info!(alerts = delivered, "delivered the last alerts");
@@ -291,6 +332,25 @@ async fn deliver_loop(service: Arc<Service>, wake: Arc<Notify>, mut stop: watch:
         }
     }
 }
+
+/// Applies retention once a day (it also ran when the service opened).
+async fn retention_loop(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(RETENTION_EVERY) => {}
+        }
+        if let Err(e) = service.retain().await {
+            error!(
+                error = format!("{e:#}"),
+                "retention failed; it runs again tomorrow"
+            );
+        }
+    }
+}
+
+/// How often `run` applies retention.
+pub const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// The wait after `failures` failures in a row: doubling from the feed's interval (or from
 /// a minute for transient errors, which tend to clear soon), capped at [`MAX_BACKOFF`] but

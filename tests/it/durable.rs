@@ -207,3 +207,43 @@ fn alerts_pending_after_a_failed_delivery_are_delivered_once_on_restart() {
     once_ok(&setup);
     assert_eq!(setup.alerts().len(), 2, "delivered once, not again");
 }
+
+/// Retention (`storage.keep`, here 1s) drops items' text at start-up but keeps their keys:
+/// served again, the purged items are recognised and raise nothing.
+#[test]
+fn items_purged_by_retention_then_served_again_raise_no_alert() {
+    let s = Server::start();
+    s.set("/rss/news", Route::feed(SAMPLE));
+    let setup = Setup::new(&[("mt", &s.url("/rss/news"), "all")]);
+    let config = std::fs::read_to_string(&setup.config).unwrap();
+    let config = config.replace("path = \"store\"\n", "path = \"store\"\nkeep = \"1s\"\n");
+    std::fs::write(&setup.config, config).unwrap();
+    once_ok(&setup);
+    assert_eq!(setup.alerts().len(), 2);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = command(Some(&setup.config))
+        .env("RUST_LOG", "info")
+        .arg("once")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("retention: dropped the text") && stderr(&out).contains("items=3"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("3 items, 0 new; 0 alerts"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(setup.alerts().len(), 2, "no alert again");
+    let items = stdout(&setup.run(&["items", "--json"]));
+    assert_eq!(items, "", "the text is gone, the keys stay");
+    let alerts = stdout(&setup.run(&["alerts", "--json"]));
+    assert_eq!(
+        alerts.lines().count(),
+        2,
+        "alert records are kept: {alerts}"
+    );
+}

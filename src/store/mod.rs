@@ -1,15 +1,32 @@
-//! The store: every sled call lives here, behind an API in feedwatch's own terms.
+//! The store: every sled call lives here, behind an API in feedwatch's own terms, so that
+//! a change of engine is a change of this module alone.
 //!
-//! Trees: `feeds` (name → [`FeedState`]), `items` (item key → [`StoredItem`]), `seen`
-//! (every candidate key → item key; never forgotten), `alerts` (alert id → [`Alert`]; an id
-//! present means that watch has fired for that item, ever), `outbox` (sequence → alert id,
-//! the alerts not yet delivered) and `meta` (schema version). One poll's items, seen keys,
-//! alerts and feed state are written in one transaction ([`Store::commit_poll`]), so an
-//! alert exists if and only if its item was recorded.
+//! Trees (schema 2):
+//! - `feeds`: feed name → [`FeedState`] (JSON);
+//! - `items`: item key → [`StoredItem`] (JSON), the bodies that retention drops;
+//! - `seen`: every candidate key → item key, never forgotten: a key whose item body is gone
+//!   is a tombstone, and a tombstoned item never alerts again;
+//! - `alerts`: alert id → [`Alert`] (JSON), kept forever: an id present means that watch has
+//!   fired for that item;
+//! - `outbox`: [`time_key`] (when queued) ++ alert id → nothing: alerts not yet delivered;
+//! - `first_seen`: [`time_key`] (first sighting) ++ item key → nothing: the index that
+//!   retention walks;
+//! - `meta`: `schema` (u32, big-endian) and the markers of an unfinished import.
+//!
+//! One poll's items, seen keys, alerts, outbox entries and feed state are written in one
+//! transaction ([`Store::commit_poll`]), so an alert exists if and only if its item was
+//! recorded. Submodules: [`migrate`] (older layouts, on open), [`retention`] (dropping old
+//! bodies), [`export`] (the JSON-lines backup format, also used by [`compact`]).
 //!
 //! sled traps handled here: its 1 GB default cache (set from the config), flushes from one
-//! caller at a time (the deliverer), and its directory lock, which is why a pid file beside
-//! it names the process holding the store.
+//! caller at a time (the deliverer), its directory lock (a pid file beside it names the
+//! process holding the store), and its disk space, which deletes do not give back (see
+//! [`compact`]).
+
+pub mod compact;
+pub mod export;
+mod migrate;
+pub mod retention;
 
 use std::path::{Path, PathBuf};
 
@@ -25,9 +42,15 @@ use crate::parse::Item;
 use crate::watch::Fired;
 
 /// Version of the layout written by this build; older stores are migrated on open.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 1: outbox keyed by a sled counter, no `first_seen` index, no `StoredItem::matched`.
+/// 2: outbox keyed by time and alert id (import-safe), `first_seen` index for retention.
+pub const SCHEMA_VERSION: u32 = 2;
 
 const PID_FILE: &str = "feedwatch.pid";
+/// `meta` key of the schema version.
+const SCHEMA: &str = "schema";
+/// `meta` key present while an import is under way.
+const IMPORTING: &str = "importing";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -43,11 +66,35 @@ pub enum StoreError {
     Open { path: PathBuf, source: sled::Error },
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
-    #[error("store: damaged record in {tree}: {source}")]
+    #[error(
+        "store: damaged record in {tree}: {source}; restore the store from an export (feedwatch import)"
+    )]
     Corrupt {
         tree: &'static str,
         source: serde_json::Error,
     },
+    #[error(
+        "cannot import into the store {path}: it already holds data; import restores into an empty store, so set storage.path to a new directory or move this one aside"
+    )]
+    NotEmpty { path: PathBuf },
+    #[error(
+        "the store {path} holds an unfinished import (feedwatch import was interrupted); delete the directory and run the import again"
+    )]
+    HalfImported { path: PathBuf },
+    #[error("importing line {line}: {message}; is this a file written by feedwatch export?")]
+    Import { line: u64, message: String },
+    #[error("{step}: {source}")]
+    Io {
+        step: String,
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    fn io(step: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+        let step = step.into();
+        move |source| StoreError::Io { step, source }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -122,11 +169,39 @@ pub struct Store {
     seen: sled::Tree,
     alerts: sled::Tree,
     outbox: sled::Tree,
+    first_seen: sled::Tree,
+    meta: sled::Tree,
+    /// Whether dropping this handle removes the pid file (not for a store that was moved
+    /// aside by compaction: the pid file at `path` is then another store's).
+    owns_pid_file: bool,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `path` with a page cache of `cache` bytes.
+    /// Opens (creating if needed) the store at `path` with a page cache of `cache` bytes,
+    /// finishing an interrupted compaction first and migrating an older schema.
     pub fn open(path: &Path, cache: u64) -> Result<Store> {
+        compact::recover(path)?;
+        let store = Store::open_raw(path, cache)?;
+        if store.meta.get(IMPORTING)?.is_some() {
+            return Err(StoreError::HalfImported { path: path.into() });
+        }
+        match store.schema()? {
+            None => store.set_schema(SCHEMA_VERSION)?,
+            Some(found) if found > SCHEMA_VERSION => {
+                return Err(StoreError::TooNew {
+                    path: path.into(),
+                    found,
+                });
+            }
+            Some(found) if found < SCHEMA_VERSION => migrate::run(&store, found)?,
+            Some(_) => {}
+        }
+        let _ = std::fs::write(path.join(PID_FILE), std::process::id().to_string());
+        Ok(store)
+    }
+
+    /// Opens the sled database and its trees, without looking at what they hold.
+    fn open_raw(path: &Path, cache: u64) -> Result<Store> {
         if let Err(source) = std::fs::create_dir_all(path) {
             return Err(StoreError::Open {
                 path: path.into(),
@@ -148,22 +223,6 @@ impl Store {
                 });
             }
         };
-        let meta = db.open_tree("meta")?;
-        match meta.get("schema")? {
-            None => {
-                meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
-            }
-            Some(v) => {
-                let found = u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0xff; 4]));
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::TooNew {
-                        path: path.into(),
-                        found,
-                    });
-                }
-            }
-        }
-        let _ = std::fs::write(path.join(PID_FILE), std::process::id().to_string());
         Ok(Store {
             path: path.into(),
             feeds: db.open_tree("feeds")?,
@@ -171,8 +230,37 @@ impl Store {
             seen: db.open_tree("seen")?,
             alerts: db.open_tree("alerts")?,
             outbox: db.open_tree("outbox")?,
+            first_seen: db.open_tree("first_seen")?,
+            meta: db.open_tree("meta")?,
             db,
+            owns_pid_file: true,
         })
+    }
+
+    /// The schema version recorded in the store; `None` for a new, empty one.
+    fn schema(&self) -> Result<Option<u32>> {
+        Ok(self
+            .meta
+            .get(SCHEMA)?
+            .map(|v| u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0xff; 4]))))
+    }
+
+    fn set_schema(&self, version: u32) -> Result<()> {
+        self.meta.insert(SCHEMA, &version.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// True when the store holds no feed, item, seen key or alert.
+    pub fn is_empty(&self) -> bool {
+        [
+            &self.feeds,
+            &self.items,
+            &self.seen,
+            &self.alerts,
+            &self.outbox,
+        ]
+        .iter()
+        .all(|t| t.is_empty())
     }
 
     pub fn path(&self) -> &Path {
@@ -205,8 +293,9 @@ impl Store {
             &self.seen,
             &self.alerts,
             &self.outbox,
+            &self.first_seen,
         );
-        let result = trees.transaction(|(feeds, items, seen, alerts, outbox)| {
+        let result = trees.transaction(|(feeds, items, seen, alerts, outbox, first_seen)| {
             let mut out = Committed::default();
             let mut state = state.clone();
             for inc in incoming {
@@ -260,6 +349,7 @@ impl Store {
                             digest: inc.digest.clone(),
                             matched: inc.fired.iter().map(|f| f.watch.clone()).collect(),
                         };
+                        first_seen.insert(&time_key(now, inc.keys.primary)[..], &[])?;
                         let raise = if inc.may_alert {
                             inc.fired.iter().collect()
                         } else {
@@ -283,7 +373,7 @@ impl Store {
                         continue; // this watch fired for this story already
                     }
                     alerts.insert(&id.0, encode(&alert))?;
-                    outbox.insert(&outbox.generate_id()?.to_be_bytes(), &id.0)?;
+                    outbox.insert(&time_key(now, id)[..], &[])?;
                     out.alerts.push(alert);
                 }
                 stored.key = key.hex();
@@ -299,24 +389,28 @@ impl Store {
         })
     }
 
-    /// Undelivered alerts, oldest first, with their outbox sequence numbers.
-    pub fn pending(&self, limit: usize) -> Result<Vec<(u64, Alert)>> {
+    /// Undelivered alerts, oldest first, with their outbox entries.
+    pub fn pending(&self, limit: usize) -> Result<Vec<(Queued, Alert)>> {
         let mut out = Vec::new();
         for entry in self.outbox.iter().take(limit) {
-            let (seq, id) = entry?;
-            let seq = u64::from_be_bytes(seq.as_ref().try_into().unwrap_or_default());
-            if let Some(a) = self.alerts.get(&id)? {
-                out.push((seq, decode("alerts", &a)?));
+            let (queued, _) = entry?;
+            let queued = Queued(queued.as_ref().try_into().unwrap_or([0; 24]));
+            match self.alerts.get(queued.alert().0)? {
+                Some(a) => out.push((queued, decode("alerts", &a)?)),
+                // cannot happen (alert and entry are written together); never block the queue
+                None => {
+                    self.outbox.remove(queued.0)?;
+                }
             }
         }
         Ok(out)
     }
 
     /// Removes delivered alerts from the outbox.
-    pub fn mark_delivered(&self, seqs: &[u64]) -> Result<()> {
+    pub fn mark_delivered(&self, delivered: &[Queued]) -> Result<()> {
         let mut batch = sled::Batch::default();
-        for s in seqs {
-            batch.remove(&s.to_be_bytes());
+        for q in delivered {
+            batch.remove(&q.0[..]);
         }
         self.outbox.apply_batch(batch)?;
         Ok(())
@@ -364,8 +458,40 @@ impl Store {
 impl Drop for Store {
     fn drop(&mut self) {
         let _ = self.db.flush();
-        let _ = std::fs::remove_file(self.path.join(PID_FILE));
+        if self.owns_pid_file {
+            let _ = std::fs::remove_file(self.path.join(PID_FILE));
+        }
     }
+}
+
+/// An outbox entry: when the alert was queued, and its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Queued([u8; 24]);
+
+impl Queued {
+    pub fn alert(&self) -> Key {
+        Key(self.0[8..].try_into().expect("24 = 8 + 16"))
+    }
+}
+
+/// A key that sorts by time, then by `key`: milliseconds since 1970 (offset so that dates
+/// before 1970 sort first), big-endian, then the 16 bytes of `key`.
+pub fn time_key(t: DateTime<Utc>, key: Key) -> [u8; 24] {
+    let mut k = [0; 24];
+    k[..8].copy_from_slice(&time_prefix(t));
+    k[8..].copy_from_slice(&key.0);
+    k
+}
+
+/// The first 8 bytes of [`time_key`]: every key of an earlier time sorts below it.
+fn time_prefix(t: DateTime<Utc>) -> [u8; 8] {
+    ((t.timestamp_millis() as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// The time of a [`time_key`].
+fn key_time(k: &[u8]) -> Option<DateTime<Utc>> {
+    let ms = u64::from_be_bytes(k.get(..8)?.try_into().ok()?) ^ (1 << 63);
+    DateTime::from_timestamp_millis(ms as i64)
 }
 
 /// The pid written by the process that holds the store, if it is still alive.
@@ -396,9 +522,13 @@ fn find(seen: &TransactionalTree, keys: &ItemKeys) -> TxResult<Option<Key>> {
     Ok(None)
 }
 
+/// Records every candidate key as naming `item`. A key already recorded is not written
+/// again: most items of a poll were seen before, and every sled write costs log space.
 fn record_keys(seen: &TransactionalTree, keys: &ItemKeys, item: Key) -> TxResult<()> {
     for k in &keys.candidates {
-        seen.insert(&k.0, &item.0)?;
+        if seen.get(k.0)?.as_deref() != Some(&item.0[..]) {
+            seen.insert(&k.0, &item.0)?;
+        }
     }
     Ok(())
 }
@@ -583,19 +713,19 @@ mod tests {
         let (_d, store) = open();
         let one = item("1", "https://x.example/1", "CIS");
         let two = item("2", "https://x.example/2", "CSTO");
-        poll(
-            &store,
-            "f",
-            &[incoming("f", &one, KeyPolicy::Guid, &["cis"], true)],
-        );
-        poll(
-            &store,
-            "f",
-            &[incoming("f", &two, KeyPolicy::Guid, &["csto"], true)],
-        );
+        let state = FeedState {
+            name: "f".into(),
+            ..FeedState::default()
+        };
+        let t = Utc::now();
+        let inc = incoming("f", &two, KeyPolicy::Guid, &["csto"], true);
+        store.commit_poll(&state, &[inc], t).unwrap();
+        let inc = incoming("f", &one, KeyPolicy::Guid, &["cis"], true);
+        let earlier = t - chrono::Duration::seconds(1);
+        store.commit_poll(&state, &[inc], earlier).unwrap();
         let pending = store.pending(10).unwrap();
         let titles: Vec<&str> = pending.iter().map(|(_, a)| a.title.as_str()).collect();
-        assert_eq!(titles, ["CIS", "CSTO"]);
+        assert_eq!(titles, ["CIS", "CSTO"], "ordered by the time of the poll");
         store.mark_delivered(&[pending[0].0]).unwrap();
         let pending = store.pending(10).unwrap();
         assert_eq!(pending.len(), 1);

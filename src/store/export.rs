@@ -1,0 +1,292 @@
+//! The store as JSON lines: `feedwatch export` writes it, `feedwatch import` restores it
+//! into an empty store, and compaction ([`super::compact`]) copies a store through the same
+//! records without the text. One object per line, its kind in `type`:
+//!
+//! - `store` (first line): `schema`, `feedwatch` (the version that wrote the file);
+//! - `feed`: a [`FeedState`]; `item`: a [`StoredItem`];
+//! - `seen`: `key` → `item` (hex keys; a tombstone when that item has no `item` line);
+//! - `alert`: an [`Alert`], as in the alert log; `pending`: `alert` (id) not yet delivered,
+//!   `queued` (milliseconds since 1970).
+//!
+//! Lines come in key order, tree by tree, so exporting the same store twice gives the same
+//! file. The `first_seen` index is not exported: import rebuilds it from the items.
+
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    FeedState, IMPORTING, Result, SCHEMA_VERSION, Store, StoreError, StoredItem, decode, key_time,
+    time_key,
+};
+use crate::alert::Alert;
+use crate::dedup::Key;
+
+/// One line of an export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Record {
+    Store { schema: u32, feedwatch: String },
+    Feed(FeedState),
+    Item(StoredItem),
+    Seen { key: String, item: String },
+    Alert(Alert),
+    Pending { alert: String, queued: i64 },
+}
+
+/// How many records of each kind were written or read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub feeds: u64,
+    pub items: u64,
+    pub seen: u64,
+    pub alerts: u64,
+    pub pending: u64,
+}
+
+impl Counts {
+    fn count(&mut self, r: &Record) {
+        match r {
+            Record::Store { .. } => {}
+            Record::Feed(_) => self.feeds += 1,
+            Record::Item(_) => self.items += 1,
+            Record::Seen { .. } => self.seen += 1,
+            Record::Alert(_) => self.alerts += 1,
+            Record::Pending { .. } => self.pending += 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} feeds, {} items, {} seen keys, {} alerts ({} pending)",
+            self.feeds, self.items, self.seen, self.alerts, self.pending
+        )
+    }
+}
+
+impl Store {
+    /// Every record of the store, header first, in a stable order.
+    pub fn records(&self) -> impl Iterator<Item = Result<Record>> + '_ {
+        let header = std::iter::once(Ok(Record::Store {
+            schema: SCHEMA_VERSION,
+            feedwatch: env!("CARGO_PKG_VERSION").into(),
+        }));
+        let feeds = self
+            .feeds
+            .iter()
+            .map(|e| Ok(Record::Feed(decode("feeds", &e?.1)?)));
+        let items = self
+            .items
+            .iter()
+            .map(|e| Ok(Record::Item(decode("items", &e?.1)?)));
+        let seen = self.seen.iter().map(|e| {
+            let (k, v) = e?;
+            Ok(Record::Seen {
+                key: hex(&k),
+                item: hex(&v),
+            })
+        });
+        let alerts = self
+            .alerts
+            .iter()
+            .map(|e| Ok(Record::Alert(decode("alerts", &e?.1)?)));
+        let pending = self.outbox.iter().map(|e| {
+            let (k, _) = e?;
+            Ok(Record::Pending {
+                alert: hex(k.get(8..).unwrap_or_default()),
+                queued: key_time(&k).map_or(0, |t| t.timestamp_millis()),
+            })
+        });
+        header
+            .chain(feeds)
+            .chain(items)
+            .chain(seen)
+            .chain(alerts)
+            .chain(pending)
+    }
+
+    /// Writes the whole store to `out` as JSON lines.
+    pub fn export(&self, out: &mut impl Write) -> Result<Counts> {
+        let mut counts = Counts::default();
+        for r in self.records() {
+            let r = r?;
+            counts.count(&r);
+            let mut line = serde_json::to_vec(&r).expect("records always serialise");
+            line.push(b'\n');
+            out.write_all(&line)
+                .map_err(StoreError::io("writing the export"))?;
+        }
+        out.flush().map_err(StoreError::io("writing the export"))?;
+        Ok(counts)
+    }
+
+    /// Restores an export into this store, which must be empty. A file refused before
+    /// anything was written leaves the store empty; one that fails later leaves it marked
+    /// half-imported (see [`StoreError::HalfImported`]).
+    pub fn import(&self, input: impl BufRead) -> Result<Counts> {
+        let mut importer = Importer::new(self)?;
+        match importer.read(input) {
+            Ok(()) => importer.finish(),
+            Err(e) => {
+                if !importer.applied {
+                    self.meta.remove(IMPORTING)?;
+                    self.flush()?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Copies every record of this store into `target`, which must be empty.
+    pub fn copy_into(&self, target: &Store) -> Result<Counts> {
+        let mut importer = Importer::new(target)?;
+        for r in self.records() {
+            importer.add(r?).map_err(|message| StoreError::Import {
+                line: 0,
+                message: format!("copying the store: {message}"),
+            })?;
+        }
+        importer.finish()
+    }
+}
+
+/// Writes records into an empty store in batches. The `importing` marker in `meta` stays
+/// until the last batch is flushed, so a store left half-imported by a crash refuses to
+/// open instead of passing for a complete one.
+struct Importer<'a> {
+    store: &'a Store,
+    feeds: sled::Batch,
+    items: sled::Batch,
+    first_seen: sled::Batch,
+    seen: sled::Batch,
+    alerts: sled::Batch,
+    outbox: sled::Batch,
+    batched: usize,
+    /// Whether a batch has reached the store (an error then leaves it half-imported).
+    applied: bool,
+    header: bool,
+    counts: Counts,
+}
+
+impl<'a> Importer<'a> {
+    fn new(store: &'a Store) -> Result<Importer<'a>> {
+        if !store.is_empty() {
+            return Err(StoreError::NotEmpty {
+                path: store.path.clone(),
+            });
+        }
+        store.meta.insert(IMPORTING, &[])?;
+        store.flush()?;
+        Ok(Importer {
+            store,
+            feeds: Default::default(),
+            items: Default::default(),
+            first_seen: Default::default(),
+            seen: Default::default(),
+            alerts: Default::default(),
+            outbox: Default::default(),
+            batched: 0,
+            applied: false,
+            header: false,
+            counts: Counts::default(),
+        })
+    }
+
+    /// Reads and adds every line of an export.
+    fn read(&mut self, input: impl BufRead) -> Result<()> {
+        for (n, line) in input.lines().enumerate() {
+            let n = n as u64 + 1;
+            let line = line.map_err(StoreError::io(format!("reading line {n} of the export")))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record: Record = serde_json::from_str(&line).map_err(|e| StoreError::Import {
+                line: n,
+                message: e.to_string(),
+            })?;
+            self.add(record)
+                .map_err(|message| StoreError::Import { line: n, message })?;
+        }
+        Ok(())
+    }
+
+    /// Adds one record; the error says what is wrong with it.
+    fn add(&mut self, r: Record) -> std::result::Result<(), String> {
+        let key = |what: &str, hex: &str| {
+            Key::from_hex(hex).ok_or_else(|| format!("{what} {hex:?} is not 32 hex digits"))
+        };
+        self.counts.count(&r);
+        match &r {
+            Record::Store { schema, feedwatch } => {
+                if *schema > SCHEMA_VERSION {
+                    return Err(format!(
+                        "the export was written by feedwatch {feedwatch} (schema {schema}); this build knows up to schema {SCHEMA_VERSION}: import it with that version or newer"
+                    ));
+                }
+                self.header = true;
+            }
+            _ if !self.header => {
+                return Err("the first line must be the {\"type\":\"store\",...} header".into());
+            }
+            Record::Feed(f) => self.feeds.insert(f.name.as_bytes(), super::encode(f)),
+            Record::Item(i) => {
+                let k = key("item key", &i.key)?;
+                self.items.insert(&k.0, super::encode(i));
+                self.first_seen.insert(&time_key(i.first_seen, k)[..], &[]);
+            }
+            Record::Seen { key: k, item } => {
+                self.seen
+                    .insert(&key("seen key", k)?.0, &key("seen item", item)?.0);
+            }
+            Record::Alert(a) => self
+                .alerts
+                .insert(&key("alert id", &a.id)?.0, super::encode(a)),
+            Record::Pending { alert, queued } => {
+                let at = chrono::DateTime::from_timestamp_millis(*queued)
+                    .ok_or_else(|| format!("queued time {queued} is out of range"))?;
+                self.outbox
+                    .insert(&time_key(at, key("alert id", alert)?)[..], &[]);
+            }
+        }
+        self.batched += 1;
+        if self.batched >= 10_000 {
+            self.apply().map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self) -> Result<()> {
+        let s = self.store;
+        s.feeds.apply_batch(std::mem::take(&mut self.feeds))?;
+        s.items.apply_batch(std::mem::take(&mut self.items))?;
+        s.first_seen
+            .apply_batch(std::mem::take(&mut self.first_seen))?;
+        s.seen.apply_batch(std::mem::take(&mut self.seen))?;
+        s.alerts.apply_batch(std::mem::take(&mut self.alerts))?;
+        s.outbox.apply_batch(std::mem::take(&mut self.outbox))?;
+        self.batched = 0;
+        self.applied = true;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Counts> {
+        if !self.header {
+            return Err(StoreError::Import {
+                line: 1,
+                message: "the file is empty".into(),
+            });
+        }
+        self.apply()?;
+        self.store.flush()?;
+        self.store.meta.remove(IMPORTING)?;
+        self.store.flush()?;
+        Ok(self.counts)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

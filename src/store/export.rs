@@ -210,6 +210,12 @@ impl<'a> Importer<'a> {
             self.add(record)
                 .map_err(|message| StoreError::Import { line: n, message })?;
         }
+        if !self.header {
+            return Err(StoreError::Import {
+                line: 1,
+                message: "the file is empty".into(),
+            });
+        }
         Ok(())
     }
 
@@ -273,12 +279,6 @@ impl<'a> Importer<'a> {
     }
 
     fn finish(mut self) -> Result<Counts> {
-        if !self.header {
-            return Err(StoreError::Import {
-                line: 1,
-                message: "the file is empty".into(),
-            });
-        }
         self.apply()?;
         self.store.flush()?;
         self.store.meta.remove(IMPORTING)?;
@@ -289,4 +289,118 @@ impl<'a> Importer<'a> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedup::KeyPolicy;
+    use crate::store::tests::{incoming, item, open, poll};
+
+    fn export(store: &Store) -> String {
+        let mut out = Vec::new();
+        store.export(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Export → import into an empty store → export: the same file, pending alerts and
+    /// tombstones included; the imported store knows its items and pending alert.
+    #[test]
+    fn export_and_import_round_trip() {
+        let (_d, store) = open();
+        let a = item("1", "https://x.example/1", "CIS summit");
+        let b = item("2", "https://x.example/2", "CSTO drills");
+        poll(
+            &store,
+            "f",
+            &[incoming("f", &a, KeyPolicy::Guid, &["cis"], true)],
+        );
+        let delivered = store.pending(10).unwrap();
+        store.mark_delivered(&[delivered[0].0]).unwrap();
+        poll(
+            &store,
+            "f",
+            &[incoming("f", &b, KeyPolicy::Guid, &["csto"], true)],
+        );
+        let text = export(&store);
+        let kinds: Vec<String> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].to_string())
+            .collect();
+        assert_eq!(kinds[0], "\"store\"");
+        for k in ["feed", "item", "seen", "alert", "pending"] {
+            assert!(kinds.contains(&format!("\"{k}\"")), "no {k} line in {text}");
+        }
+
+        let (_d2, copy) = open();
+        let counts = copy.import(text.as_bytes()).unwrap();
+        assert_eq!(
+            (counts.feeds, counts.items, counts.alerts, counts.pending),
+            (1, 2, 2, 1)
+        );
+        assert_eq!(export(&copy), text);
+        assert_eq!(copy.pending(10).unwrap()[0].1.watch, "csto");
+        let again = poll(
+            &copy,
+            "f",
+            &[incoming("f", &a, KeyPolicy::Guid, &["cis"], true)],
+        );
+        assert_eq!((again.new_items, again.alerts.len()), (0, 0));
+    }
+
+    /// Import refuses a store that holds anything, and says what to do.
+    #[test]
+    fn import_refuses_a_store_with_data() {
+        let (_d, store) = open();
+        let a = item("1", "https://x.example/1", "CIS summit");
+        poll(
+            &store,
+            "f",
+            &[incoming("f", &a, KeyPolicy::Guid, &[], true)],
+        );
+        let text = export(&store);
+        let err = store.import(text.as_bytes()).unwrap_err();
+        assert!(matches!(err, StoreError::NotEmpty { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("import restores into an empty store"),
+            "{err}"
+        );
+    }
+
+    /// A file that is not an export is refused with its line, and leaves the store empty
+    /// (not marked half-imported).
+    #[test]
+    fn a_bad_file_is_refused_by_line_and_leaves_the_store_empty() {
+        for (text, line, what) in [
+            ("", 1, "the file is empty"),
+            ("{\"type\":\"feed\",\"name\":\"f\"}\n", 1, "missing field"),
+            ("hello\n", 1, "expected value"),
+            (
+                "{\"type\":\"store\",\"schema\":99,\"feedwatch\":\"9.0.0\"}\n",
+                1,
+                "written by feedwatch 9.0.0 (schema 99)",
+            ),
+            (
+                "{\"type\":\"store\",\"schema\":2,\"feedwatch\":\"0.1.0\"}\n{\"type\":\"seen\",\"key\":\"xyz\",\"item\":\"00\"}\n",
+                2,
+                "seen key \"xyz\" is not 32 hex digits",
+            ),
+        ] {
+            let (_d, store) = open();
+            let err = store.import(text.as_bytes()).unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                msg.contains(&format!("line {line}")) && msg.contains(what),
+                "{text:?}: {msg}"
+            );
+            assert!(store.is_empty());
+            let path = store.path().to_path_buf();
+            drop(store);
+            assert!(
+                Store::open(&path, 1 << 20).is_ok(),
+                "not left half-imported"
+            );
+        }
+    }
 }

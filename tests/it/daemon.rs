@@ -72,7 +72,8 @@ fn run_notifies_systemd_writes_alerts_and_stops_on_sigterm() {
     assert_eq!(setup.alerts().len(), 2, "no alert repeated on shutdown");
 }
 
-/// While `run` holds the store, `once` and `items` exit 3 and name the pid holding it.
+/// While `run` holds the store, `once`, `items`, `export` and `import` exit 3 and name the
+/// pid holding it.
 #[test]
 fn a_held_store_exits_3_naming_the_holder() {
     let s = Server::start();
@@ -90,7 +91,13 @@ fn a_held_store_exits_3_naming_the_holder() {
         .map_while(Result::ok)
         .any(|l| l.contains("feedwatch running"));
     assert!(started);
-    for args in [&["once"][..], &["items"][..]] {
+    let config = setup.config.to_str().unwrap();
+    for args in [
+        &["once"][..],
+        &["items"][..],
+        &["export"][..],
+        &["import", config][..],
+    ] {
         let out = setup.run(args);
         assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);

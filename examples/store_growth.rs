@@ -1,13 +1,13 @@
 //! How the store's directory grows: DAYS simulated days of FEEDS feeds, each publishing
 //! ITEMS_PER_DAY new items a day, polled `--polls` times a day (each poll sees the latest
-//! 30 items, so most items are seen again), with retention applied every simulated day.
-//! Every `--restart` days the store is reopened as the service does at start-up (which
-//! compacts it when it has grown past twice its live data plus 64 MiB). Each simulated
-//! month it prints the directory's disk use; at the end, the bytes per live item and per
-//! tombstone, measured on a compacted copy.
+//! 30 items, so most items are seen again). Every simulated day, as `feedwatch run` does,
+//! retention drops old item bodies and the compaction check runs: a store grown past twice
+//! its live data plus 64 MiB is reopened, which compacts it (`--check 0`: never, to see
+//! sled on its own). Each simulated month it prints the directory's disk use; at the end,
+//! the bytes per live item and per tombstone, measured on a compacted copy.
 //!
 //! cargo run --release --example store_growth -- DAYS FEEDS ITEMS_PER_DAY
-//!     [--polls N (4)] [--keep DAYS (90)] [--restart DAYS (0: never)] [--dir PATH]
+//!     [--polls N (2)] [--keep DAYS (90)] [--check DAYS (1)] [--dir PATH]
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -28,20 +28,20 @@ struct Args {
     per_day: u64,
     polls: u64,
     keep: i64,
-    restart: u64,
+    check: u64,
     dir: Option<PathBuf>,
 }
 
 fn args() -> Args {
-    let usage = "usage: store_growth DAYS FEEDS ITEMS_PER_DAY [--polls N] [--keep DAYS] [--restart DAYS] [--dir PATH]";
+    let usage = "usage: store_growth DAYS FEEDS ITEMS_PER_DAY [--polls N] [--keep DAYS] [--check DAYS] [--dir PATH]";
     let mut pos = Vec::new();
     let mut a = Args {
         days: 0,
         feeds: 0,
         per_day: 0,
-        polls: 4,
+        polls: 2,
         keep: 90,
-        restart: 0,
+        check: 1,
         dir: None,
     };
     let mut it = std::env::args().skip(1);
@@ -50,7 +50,7 @@ fn args() -> Args {
         match x.as_str() {
             "--polls" => a.polls = val().parse().expect(usage),
             "--keep" => a.keep = val().parse().expect(usage),
-            "--restart" => a.restart = val().parse().expect(usage),
+            "--check" => a.check = val().parse().expect(usage),
             "--dir" => a.dir = Some(val().into()),
             _ => pos.push(x.parse::<u64>().expect(usage)),
         }
@@ -141,18 +141,19 @@ fn main() {
     let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     let per_poll = a.per_day.div_ceil(a.polls);
     let (mut published, mut purged, mut alerts, mut compactions) = (0u64, 0u64, 0u64, 0);
+    let mut peak = 0u64;
     let clock = Instant::now();
     println!(
-        "{} days x {} feeds x {} new items a day, {} polls a day, keep {} days, restart every {}",
+        "{} days x {} feeds x {} new items a day, {} polls a day, keep {} days, compaction check {}",
         a.days,
         a.feeds,
         a.per_day,
         a.polls,
         a.keep,
-        if a.restart == 0 {
+        if a.check == 0 {
             "never".to_string()
         } else {
-            format!("{} days", a.restart)
+            format!("every {} days", a.check)
         }
     );
     println!(
@@ -211,24 +212,27 @@ fn main() {
         purged += store
             .purge(now - Duration::days(a.keep))
             .expect("retention");
-        if a.restart > 0 && (day + 1) % a.restart == 0 {
+        if a.check > 0 && (day + 1) % a.check == 0 && store.outgrown().expect("checking") {
             drop(store);
+            let reopened = Instant::now();
             let (s, c) = Store::open_compacting(&path, CACHE).expect("reopening");
             store = s;
             if let Some(c) = c {
                 compactions += 1;
                 println!(
-                    "      compacted at day {}: {:.0} MiB -> {:.0} MiB ({:.0} MiB live)",
+                    "      compacted at day {}: {:.0} MiB -> {:.0} MiB ({:.0} MiB live) in {:.0}s",
                     day + 1,
                     mib(c.before),
                     mib(c.after),
-                    mib(c.live)
+                    mib(c.live),
+                    reopened.elapsed().as_secs_f64()
                 );
             }
         }
+        store.flush().unwrap();
+        let size = dir_size(&path).unwrap();
+        peak = peak.max(size);
         if (day + 1) % 30 == 0 || day + 1 == a.days {
-            store.flush().unwrap();
-            let size = dir_size(&path).unwrap();
             println!(
                 "{:>5} {:>10.1} {:>10} {:>11} {:>10.0} {:>7.0}s",
                 day + 1,
@@ -245,7 +249,8 @@ fn main() {
     let trees = store.tree_sizes().unwrap();
     let live_bytes: u64 = trees.iter().map(|t| t.2).sum();
     println!(
-        "\n{published} items published, {purged} purged (tombstones), {alerts} alerts, {compactions} compactions"
+        "\n{published} items published, {purged} purged (tombstones), {alerts} alerts, {compactions} compactions; largest directory {:.1} MiB",
+        mib(peak)
     );
     println!("tree        entries    MiB of keys+values");
     for (name, n, bytes) in &trees {

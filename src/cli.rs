@@ -135,8 +135,25 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run => runtime()?.block_on(async {
-            let service = Service::open(config).await?;
-            service.run(service::signals()).await
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                service::signals().await;
+                let _ = stop_tx.send(true);
+            });
+            loop {
+                let service = Service::open(config.clone()).await?;
+                let mut stop = stop_rx.clone();
+                let shutdown = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                match service.run(shutdown).await? {
+                    service::Ended::Stopped => return Ok(()),
+                    // opening again compacts the store
+                    service::Ended::Compact => {
+                        tracing::info!("reopening the store to compact it")
+                    }
+                }
+            }
         }),
         Command::Once => runtime()?.block_on(async {
             let service = Service::open(config).await?;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
@@ -31,6 +31,15 @@ pub struct Service {
     pub config: Config,
     pub poller: Arc<Poller>,
     pub log: Arc<Mutex<AlertLog>>,
+}
+
+/// Why [`Service::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// `shutdown` resolved.
+    Stopped,
+    /// The store has outgrown its live data: open the service again, which compacts it.
+    Compact,
 }
 
 /// A cycle's result, per feed, for `once` and `demo`.
@@ -91,8 +100,20 @@ impl Service {
     pub async fn open(config: Config) -> anyhow::Result<Service> {
         let path = config.storage.path.clone();
         let cache = config.storage.cache;
-        let (store, compacted) =
-            tokio::task::spawn_blocking(move || Store::open_compacting(&path, cache)).await??;
+        // migrating or compacting a big store takes minutes: keep systemd's start timeout
+        // from running out (the first extension only after 20 s, when it may matter)
+        let extend = tokio::spawn(async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(20)).await;
+                notify::send(
+                    "EXTEND_TIMEOUT_USEC=60000000\nSTATUS=opening the store (migrating or compacting it)",
+                );
+            }
+        });
+        let opened =
+            tokio::task::spawn_blocking(move || Store::open_compacting(&path, cache)).await;
+        extend.abort();
+        let (store, compacted) = opened??;
         if let Some(c) = compacted {
             info!(
                 store = %config.storage.path.display(),
@@ -181,6 +202,12 @@ impl Service {
         .await?
     }
 
+    /// Whether the store has outgrown its live data (see [`Store::outgrown`]).
+    pub async fn compaction_due(&self) -> anyhow::Result<bool> {
+        let store = self.poller.store.clone();
+        Ok(tokio::task::spawn_blocking(move || store.outgrown()).await??)
+    }
+
     /// Polls every enabled feed once, within the concurrency limit, then delivers.
     pub async fn once(&self) -> anyhow::Result<Cycle> {
         let sem = Arc::new(Semaphore::new(self.config.fetch.concurrency));
@@ -204,11 +231,14 @@ impl Service {
         Ok(cycle)
     }
 
-    /// Runs until `shutdown` resolves: each feed polls on its own schedule, alerts are
-    /// delivered as they are committed. Returns after polls in flight are cancelled,
-    /// pending alerts delivered and the store flushed.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    /// Runs until `shutdown` resolves, or until the daily check finds that the store has
+    /// outgrown its live data ([`Ended::Compact`]: the caller opens the service again,
+    /// which compacts the store). Each feed polls on its own schedule, alerts are delivered
+    /// as they are committed. Returns after polls in flight are cancelled, pending alerts
+    /// delivered and the store closed.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<Ended> {
         let service = Arc::new(self);
+        let (compact_tx, mut compact_rx) = mpsc::channel(1);
         let (stop_tx, stop_rx) = watch::channel(false);
         let wake = Arc::new(Notify::new());
         let sem = Arc::new(Semaphore::new(service.config.fetch.concurrency));
@@ -231,14 +261,24 @@ impl Service {
             ));
         }
         let deliverer = tokio::spawn(deliver_loop(service.clone(), wake.clone(), stop_rx.clone()));
-        let retention = tokio::spawn(retention_loop(service.clone(), stop_rx.clone()));
+        let maintenance = tokio::spawn(maintenance_loop(
+            service.clone(),
+            compact_tx,
+            stop_rx.clone(),
+        ));
         info!(feeds = n, watches = service.config.watches.len(), store = %service.config.storage.path.display(), alerts = %service.config.alerts.log.display(), "feedwatch running");
         notify::send(&format!("READY=1\nSTATUS=polling {n} feeds"));
 
         let mut fatal = None;
+        let mut ended = Ended::Stopped;
         tokio::pin!(shutdown);
         tokio::select! {
             _ = &mut shutdown => info!("stopping"),
+            Some(()) = compact_rx.recv() => {
+                info!("pausing polls to compact the store");
+                notify::send("STATUS=compacting the store");
+                ended = Ended::Compact;
+            }
             Some(joined) = tasks.join_next() => {
                 // a feed loop only ends early when the store fails
                 fatal = Some(match joined {
@@ -248,7 +288,9 @@ impl Service {
                 });
             }
         }
-        notify::send("STOPPING=1");
+        if ended == Ended::Stopped {
+            notify::send("STOPPING=1");
+        }
         let _ = stop_tx.send(true);
         while let Some(joined) = tasks.join_next().await {
             if let Ok(Err(e)) = joined {
@@ -256,14 +298,14 @@ impl Service {
             }
         }
         let _ = deliverer.await;
-        let _ = retention.await;
+        let _ = maintenance.await;
         let delivered = service.deliver().await?;
         if delivered > 0 {
             info!(alerts = delivered, "delivered the last alerts");
         }
         match fatal {
             Some(e) => Err(e),
-            None => Ok(()),
+            None => Ok(ended),
         }
     }
 }
@@ -333,8 +375,13 @@ async fn deliver_loop(service: Arc<Service>, wake: Arc<Notify>, mut stop: watch:
     }
 }
 
-/// Applies retention once a day (it also ran when the service opened).
-async fn retention_loop(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
+/// Once a day: retention (it also ran when the service opened), then the compaction
+/// check, which ends `run` with [`Ended::Compact`] when the store has outgrown its data.
+async fn maintenance_loop(
+    service: Arc<Service>,
+    compact: mpsc::Sender<()>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
@@ -346,10 +393,21 @@ async fn retention_loop(service: Arc<Service>, mut stop: watch::Receiver<bool>) 
                 "retention failed; it runs again tomorrow"
             );
         }
+        match service.compaction_due().await {
+            Ok(true) => {
+                let _ = compact.send(()).await;
+                return;
+            }
+            Ok(false) => {}
+            Err(e) => warn!(
+                error = format!("{e:#}"),
+                "measuring the store failed; compaction is checked again tomorrow"
+            ),
+        }
     }
 }
 
-/// How often `run` applies retention.
+/// How often `run` applies retention and checks whether the store needs compacting.
 pub const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// The wait after `failures` failures in a row: doubling from the feed's interval (or from

@@ -1,7 +1,10 @@
 //! Compaction: sled 0.34 does not give disk space back after deletes (retention deletes
 //! every day), so at start-up a store whose directory has grown past [`threshold`] of its
 //! live data is rewritten into a fresh directory through the export records
-//! ([`Store::copy_into`]) and swapped in by renaming.
+//! ([`Store::copy_into`]) and swapped in by renaming. A running service checks daily
+//! ([`Store::outgrown`]) and reopens its store, which compacts it, when it is due.
+//! The live size measured last is kept in `meta`, so a check reads the whole store only
+//! when the directory has passed the threshold of that measure.
 //!
 //! The swap, with `S` the store directory, `S.compacting` the copy and `S.retired` the old
 //! one: copy into `S.compacting`, flush, write the marker `COMPACTED` into it; rename `S` to
@@ -18,6 +21,9 @@ use crate::store::export::Counts;
 
 /// The marker written into a finished copy, before the swap.
 const COMPACTED: &str = "COMPACTED";
+
+/// `meta` key of the live data measured last, in bytes (big-endian u64).
+const LIVE_BYTES: &str = "live_bytes";
 
 /// A store is rewritten when its directory takes more than twice its live data plus this.
 pub const SLACK: u64 = 64 << 20;
@@ -158,6 +164,37 @@ impl Store {
         Ok(self.tree_sizes()?.iter().map(|(_, _, b)| b).sum())
     }
 
+    /// Disk use of the store's directory, in bytes.
+    pub fn disk_use(&self) -> Result<u64> {
+        dir_size(&self.path).map_err(StoreError::io(format!(
+            "measuring the store {}",
+            self.path.display()
+        )))
+    }
+
+    /// Whether the directory has outgrown [`threshold`] of the live data. Measuring the
+    /// live data reads the whole store, so it is done only once the directory has passed
+    /// the threshold of the live size measured last time (kept in `meta`).
+    pub fn outgrown(&self) -> Result<bool> {
+        Ok(self.outgrown_over(SLACK)?.is_some())
+    }
+
+    /// The live size when the directory is over its threshold with `slack`.
+    fn outgrown_over(&self, slack: u64) -> Result<Option<u64>> {
+        let size = self.disk_use()?;
+        let last = self
+            .meta
+            .get(LIVE_BYTES)?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0);
+        if size <= threshold_over(last, slack) {
+            return Ok(None);
+        }
+        let live = self.live_bytes()?;
+        self.meta.insert(LIVE_BYTES, &live.to_be_bytes())?;
+        Ok((size > threshold_over(live, slack)).then_some(live))
+    }
+
     /// Opens the store at `path`, first rewriting it into a fresh directory when it takes
     /// more than [`threshold`] of its live data on disk.
     pub fn open_compacting(path: &Path, cache: u64) -> Result<(Store, Option<Compacted>)> {
@@ -171,23 +208,14 @@ impl Store {
         slack: u64,
     ) -> Result<(Store, Option<Compacted>)> {
         let store = Store::open(path, cache)?;
-        let before = dir_size(path).map_err(StoreError::io(format!(
-            "measuring the store {}",
-            path.display()
-        )))?;
-        if before <= slack {
-            return Ok((store, None)); // too small to be worth a scan
-        }
-        let live = store.live_bytes()?;
-        if before <= threshold_over(live, slack) {
+        let before = store.disk_use()?;
+        let Some(live) = store.outgrown_over(slack)? else {
             return Ok((store, None));
-        }
+        };
         let records = store.compact(cache)?;
-        let after = dir_size(path).map_err(StoreError::io(format!(
-            "measuring the store {}",
-            path.display()
-        )))?;
         let store = Store::open(path, cache)?;
+        store.meta.insert(LIVE_BYTES, &live.to_be_bytes())?;
+        let after = store.disk_use()?;
         Ok((
             store,
             Some(Compacted {
@@ -296,6 +324,25 @@ mod tests {
         left.sort();
         assert_eq!(left, ["store"]);
         assert!(!path.join(COMPACTED).exists());
+    }
+
+    /// The check: a store over 2x its live data (slack 0 here) has outgrown it; the live
+    /// data is measured again only when the size passes the threshold of the last measure.
+    #[test]
+    fn a_store_over_twice_its_live_data_has_outgrown_it() {
+        let (_d, store) = filled();
+        let size = store.disk_use().unwrap();
+        assert!(
+            store.outgrown_over(size).unwrap().is_none(),
+            "under 2x live + size"
+        );
+        let live = store.live_bytes().unwrap();
+        assert!(
+            size > 2 * live,
+            "a tiny sled store is mostly preallocated segments"
+        );
+        let measured = store.outgrown_over(0).unwrap().expect("outgrown");
+        assert!(measured >= live, "the measure includes itself in meta");
     }
 
     /// A crash between the two renames (the store moved aside, the copy not yet in place)

@@ -202,8 +202,9 @@ fn init_logging(command: &Command) {
 pub fn describe(c: &Config) -> String {
     let mut s = format!("config ok: {}\n", c.source);
     s.push_str(&format!(
-        "store: {}\nalert log: {}\n",
+        "store: {} (item text kept {} after first sighting, keys forever)\nalert log: {}\n",
         c.storage.path.display(),
+        days(c.storage.keep),
         c.alerts.log.display()
     ));
     s.push_str(&format!("\n{} feeds:\n", c.feeds.len()));
@@ -243,6 +244,14 @@ pub fn describe(c: &Config) -> String {
         s.push_str(&format!("  {}: {}\n", w.name, terms.join(", ")));
     }
     s
+}
+
+/// A duration in whole days as "90d" (humantime would say "2months 29days 13h 26m 24s").
+fn days(d: std::time::Duration) -> String {
+    match d.as_secs() {
+        s if s > 0 && s % 86400 == 0 => format!("{}d", s / 86400),
+        _ => humantime::format_duration(d).to_string(),
+    }
 }
 
 fn backlog(b: Backlog) -> String {

@@ -166,7 +166,7 @@ impl Service {
         if purged > 0 {
             info!(
                 items = purged,
-                keep = %humantime::format_duration(keep),
+                keep_days = keep.as_secs_f64() / 86400.0,
                 "retention: dropped the text of items first seen longer ago than storage.keep; their keys stay, so they never alert again"
             );
         }

@@ -12,7 +12,8 @@
 //! `feedwatch run` (interval 1s) or `feedwatch once`, kills it after 0-1.5 s (a third within
 //! 300 ms: start-up, re-delivery, retention, first polls; the rest during polls, store writes
 //! and deliveries), and checks that `feedwatch items` opens the store. Retention keeps 30 s,
-//! so purges and tombstones are part of every round.
+//! so purges and tombstones are part of every round, and a third of the starts compact the
+//! store (`FEEDWATCH_COMPACT_SLACK=0`), so some kills land in the middle of a compaction.
 //! At the end the server shows every item, two clean `once` runs poll it all, and:
 //!
 //! - every story whose final text matches a watch has exactly one alert id for that watch
@@ -279,7 +280,7 @@ fn run(bin: &Path, config: &Path, args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
-fn spawn(bin: &Path, config: &Path, command: &str, log: &Path) -> Child {
+fn spawn(bin: &Path, config: &Path, command: &str, log: &Path, compact: bool) -> Child {
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -291,6 +292,12 @@ fn spawn(bin: &Path, config: &Path, command: &str, log: &Path) -> Child {
         .arg(command)
         .env("RUST_LOG", "info")
         .env_remove("NOTIFY_SOCKET")
+        // 0: compact the store at start-up whatever its size (a tiny store is always over
+        // twice its live data), so that kills land in the middle of compactions too
+        .env(
+            "FEEDWATCH_COMPACT_SLACK",
+            if compact { "0" } else { "67108864" },
+        )
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()
@@ -357,10 +364,13 @@ fn main() -> ExitCode {
     // where the kills of `run` landed, from its log: before it was running, after alerts
     // were committed, after some were delivered
     let (mut in_startup, mut with_commits, mut with_deliveries) = (0, 0, 0);
+    // kills that left a compaction's directories behind, for the next start to finish
+    let mut mid_compaction = 0;
     for round in 0..a.rounds {
         let command = if rng.below(10) < 7 { "run" } else { "once" };
         let logged_before = std::fs::metadata(&diag).map_or(0, |m| m.len());
-        let mut child = spawn(&bin, &config, command, &diag);
+        let compact = rng.below(3) == 0;
+        let mut child = spawn(&bin, &config, command, &diag, compact);
         // a third of the kills in the busy first 300 ms (open, re-delivery, retention, the
         // first poll of every feed), the rest anywhere in 1.5 s
         let delay = Duration::from_millis(if rng.below(3) == 0 {
@@ -382,6 +392,12 @@ fn main() -> ExitCode {
                 let _ = child.kill(); // SIGKILL
                 let _ = child.wait();
                 killed += 1;
+                if ["store.compacting", "store.retired"]
+                    .iter()
+                    .any(|d| dir.join(d).exists())
+                {
+                    mid_compaction += 1;
+                }
                 if command == "run" {
                     let logged = std::fs::read(&diag).unwrap_or_default();
                     let round_log = String::from_utf8_lossy(&logged[logged_before as usize..]);
@@ -543,6 +559,9 @@ fn main() -> ExitCode {
     );
     println!(
         "kills of `run`: {in_startup} before it was running, {with_commits} after committing alerts in that round, {with_deliveries} after delivering pending ones at start-up"
+    );
+    println!(
+        "kills in the middle of a compaction (a third of the starts compact): {mid_compaction}"
     );
     println!(
         "stories published {} ({} matching a watch, {} cross-posted), alert lines {}",

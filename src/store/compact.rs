@@ -197,8 +197,14 @@ impl Store {
 
     /// Opens the store at `path`, first rewriting it into a fresh directory when it takes
     /// more than [`threshold`] of its live data on disk.
+    /// `FEEDWATCH_COMPACT_SLACK` (bytes) replaces [`SLACK`]: the torture test sets it to 0
+    /// so that even a small store is compacted at every start, and killed mid-compaction.
     pub fn open_compacting(path: &Path, cache: u64) -> Result<(Store, Option<Compacted>)> {
-        Store::open_compacting_over(path, cache, SLACK)
+        let slack = std::env::var("FEEDWATCH_COMPACT_SLACK")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(SLACK);
+        Store::open_compacting_over(path, cache, slack)
     }
 
     /// [`Store::open_compacting`] with another slack than [`SLACK`] (tests use 0).

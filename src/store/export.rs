@@ -153,20 +153,23 @@ impl Store {
     }
 }
 
-/// Records written per chunk.
-const CHUNK: usize = 20_000;
-
-/// Writes records into an empty store, a chunk at a time, each chunk in a shuffled order:
-/// sled splits a full node in half, so keys written in ascending order (as an export lists
-/// them) leave every node half empty, while a random order fills them to about 70%. The
-/// `importing` marker in `meta` stays until the last chunk is flushed, so a store left
-/// half-imported by a crash refuses to open instead of passing for a complete one.
+/// Writes records into an empty store in batches. The `importing` marker in `meta` stays
+/// until the last batch is flushed, so a store left half-imported by a crash refuses to
+/// open instead of passing for a complete one.
+///
+/// Keys go in ascending order, which leaves sled's nodes half full (it splits them in the
+/// middle). Writing each batch in a shuffled order fills them better but leaves more
+/// garbage in sled's log: measured with `store_growth`, a copy of a 40-day, 100-feed store
+/// took 2.2x its live data shuffled against 1.5x in order.
 struct Importer<'a> {
     store: &'a Store,
-    /// The chunk: tree, key, value.
-    chunk: Vec<(Dest, Vec<u8>, Vec<u8>)>,
-    /// State of the shuffling (xorshift64).
-    rng: u64,
+    feeds: sled::Batch,
+    items: sled::Batch,
+    first_seen: sled::Batch,
+    seen: sled::Batch,
+    alerts: sled::Batch,
+    outbox: sled::Batch,
+    batched: usize,
     /// Whether a batch has reached the store (an error then leaves it half-imported).
     applied: bool,
     header: bool,
@@ -184,8 +187,13 @@ impl<'a> Importer<'a> {
         store.flush()?;
         Ok(Importer {
             store,
-            chunk: Vec::with_capacity(CHUNK),
-            rng: 0x9e37_79b9_7f4a_7c15,
+            feeds: Default::default(),
+            items: Default::default(),
+            first_seen: Default::default(),
+            seen: Default::default(),
+            alerts: Default::default(),
+            outbox: Default::default(),
+            batched: 0,
             applied: false,
             header: false,
             counts: Counts::default(),
@@ -234,57 +242,44 @@ impl<'a> Importer<'a> {
             _ if !self.header => {
                 return Err("the first line must be the {\"type\":\"store\",...} header".into());
             }
-            Record::Feed(f) => self.put(Dest::Feeds, f.name.as_bytes(), &super::encode(f)),
+            Record::Feed(f) => self.feeds.insert(f.name.as_bytes(), super::encode(f)),
             Record::Item(i) => {
                 let k = key("item key", &i.key)?;
-                self.put(Dest::Items, &k.0, &super::encode(i));
-                self.put(Dest::FirstSeen, &time_key(i.first_seen, k), &[]);
+                self.items.insert(&k.0, super::encode(i));
+                self.first_seen.insert(&time_key(i.first_seen, k)[..], &[]);
             }
             Record::Seen { key: k, item } => {
-                let (k, item) = (key("seen key", k)?, key("seen item", item)?);
-                self.put(Dest::Seen, &k.0, &item.0);
+                self.seen
+                    .insert(&key("seen key", k)?.0, &key("seen item", item)?.0);
             }
-            Record::Alert(a) => {
-                let id = key("alert id", &a.id)?;
-                self.put(Dest::Alerts, &id.0, &super::encode(a));
-            }
+            Record::Alert(a) => self
+                .alerts
+                .insert(&key("alert id", &a.id)?.0, super::encode(a)),
             Record::Pending { alert, queued } => {
                 let at = chrono::DateTime::from_timestamp_millis(*queued)
                     .ok_or_else(|| format!("queued time {queued} is out of range"))?;
-                self.put(Dest::Outbox, &time_key(at, key("alert id", alert)?), &[]);
+                self.outbox
+                    .insert(&time_key(at, key("alert id", alert)?)[..], &[]);
             }
         }
-        if self.chunk.len() >= CHUNK {
+        self.batched += 1;
+        if self.batched >= 10_000 {
             self.apply().map_err(|e| e.to_string())?;
         }
         Ok(())
     }
 
-    fn put(&mut self, dest: Dest, key: &[u8], value: &[u8]) {
-        self.chunk.push((dest, key.to_vec(), value.to_vec()));
-    }
-
-    /// Writes the chunk, in a random order.
     fn apply(&mut self) -> Result<()> {
-        for i in (1..self.chunk.len()).rev() {
-            self.rng ^= self.rng << 13;
-            self.rng ^= self.rng >> 7;
-            self.rng ^= self.rng << 17;
-            self.chunk.swap(i, (self.rng % (i as u64 + 1)) as usize);
-        }
         let s = self.store;
-        for (dest, k, v) in self.chunk.drain(..) {
-            let tree = match dest {
-                Dest::Feeds => &s.feeds,
-                Dest::Items => &s.items,
-                Dest::FirstSeen => &s.first_seen,
-                Dest::Seen => &s.seen,
-                Dest::Alerts => &s.alerts,
-                Dest::Outbox => &s.outbox,
-            };
-            tree.insert(k, v)?;
-            self.applied = true;
-        }
+        s.feeds.apply_batch(std::mem::take(&mut self.feeds))?;
+        s.items.apply_batch(std::mem::take(&mut self.items))?;
+        s.first_seen
+            .apply_batch(std::mem::take(&mut self.first_seen))?;
+        s.seen.apply_batch(std::mem::take(&mut self.seen))?;
+        s.alerts.apply_batch(std::mem::take(&mut self.alerts))?;
+        s.outbox.apply_batch(std::mem::take(&mut self.outbox))?;
+        self.batched = 0;
+        self.applied = true;
         Ok(())
     }
 
@@ -295,17 +290,6 @@ impl<'a> Importer<'a> {
         self.store.flush()?;
         Ok(self.counts)
     }
-}
-
-/// The tree a chunk entry goes to.
-#[derive(Debug, Clone, Copy)]
-enum Dest {
-    Feeds,
-    Items,
-    FirstSeen,
-    Seen,
-    Alerts,
-    Outbox,
 }
 
 fn hex(bytes: &[u8]) -> String {

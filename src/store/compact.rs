@@ -28,6 +28,12 @@ const LIVE_BYTES: &str = "live_bytes";
 /// `meta` key of the disk use per live byte that the last compaction achieved (f64 bits).
 const COPY_RATIO: &str = "copy_ratio";
 
+/// Live data below which a compaction's ratio is not recorded.
+const MIN_RATIO_LIVE: u64 = 16 << 20;
+
+/// The largest ratio recorded (so a threshold is at most 4.5x the live data).
+const MAX_COPY_RATIO: f64 = 3.0;
+
 /// Added to every threshold, so that small stores are left alone.
 pub const SLACK: u64 = 64 << 20;
 
@@ -230,11 +236,17 @@ impl Store {
         let records = store.compact(cache)?;
         let store = Store::open(path, cache)?;
         let after = store.disk_use()?;
-        let ratio = after as f64 / live.max(1) as f64;
         store.meta.insert(LIVE_BYTES, &live.to_be_bytes())?;
-        store
-            .meta
-            .insert(COPY_RATIO, &ratio.to_bits().to_be_bytes())?;
+        // a small store's copy is mostly sled's preallocated segments: its ratio would say
+        // nothing about the store grown big, and would hold compaction off for good
+        if live >= MIN_RATIO_LIVE {
+            let ratio = (after as f64 / live as f64).min(MAX_COPY_RATIO);
+            store
+                .meta
+                .insert(COPY_RATIO, &ratio.to_bits().to_be_bytes())?;
+        } else {
+            store.meta.remove(COPY_RATIO)?;
+        }
         Ok((
             store,
             Some(Compacted {
@@ -347,8 +359,7 @@ mod tests {
 
     /// The check: a store over 2x its live data (slack 0 here) has outgrown it; the live
     /// data is measured again only when the size passes the threshold of the last measure;
-    /// after a compaction, the threshold allows for what sled made of the copy, so the
-    /// store is not compacted again at once.
+    /// a compaction records the live size, and the copy ratio only for a store big enough.
     #[test]
     fn a_store_over_its_threshold_has_outgrown_it() {
         let (_d, store) = filled();
@@ -367,8 +378,13 @@ mod tests {
         assert!(measured >= live, "the measure includes itself in meta");
         drop(store);
         let (store, done) = Store::open_compacting_over(&path, 1 << 20, Some(0)).unwrap();
-        assert!(done.is_some());
-        assert_eq!(store.outgrown_over(0).unwrap(), None, "not again at once");
+        let done = done.expect("compacted");
+        let live = store.meta.get(LIVE_BYTES).unwrap().unwrap();
+        assert_eq!(live.as_ref(), done.live.to_be_bytes());
+        assert!(
+            store.meta.get(COPY_RATIO).unwrap().is_none(),
+            "a tiny store's copy ratio (preallocated segments) is not recorded"
+        );
     }
 
     #[test]

@@ -109,6 +109,33 @@ impl HealthLine {
     }
 }
 
+/// Where a regular file's last complete line ends, when bytes without a newline follow it.
+fn torn_tail(file: &File) -> std::io::Result<Option<u64>> {
+    use std::os::unix::fs::FileExt;
+    let meta = file.metadata()?;
+    let len = meta.len();
+    if !meta.is_file() || len == 0 {
+        return Ok(None);
+    }
+    let mut end = len;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.read_exact_at(chunk, start)?;
+        if end == len && chunk.last() == Some(&b'\n') {
+            return Ok(None);
+        }
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            return Ok(Some(start + i as u64 + 1));
+        }
+        if start == 0 {
+            return Ok(Some(0));
+        }
+        end = start;
+    }
+}
+
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -121,12 +148,25 @@ pub struct AlertLog {
 }
 
 impl AlertLog {
-    /// Opens (creating it and its directory if needed) the log at `path`.
+    /// Opens (creating it and its directory if needed) the log at `path`, cutting off a
+    /// torn last line.
     pub fn open(path: &Path) -> std::io::Result<AlertLog> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)?;
+        if let Some(cut) = torn_tail(&file)? {
+            // A process killed inside an append can leave part of a line (Linux may end a
+            // write early on SIGKILL). That batch was not yet marked delivered, so it is
+            // written again whole; the fragment would only break readers such as jq.
+            file.set_len(cut)?;
+            file.sync_data()?;
+            tracing::warn!(log = %path.display(), at = cut, "cut off a torn last line left by an interrupted write; its alerts are delivered again");
+        }
         Ok(AlertLog {
             path: path.to_path_buf(),
             file,
@@ -150,5 +190,47 @@ impl AlertLog {
         }
         self.file.write_all(buf.as_bytes())?;
         self.file.sync_data()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a torn last line (a write cut short by SIGKILL) was kept, and the next
+    /// append was glued to it, making one line that no JSON reader could parse.
+    #[test]
+    fn a_torn_last_line_is_cut_off_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.jsonl");
+        for (before, after) in [
+            ("{\"a\":1}\n{\"b\":", "{\"a\":1}\n"),
+            ("{\"b\":", ""),
+            ("{\"a\":1}\n", "{\"a\":1}\n"),
+            ("", ""),
+        ] {
+            std::fs::write(&path, before).unwrap();
+            drop(AlertLog::open(&path).unwrap());
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), after, "{before:?}");
+        }
+        std::fs::write(&path, "{\"a\":1}\n{\"b\":").unwrap();
+        let mut log = AlertLog::open(&path).unwrap();
+        let alert = Alert::new(
+            Key([0; 16]),
+            "f",
+            "CIS",
+            None,
+            None,
+            Utc::now(),
+            &Fired {
+                watch: "cis".into(),
+                matches: vec![],
+            },
+        );
+        log.append(&[alert.to_line()]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines() {
+            serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
     }
 }

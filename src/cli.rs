@@ -1,7 +1,7 @@
 //! The command line: what each command does, its output, and its exit code.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -129,6 +129,19 @@ pub enum Command {
         /// The alerts as JSON lines (as in the alert log) on stdout; the summary on stderr.
         #[arg(long)]
         json: bool,
+    },
+    /// Write the whole store (feeds, items, seen keys, alerts, pending alerts) as JSON lines:
+    /// a backup, or the way to move a store to another machine or feedwatch version.
+    Export {
+        /// Write here (replaced only once the export is complete) instead of stdout.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Restore an export into an empty store (storage.path of the config).
+    Import {
+        /// The file written by `feedwatch export` (`-` for stdin).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
     /// Poll a bundled sample feed served on 127.0.0.1 and show the alerts (no network needed).
     Demo,
@@ -340,6 +353,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Export { output } => export(&config, output.as_deref()),
+        Command::Import { file } => import(&config, &file),
         Command::Demo
         | Command::Man
         | Command::Completions { .. }
@@ -568,8 +583,9 @@ fn stderr_is_journal() -> bool {
 pub fn describe(c: &Config) -> String {
     let mut s = format!("config ok: {}\n", c.source);
     s.push_str(&format!(
-        "store: {}\nalert log: {}\n",
+        "store: {} (item text kept {} after first sighting, keys forever)\nalert log: {}\n",
         c.storage.path.display(),
+        days(c.storage.keep),
         c.alerts.log.display()
     ));
     s.push_str(&format!("\n{} feeds:\n", c.feeds.len()));
@@ -669,6 +685,14 @@ fn interval(i: Interval) -> String {
     match i {
         Interval::Fixed(d) => humantime::format_duration(d).to_string(),
         Interval::Auto => "auto".into(),
+    }
+}
+
+/// A duration in whole days as "90d" (humantime would say "2months 29days 13h 26m 24s").
+fn days(d: std::time::Duration) -> String {
+    match d.as_secs() {
+        s if s > 0 && s % 86400 == 0 => format!("{}d", s / 86400),
+        _ => humantime::format_duration(d).to_string(),
     }
 }
 
@@ -915,6 +939,78 @@ fn rematch(
     } else {
         writeln!(out, "{summary}")?;
     }
+    Ok(())
+}
+
+/// `export`: to stdout, or to a temporary file beside FILE renamed over it at the end, so
+/// a failed export never leaves a truncated file that passes for a backup.
+fn export(config: &Config, output: Option<&Path>) -> anyhow::Result<()> {
+    let store = open_store(config)?;
+    let Some(path) = output else {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let counts = store.export(&mut out)?;
+        eprintln!("exported {counts}");
+        return Ok(());
+    };
+    let tmp = path.with_file_name(format!(
+        ".{}.partial",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let file = std::fs::File::create(&tmp).with_context(|| {
+        format!(
+            "exporting to {}: cannot create {}",
+            path.display(),
+            tmp.display()
+        )
+    })?;
+    let mut out = std::io::BufWriter::new(file);
+    let written = store.export(&mut out).and_then(|counts| {
+        let file = out.into_inner().map_err(|e| StoreError::Io {
+            step: "writing the export".into(),
+            source: e.into_error(),
+        })?;
+        file.sync_all().map_err(|source| StoreError::Io {
+            step: "syncing the export".into(),
+            source,
+        })?;
+        Ok(counts)
+    });
+    let counts = match written {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e).with_context(|| format!("exporting to {}", path.display()));
+        }
+    };
+    std::fs::rename(&tmp, path).with_context(|| {
+        format!(
+            "exporting to {}: renaming {}",
+            path.display(),
+            tmp.display()
+        )
+    })?;
+    eprintln!("exported {counts} to {}", path.display());
+    Ok(())
+}
+
+/// `import`: into the configured store, which must be empty.
+fn import(config: &Config, file: &Path) -> anyhow::Result<()> {
+    let input: Box<dyn std::io::BufRead> = if file == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(file)
+            .with_context(|| format!("cannot read the export {}", file.display()))?;
+        Box::new(std::io::BufReader::new(f))
+    };
+    let store = open_store(config)?;
+    let counts = store.import(input).with_context(|| {
+        format!(
+            "importing {} into {}",
+            file.display(),
+            store.path().display()
+        )
+    })?;
+    eprintln!("imported {counts} into {}", store.path().display());
     Ok(())
 }
 

@@ -22,6 +22,9 @@ use crate::watch::Field;
 /// The documented example; also the built-in default when no config file exists.
 pub const EXAMPLE: &str = include_str!("../config/feedwatch.toml");
 
+/// How long item bodies are kept by default (`storage.keep`).
+pub const DEFAULT_KEEP: Duration = Duration::from_secs(90 * 24 * 3600);
+
 /// Where the config is looked for when `--config` is not given, after `$FEEDWATCH_CONFIG`.
 pub const SYSTEM_PATH: &str = "/etc/feedwatch/feedwatch.toml";
 
@@ -30,6 +33,7 @@ pub const SYSTEM_PATH: &str = "/etc/feedwatch/feedwatch.toml";
 pub const KEYS: &[&str] = &[
     "storage.path",
     "storage.cache",
+    "storage.keep",
     "alerts.log",
     "api.listen",
     "fetch.timeout",
@@ -154,6 +158,9 @@ pub struct StorageConfig {
     pub path: PathBuf,
     /// sled's page cache, in bytes (sled's own default is 1 GB).
     pub cache: u64,
+    /// How long item bodies are kept after their first sighting; their seen keys and
+    /// alerts are kept forever.
+    pub keep: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -510,6 +517,9 @@ impl Reader<'_> {
                 .map(|(s, _)| resolve(PathBuf::from(s)))
                 .unwrap_or_else(|| env.default_store()),
             cache: self.size(storage, "storage", "cache").unwrap_or(16 << 20),
+            keep: self
+                .duration(storage, "storage", "keep")
+                .unwrap_or(DEFAULT_KEEP),
         };
         let alerts = AlertsConfig {
             log: self

@@ -7,7 +7,7 @@
 //! items new. The link key is global (not per feed): one story in several feeds or sections
 //! of an outlet is one item.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -72,52 +72,93 @@ pub struct ItemKeys {
     pub candidates: Vec<Key>,
 }
 
-/// Chooses the key policy for one document's items.
+/// Chooses the key policy for one document's items: guids unless more than
+/// [`BAD_GUID_SHARE`] of the items have none or share theirs with a different item; then
+/// normalised links by the same rule; then content keys.
 pub fn policy(items: &[Item]) -> KeyPolicy {
-    if items.is_empty() {
-        return KeyPolicy::Guid;
-    }
-    let bad = |values: Vec<Option<&str>>| {
-        let mut count: HashMap<&str, usize> = HashMap::new();
-        for v in values.iter().flatten() {
-            *count.entry(v).or_default() += 1;
-        }
-        let bad = values
-            .iter()
-            .filter(|v| v.is_none_or(|v| count[v] > 1))
-            .count();
-        bad as f64 / values.len() as f64 > BAD_GUID_SHARE
-    };
-    if !bad(items.iter().map(|i| i.guid.as_deref()).collect()) {
+    if !unreliable(items, |i| i.guid.clone()) {
         KeyPolicy::Guid
-    } else if !bad(items.iter().map(|i| i.link.as_deref()).collect()) {
+    } else if !unreliable(items, |i| i.link.as_deref().and_then(normalize_link)) {
         KeyPolicy::Link
     } else {
         KeyPolicy::Content
     }
 }
 
-/// The keys of every item of one document of `feed`, under `policy`.
+/// The policy after a poll that chose `chosen`, and whether it differs from `previous`
+/// in a way worth one line in the log. An empty document says nothing about a feed's
+/// guids, so it keeps the previous policy; a feed's first policy is news only when it is
+/// not the usual one (guids).
+pub fn next_policy(previous: Option<KeyPolicy>, items: &[Item]) -> (KeyPolicy, bool) {
+    if items.is_empty() {
+        return (previous.unwrap_or(KeyPolicy::Guid), false);
+    }
+    let chosen = policy(items);
+    let changed = match previous {
+        Some(p) => p != chosen,
+        None => chosen != KeyPolicy::Guid,
+    };
+    (chosen, changed)
+}
+
+/// Whether more than [`BAD_GUID_SHARE`] of the items lack an identifier or share it with a
+/// different item.
+fn unreliable(items: &[Item], id: impl Fn(&Item) -> Option<String>) -> bool {
+    if items.is_empty() {
+        return false;
+    }
+    let ids: Vec<Option<String>> = items.iter().map(id).collect();
+    let clashing = clashing(items, &ids);
+    let bad = ids
+        .iter()
+        .filter(|id| id.as_deref().is_none_or(|id| clashing.contains(id)))
+        .count();
+    bad as f64 / items.len() as f64 > BAD_GUID_SHARE
+}
+
+/// The identifiers that one document gives to different items (same identifier, another
+/// link or title). Such an identifier identifies none of them. An entry repeated verbatim
+/// is a duplicate, not a clash.
+fn clashing<'a>(items: &[Item], ids: &'a [Option<String>]) -> HashSet<&'a str> {
+    let mut first: HashMap<&str, &Item> = HashMap::new();
+    let mut clashing = HashSet::new();
+    for (item, id) in items.iter().zip(ids) {
+        let Some(id) = id.as_deref() else { continue };
+        match first.get(id) {
+            Some(other) if other.link != item.link || other.title != item.title => {
+                clashing.insert(id);
+            }
+            Some(_) => {}
+            None => {
+                first.insert(id, item);
+            }
+        }
+    }
+    clashing
+}
+
+/// The keys of every item of one document of `feed`, under `policy`. A guid or link that
+/// the document gives to different items is no key at all: recorded as seen, it would make
+/// every later item carrying it look old.
 pub fn keys(feed: &str, items: &[Item], policy: KeyPolicy) -> Vec<ItemKeys> {
+    let guids: Vec<Option<String>> = items.iter().map(|i| i.guid.clone()).collect();
     let links: Vec<Option<String>> = items
         .iter()
         .map(|i| i.link.as_deref().and_then(normalize_link))
         .collect();
-    let link_count = counts(links.iter().map(Option::as_deref));
-    let guid_count = counts(items.iter().map(|i| i.guid.as_deref()));
+    let bad_guids = clashing(items, &guids);
+    let bad_links = clashing(items, &links);
     items
         .iter()
-        .zip(&links)
-        .map(|(item, link)| {
-            // a guid or link shared by several items of one document identifies none of them
-            let guid = item
-                .guid
+        .zip(guids.iter().zip(&links))
+        .map(|(item, (guid, link))| {
+            let guid = guid
                 .as_deref()
-                .filter(|g| guid_count[g] == 1)
+                .filter(|g| !bad_guids.contains(g))
                 .map(|g| Key::of(&["guid", feed, g]));
             let link = link
                 .as_deref()
-                .filter(|l| link_count[l] == 1)
+                .filter(|l| !bad_links.contains(l))
                 .map(|l| Key::of(&["link", l]));
             let content = content_key(feed, item);
             let primary = match policy {
@@ -137,14 +178,6 @@ pub fn keys(feed: &str, items: &[Item], policy: KeyPolicy) -> Vec<ItemKeys> {
             }
         })
         .collect()
-}
-
-fn counts<'a>(values: impl Iterator<Item = Option<&'a str>>) -> HashMap<&'a str, usize> {
-    let mut count = HashMap::new();
-    for v in values.flatten() {
-        *count.entry(v).or_default() += 1;
-    }
-    count
 }
 
 fn content_key(feed: &str, item: &Item) -> Key {
@@ -253,6 +286,31 @@ mod tests {
                 "https://example.com/a",
             ),
             ("https://example.com:443/", "https://example.com"),
+            (
+                "https://meduza.io/en/news/2024/01/15/csto-drills?utm_source=telegram&utm_medium=en&utm_campaign=share",
+                "https://meduza.io/en/news/2024/01/15/csto-drills",
+            ),
+            (
+                "https://tass.com/politics/1734567?utm_source=google.com&utm_medium=organic&utm_campaign=google.com&utm_referrer=google.com",
+                "https://tass.com/politics/1734567",
+            ),
+            (
+                "https://eurasianet.org/kyrgyzstan-cis-summit?fbclid=IwAR2xQvJbQ_abc123",
+                "https://eurasianet.org/kyrgyzstan-cis-summit",
+            ),
+            (
+                "https://www.bbc.com/news/world-europe-67890123?at_medium=RSS&at_campaign=KARANGA",
+                "https://www.bbc.com/news/world-europe-67890123",
+            ),
+            (
+                // a parameter that selects the page is kept, in its place
+                "https://www.kommersant.ru/doc/6412345?from=main&utm_source=yxnews&page=2",
+                "https://www.kommersant.ru/doc/6412345?from=main&page=2",
+            ),
+            (
+                "https://www.msn.com/en-us/news/world/cis-leaders-meet/ar-AA1abcd?ocid=msedgntp",
+                "https://www.msn.com/en-us/news/world/cis-leaders-meet/ar-AA1abcd",
+            ),
             ("not a url", ""),
         ];
         for (input, want) in cases {
@@ -260,27 +318,119 @@ mod tests {
         }
     }
 
+    /// 40 distinct items, each with its own guid and link.
+    fn document() -> Vec<Item> {
+        (0..40)
+            .map(|i| {
+                item(
+                    Some(&format!("g{i}")),
+                    Some(&format!("https://x.example/{i}")),
+                    &format!("story {i}"),
+                )
+            })
+            .collect()
+    }
+
     #[test]
     fn guids_are_trusted_until_more_than_five_percent_are_bad() {
-        let good: Vec<Item> = (0..40)
-            .map(|i| item(Some(&format!("g{i}")), None, "t"))
-            .collect();
-        assert_eq!(policy(&good), KeyPolicy::Guid);
-        let mut two_bad = good.clone();
-        two_bad[0].guid = None;
-        two_bad[1].guid = None; // 2/40 = 5%: still trusted
-        assert_eq!(policy(&two_bad), KeyPolicy::Guid);
-        let mut repeated = good.clone();
-        for i in repeated.iter_mut().take(3) {
-            i.guid = Some("same".into());
-            i.link = Some(format!("https://x.example/{}", i.title.len()));
+        type Edit = fn(&mut [Item]);
+        let cases: [(&str, Edit, KeyPolicy); 9] = [
+            ("all distinct", |_| {}, KeyPolicy::Guid),
+            (
+                "2/40 blank = 5%: still trusted",
+                |d| d[..2].iter_mut().for_each(|i| i.guid = None),
+                KeyPolicy::Guid,
+            ),
+            (
+                "3/40 blank > 5%",
+                |d| d[..3].iter_mut().for_each(|i| i.guid = None),
+                KeyPolicy::Link,
+            ),
+            (
+                "two different items share a guid: 2/40",
+                |d| d[1].guid = d[0].guid.clone(),
+                KeyPolicy::Guid,
+            ),
+            (
+                "three different items share a guid: 3/40",
+                |d| d[..3].iter_mut().for_each(|i| i.guid = Some("same".into())),
+                KeyPolicy::Link,
+            ),
+            (
+                "an entry repeated verbatim is a duplicate, not a clash",
+                |d| (1..6).for_each(|i| d[i] = d[0].clone()),
+                KeyPolicy::Guid,
+            ),
+            (
+                "every guid is the channel's link (a common generator bug)",
+                |d| {
+                    d.iter_mut()
+                        .for_each(|i| i.guid = Some("https://x.example/".into()))
+                },
+                KeyPolicy::Link,
+            ),
+            (
+                "bad guids, and links differing only by tracking parameters",
+                |d| {
+                    for (n, i) in d[..4].iter_mut().enumerate() {
+                        i.guid = None;
+                        i.link = Some(format!("https://x.example/0?utm_source={n}"));
+                    }
+                },
+                KeyPolicy::Content,
+            ),
+            (
+                "no guids, no links",
+                |d| {
+                    d.iter_mut().for_each(|i| {
+                        i.guid = None;
+                        i.link = None
+                    })
+                },
+                KeyPolicy::Content,
+            ),
+        ];
+        for (scenario, edit, want) in cases {
+            let mut d = document();
+            edit(&mut d);
+            assert_eq!(policy(&d), want, "{scenario}");
         }
-        // 3/40 > 5%, and the links are not unique either
-        assert_eq!(policy(&repeated), KeyPolicy::Content);
-        let links: Vec<Item> = (0..10)
-            .map(|i| item(Some("same"), Some(&format!("https://x.example/{i}")), "t"))
-            .collect();
-        assert_eq!(policy(&links), KeyPolicy::Link);
+        assert_eq!(policy(&[]), KeyPolicy::Guid);
+    }
+
+    #[test]
+    fn a_policy_change_is_reported_once_and_an_empty_document_keeps_the_policy() {
+        let good = document();
+        let mut bad = document();
+        bad.iter_mut().for_each(|i| i.guid = None);
+        use KeyPolicy::*;
+        assert_eq!(
+            next_policy(None, &good),
+            (Guid, false),
+            "the usual first policy"
+        );
+        assert_eq!(
+            next_policy(None, &bad),
+            (Link, true),
+            "unusual from the start"
+        );
+        assert_eq!(
+            next_policy(Some(Link), &bad),
+            (Link, false),
+            "no change, no line"
+        );
+        assert_eq!(next_policy(Some(Guid), &bad), (Link, true));
+        assert_eq!(
+            next_policy(Some(Link), &good),
+            (Guid, true),
+            "guids recovered"
+        );
+        assert_eq!(
+            next_policy(Some(Link), &[]),
+            (Link, false),
+            "empty says nothing"
+        );
+        assert_eq!(next_policy(None, &[]), (Guid, false));
     }
 
     #[test]
@@ -326,6 +476,26 @@ mod tests {
         ];
         let k = keys("f", &items, KeyPolicy::Guid);
         assert_eq!(k[0].candidates.len(), 2); // guid + content only
+    }
+
+    /// Regression: a guid shared by different items (a generator that writes the channel
+    /// link into every <guid>) was recorded as seen, so every later item carrying it looked
+    /// old and never alerted.
+    #[test]
+    fn a_guid_given_to_different_items_is_not_a_key() {
+        let items = [
+            item(Some("https://x.example/"), Some("https://x.example/1"), "a"),
+            item(Some("https://x.example/"), Some("https://x.example/2"), "b"),
+        ];
+        let k = keys("f", &items, KeyPolicy::Guid);
+        let shared = Key::of(&["guid", "f", "https://x.example/"]);
+        assert!(k.iter().all(|k| !k.candidates.contains(&shared)), "{k:?}");
+        assert_ne!(k[0].primary, k[1].primary);
+        // an entry repeated verbatim keeps its keys (it is one item, twice)
+        let twice = [items[0].clone(), items[0].clone()];
+        let k = keys("f", &twice, KeyPolicy::Guid);
+        assert_eq!(k[0], k[1]);
+        assert_eq!(k[0].primary, shared);
     }
 
     #[test]

@@ -215,11 +215,10 @@ impl Poller {
                     warn!(feed = %feed.name, items, max_items = self.max_items, "the document has {items} items; only its first {} are read (fetch.max_items)", self.max_items);
                     parsed_items.truncate(self.max_items);
                 }
-                let policy = dedup::policy(&parsed_items);
-                if state.key_policy != Some(policy)
-                    && (state.key_policy.is_some() || policy != dedup::KeyPolicy::Guid)
-                {
-                    info!(feed = %feed.name, policy = ?policy, "item keys: this feed's guids are unreliable, identifying its items by {policy:?}");
+                let (policy, changed) = dedup::next_policy(state.key_policy, &parsed_items);
+                if changed {
+                    // said once per change: the policy is part of the feed's stored state
+                    info!(feed = %feed.name, policy = ?policy, "{}", policy_note(policy));
                 }
                 state.key_policy = Some(policy);
                 let incoming = self.prepare(feed, parsed_items, policy, first_poll, now);
@@ -412,6 +411,21 @@ impl Poller {
                 }
             })
             .collect()
+    }
+}
+
+/// The log line for a feed whose key policy changed to `policy`.
+fn policy_note(policy: dedup::KeyPolicy) -> &'static str {
+    match policy {
+        dedup::KeyPolicy::Guid => {
+            "item keys: this feed's guids look reliable again; identifying items by guid"
+        }
+        dedup::KeyPolicy::Link => {
+            "item keys: more than 5% of this feed's guids are blank or repeated; identifying items by link"
+        }
+        dedup::KeyPolicy::Content => {
+            "item keys: more than 5% of this feed's guids and links are blank or repeated; identifying items by title, date and text"
+        }
     }
 }
 

@@ -88,11 +88,36 @@ impl Cycle {
 }
 
 impl Service {
-    /// Opens the store and the alert log, and delivers alerts left pending by a crash.
+    /// Opens the store (compacting it first if it has grown far past its live data) and
+    /// the alert log, delivers alerts left pending by a crash, and applies retention.
     pub async fn open(config: Config) -> anyhow::Result<Service> {
         let path = config.storage.path.clone();
         let cache = config.storage.cache;
-        let store = tokio::task::spawn_blocking(move || Store::open(&path, cache)).await??;
+        // migrating or compacting a big store takes minutes: keep systemd's start timeout
+        // from running out (the first extension only after 20 s, when it may matter)
+        let extend = tokio::spawn(async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(20)).await;
+                notify::send(
+                    "EXTEND_TIMEOUT_USEC=60000000\nSTATUS=opening the store (migrating or compacting it)",
+                );
+            }
+        });
+        let opened =
+            tokio::task::spawn_blocking(move || Store::open_compacting(&path, cache)).await;
+        extend.abort();
+        let (store, compacted) = opened??;
+        if let Some(c) = compacted {
+            info!(
+                store = %config.storage.path.display(),
+                before_mib = c.before >> 20,
+                after_mib = c.after >> 20,
+                live_mib = c.live >> 20,
+                records = %c.records,
+                "compacted the store: its directory had grown past twice its live data plus {} MiB",
+                crate::store::compact::SLACK >> 20
+            );
+        }
         let log = AlertLog::open(&config.alerts.log).with_context(|| {
             format!(
                 "cannot open the alert log {}; check that its directory is writable",
@@ -120,7 +145,33 @@ impl Service {
         if n > 0 {
             info!(alerts = n, "delivered alerts left pending by the last run");
         }
+        service.retain().await?;
         Ok(service)
+    }
+
+    /// Drops the text of items first seen longer ago than `storage.keep`; their keys stay,
+    /// so they never alert again.
+    pub async fn retain(&self) -> anyhow::Result<u64> {
+        let store = self.poller.store.clone();
+        let keep = self.config.storage.keep;
+        let cutoff =
+            chrono::Utc::now() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+        let purged = tokio::task::spawn_blocking(move || store.purge(cutoff))
+            .await?
+            .with_context(|| {
+                format!(
+                    "retention: dropping items first seen before {}",
+                    crate::alert::rfc3339(cutoff)
+                )
+            })?;
+        if purged > 0 {
+            info!(
+                items = purged,
+                keep_days = keep.as_secs_f64() / 86400.0,
+                "retention: dropped the text of items first seen longer ago than storage.keep; their keys stay, so they never alert again"
+            );
+        }
+        Ok(purged)
     }
 
     /// Delivers every pending alert to the log ([`deliver_pending`]), off the async threads.
@@ -212,6 +263,8 @@ impl Service {
         let mut heartbeat = tokio::time::interval(Duration::from_secs(5));
         let every = |d: Duration| tokio::time::interval_at(tokio::time::Instant::now() + d, d);
         let mut status = every(Duration::from_secs(30));
+        // the daily retention pass; compaction only at start-up (see RETENTION_EVERY)
+        let mut retention = every(RETENTION_EVERY);
         let watchdog = notify::watchdog_interval();
         let mut watchdog_tick = every(watchdog.map_or(Duration::from_secs(3600), |w| w / 2));
         let deliverer = tokio::spawn(deliver_loop(
@@ -247,6 +300,11 @@ impl Service {
             loop {
                 tokio::select! {
                     _ = heartbeat.tick() => self.metrics.beat(),
+                    _ = retention.tick() => {
+                        if let Err(e) = self.retain().await {
+                            error!(error = format!("{e:#}"), "retention failed; it runs again tomorrow");
+                        }
+                    }
                     _ = status.tick() => notify::send(&format!("STATUS={}", self.status_line(n))),
                     // WATCHDOG=1 only while the scheduler works: every feed loop alive and the
                     // store taking writes; otherwise systemd's WatchdogSec= restarts us
@@ -432,7 +490,7 @@ pub fn deliver_pending(store: &Store, log: &mut AlertLog) -> anyhow::Result<usiz
         if batch.is_empty() {
             return Ok(delivered);
         }
-        let (seqs, lines): (Vec<u64>, Vec<String>) = batch.into_iter().unzip();
+        let (queued, lines): (Vec<_>, Vec<String>) = batch.into_iter().unzip();
         log.append(&lines).with_context(|| {
             format!(
                 "writing alerts to {} (they stay pending and are retried)",
@@ -440,7 +498,7 @@ pub fn deliver_pending(store: &Store, log: &mut AlertLog) -> anyhow::Result<usiz
             )
         })?;
         store.journal_append(&lines)?;
-        store.mark_delivered(&seqs)?;
+        store.mark_delivered(&queued)?;
         delivered += lines.len();
     }
 }
@@ -529,6 +587,13 @@ async fn deliver_loop(
         }
     }
 }
+
+/// How often `run` applies retention (it also runs when the service opens).
+///
+/// Compaction runs only when the service opens ([`Service::open`]): the API, the sinks and
+/// every poller hold the store (`Arc<Store>`), so `run` cannot close and reopen it to
+/// compact. A store that outgrows its live data is compacted at the next start-up.
+pub const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// Turns SIGTERM and SIGINT into [`Control::Stop`] and SIGHUP into [`Control::Reload`].
 pub fn signals() -> tokio::sync::mpsc::Receiver<Control> {

@@ -12,6 +12,10 @@ fn the_example_config_passes_check() {
         "{text}"
     );
     assert!(text.contains("cis: \"CIS\" (exact case)"), "{text}");
+    assert!(
+        text.contains("(item text kept 90d after first sighting"),
+        "{text}"
+    );
     assert!(text.contains("csto:"), "{text}");
 }
 

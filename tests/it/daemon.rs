@@ -72,8 +72,8 @@ fn run_notifies_systemd_writes_alerts_and_stops_on_sigterm() {
     assert_eq!(setup.alerts().len(), 2, "no alert repeated on shutdown");
 }
 
-/// While `run` holds the store, `once` exits 3 and names the pid holding it; `items`
-/// asks the service instead.
+/// While `run` holds the store, `once`, `rematch --dry-run`, `export` and `import` exit 3
+/// and name the pid holding it; `items` asks the service instead.
 #[test]
 fn a_held_store_exits_3_naming_the_holder() {
     let s = Server::start();
@@ -91,8 +91,14 @@ fn a_held_store_exits_3_naming_the_holder() {
         .map_while(Result::ok)
         .any(|l| l.contains("feedwatch running"));
     assert!(started);
-    // `once` and `rematch` cannot run beside the service
-    for args in [&["once"][..], &["rematch", "--dry-run"][..]] {
+    // `once`, `rematch`, `export` and `import` cannot run beside the service
+    let config = setup.config.to_str().unwrap();
+    for args in [
+        &["once"][..],
+        &["rematch", "--dry-run"][..],
+        &["export"][..],
+        &["import", config][..],
+    ] {
         let out = setup.run(args);
         assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);

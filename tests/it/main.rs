@@ -10,6 +10,8 @@ mod api;
 mod cli;
 /// `run` as a service: sd_notify, SIGTERM, the store lock.
 mod daemon;
+/// Nothing lost, nothing twice: sliding windows, edits, key policies, pending alerts.
+mod durable;
 /// Hostile servers: hangs, dribbles, huge bodies, bombs, redirect tricks, odd documents.
 mod hostile;
 /// `opml export` and `opml import`: round trip, duplicates, other readers' files, errors.

@@ -1,0 +1,388 @@
+//! Compaction: sled 0.34 does not give disk space back after deletes (retention deletes
+//! every day), so at start-up a store whose directory has grown past [`threshold`] of its
+//! live data is rewritten into a fresh directory through the export records
+//! ([`Store::copy_into`]) and swapped in by renaming. A running service checks daily
+//! ([`Store::outgrown`]) and reopens its store, which compacts it, when it is due.
+//! The live size measured last is kept in `meta`, so a check reads the whole store only
+//! when the directory has passed the threshold of that measure.
+//!
+//! The swap, with `S` the store directory, `S.compacting` the copy and `S.retired` the old
+//! one: copy into `S.compacting`, flush, write the marker `COMPACTED` into it; rename `S` to
+//! `S.retired`; rename `S.compacting` to `S`; delete `S.retired`. Both stores stay open (so
+//! locked) until both renames are done, so another feedwatch sees a held store throughout.
+//! A crash at any point leaves a state that [`recover`] finishes on the next open: `S`
+//! missing and a marked `S.compacting` means the second rename is still to do; any other
+//! `S.compacting` or `S.retired` is a leftover to delete.
+
+use std::path::{Path, PathBuf};
+
+use super::{Result, SCHEMA_VERSION, Store, StoreError};
+use crate::store::export::Counts;
+
+/// The marker written into a finished copy, before the swap.
+const COMPACTED: &str = "COMPACTED";
+
+/// `meta` key of the live data measured last, in bytes (big-endian u64).
+const LIVE_BYTES: &str = "live_bytes";
+
+/// A store is rewritten when its directory takes more than twice its live data plus this.
+pub const SLACK: u64 = 64 << 20;
+
+/// The directory size above which a store of `live` bytes of records is compacted.
+pub fn threshold(live: u64) -> u64 {
+    threshold_over(live, SLACK)
+}
+
+fn threshold_over(live: u64, slack: u64) -> u64 {
+    live.saturating_mul(2).saturating_add(slack)
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, Copy)]
+pub struct Compacted {
+    /// Disk use of the directory before and after, in bytes.
+    pub before: u64,
+    pub after: u64,
+    /// Bytes of keys and values in the store.
+    pub live: u64,
+    pub records: Counts,
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{suffix}"));
+    path.with_file_name(name)
+}
+
+/// Disk use of a directory and everything below it, in bytes (allocated blocks, so a
+/// sparse file counts for what it takes). 0 when it does not exist.
+pub fn dir_size(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    let entries = match std::fs::read_dir(path) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_size(&entry.path())?
+        } else {
+            meta.blocks() * 512
+        };
+    }
+    Ok(total)
+}
+
+fn remove_dir(path: &Path, what: &str) -> Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Io {
+            step: format!("removing {what} {}", path.display()),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn rename(from: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(from, to).map_err(|source| StoreError::Io {
+        step: format!("renaming {} to {}", from.display(), to.display()),
+        source,
+    })
+}
+
+/// Opens a store only to hold its lock (no pid file, no schema handling).
+fn lock(path: &Path) -> Result<Store> {
+    let mut s = Store::open_raw(path, 1 << 20)?;
+    s.owns_pid_file = false;
+    Ok(s)
+}
+
+/// Finishes or undoes a compaction interrupted by a crash; called by [`Store::open`]
+/// before it opens the store. A compaction under way in another process holds both
+/// directories, so this reports [`StoreError::Held`] instead of touching them.
+pub(super) fn recover(path: &Path) -> Result<()> {
+    let fresh = sibling(path, "compacting");
+    let retired = sibling(path, "retired");
+    if !fresh.exists() && !retired.exists() {
+        return Ok(());
+    }
+    let held = |e: StoreError| match e {
+        StoreError::Held { pid, .. } => StoreError::Held {
+            path: path.into(),
+            pid,
+        },
+        e => e,
+    };
+    if !path.exists() {
+        if fresh.join(COMPACTED).exists() {
+            // crashed between the two renames: the copy is complete, put it in place
+            let copy = lock(&fresh).map_err(held)?;
+            rename(&fresh, path)?;
+            drop(copy);
+        } else if retired.exists() {
+            rename(&retired, path)?;
+        }
+    }
+    // the store is in place; hold it while deleting what is left of a compaction
+    let store = lock(path)?;
+    remove_dir(&fresh, "an unfinished compacted copy")?;
+    remove_dir(&retired, "the store left by a compaction")?;
+    let _ = std::fs::remove_file(path.join(COMPACTED));
+    drop(store);
+    Ok(())
+}
+
+impl Store {
+    /// Entries and bytes of keys and values, tree by tree.
+    pub fn tree_sizes(&self) -> Result<Vec<(&'static str, u64, u64)>> {
+        let mut out = Vec::new();
+        for (name, tree) in [
+            ("feeds", &self.feeds),
+            ("items", &self.items),
+            ("seen", &self.seen),
+            ("alerts", &self.alerts),
+            ("outbox", &self.outbox),
+            ("first_seen", &self.first_seen),
+            ("meta", &self.meta),
+        ] {
+            let (mut n, mut bytes) = (0, 0);
+            for entry in tree.iter() {
+                let (k, v) = entry?;
+                n += 1;
+                bytes += (k.len() + v.len()) as u64;
+            }
+            out.push((name, n, bytes));
+        }
+        Ok(out)
+    }
+
+    /// Bytes of keys and values over every tree: what a fresh copy of the store holds.
+    pub fn live_bytes(&self) -> Result<u64> {
+        Ok(self.tree_sizes()?.iter().map(|(_, _, b)| b).sum())
+    }
+
+    /// Disk use of the store's directory, in bytes.
+    pub fn disk_use(&self) -> Result<u64> {
+        dir_size(&self.path).map_err(StoreError::io(format!(
+            "measuring the store {}",
+            self.path.display()
+        )))
+    }
+
+    /// Whether the directory has outgrown [`threshold`] of the live data. Measuring the
+    /// live data reads the whole store, so it is done only once the directory has passed
+    /// the threshold of the live size measured last time (kept in `meta`).
+    pub fn outgrown(&self) -> Result<bool> {
+        Ok(self.outgrown_over(SLACK)?.is_some())
+    }
+
+    /// The live size when the directory is over its threshold with `slack`.
+    fn outgrown_over(&self, slack: u64) -> Result<Option<u64>> {
+        let size = self.disk_use()?;
+        let last = self
+            .meta
+            .get(LIVE_BYTES)?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0);
+        if size <= threshold_over(last, slack) {
+            return Ok(None);
+        }
+        let live = self.live_bytes()?;
+        self.meta.insert(LIVE_BYTES, &live.to_be_bytes())?;
+        Ok((size > threshold_over(live, slack)).then_some(live))
+    }
+
+    /// Opens the store at `path`, first rewriting it into a fresh directory when it takes
+    /// more than [`threshold`] of its live data on disk.
+    /// `FEEDWATCH_COMPACT_SLACK` (bytes) replaces [`SLACK`]: the torture test sets it to 0
+    /// so that even a small store is compacted at every start, and killed mid-compaction.
+    pub fn open_compacting(path: &Path, cache: u64) -> Result<(Store, Option<Compacted>)> {
+        let slack = std::env::var("FEEDWATCH_COMPACT_SLACK")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(SLACK);
+        Store::open_compacting_over(path, cache, slack)
+    }
+
+    /// [`Store::open_compacting`] with another slack than [`SLACK`] (tests use 0).
+    fn open_compacting_over(
+        path: &Path,
+        cache: u64,
+        slack: u64,
+    ) -> Result<(Store, Option<Compacted>)> {
+        let store = Store::open(path, cache)?;
+        let before = store.disk_use()?;
+        let Some(live) = store.outgrown_over(slack)? else {
+            return Ok((store, None));
+        };
+        let records = store.compact(cache)?;
+        let store = Store::open(path, cache)?;
+        store.meta.insert(LIVE_BYTES, &live.to_be_bytes())?;
+        let after = store.disk_use()?;
+        Ok((
+            store,
+            Some(Compacted {
+                before,
+                after,
+                live,
+                records,
+            }),
+        ))
+    }
+
+    /// Rewrites this store into a fresh directory and swaps it in place of this one; this
+    /// handle is closed, open the store again to use it.
+    pub fn compact(self, cache: u64) -> Result<Counts> {
+        let path = self.path.clone();
+        let fresh = sibling(&path, "compacting");
+        let retired = sibling(&path, "retired");
+        remove_dir(&fresh, "an unfinished compacted copy")?;
+        remove_dir(&retired, "the store left by a compaction")?;
+        let mut copy = Store::open_raw(&fresh, cache)?;
+        copy.owns_pid_file = false;
+        copy.set_schema(SCHEMA_VERSION)?;
+        let counts = self.copy_into(&copy)?;
+        copy.flush()?;
+        let marker = fresh.join(COMPACTED);
+        std::fs::File::create(&marker)
+            .and_then(|f| f.sync_all())
+            .map_err(StoreError::io(format!("writing {}", marker.display())))?;
+        sync_dir(&fresh)?;
+
+        let mut old = self;
+        old.owns_pid_file = false;
+        rename(&path, &retired)?;
+        rename(&fresh, &path)?;
+        if let Some(parent) = path.parent() {
+            sync_dir(parent)?;
+        }
+        drop(copy);
+        drop(old);
+        remove_dir(&retired, "the store left by a compaction")?;
+        let _ = std::fs::remove_file(path.join(COMPACTED));
+        Ok(counts)
+    }
+}
+
+/// fsync a directory, so that the renames and files in it are durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(StoreError::io(format!("syncing {}", dir.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedup::KeyPolicy;
+    use crate::store::export::Record;
+    use crate::store::tests::{incoming, item, open, poll};
+
+    /// A store with two items, an alert delivered and one pending.
+    fn filled() -> (tempfile::TempDir, Store) {
+        let (d, store) = open();
+        let a = item("1", "https://x.example/1", "CIS summit");
+        let b = item("2", "https://x.example/2", "CSTO drills");
+        poll(
+            &store,
+            "f",
+            &[incoming("f", &a, KeyPolicy::Guid, &["cis"], true)],
+        );
+        let delivered = store.pending(10).unwrap();
+        store.mark_delivered(&[delivered[0].0]).unwrap();
+        poll(
+            &store,
+            "f",
+            &[incoming("f", &b, KeyPolicy::Guid, &["csto"], true)],
+        );
+        (d, store)
+    }
+
+    fn records(store: &Store) -> Vec<Record> {
+        store.records().map(|r| r.unwrap()).collect()
+    }
+
+    /// Compaction rewrites the store in place: the same records, one pending alert, and
+    /// no leftover directories.
+    #[test]
+    fn compaction_keeps_every_record() {
+        let (d, store) = filled();
+        let path = store.path().to_path_buf();
+        let before = records(&store);
+        drop(store);
+        let (store, done) = Store::open_compacting_over(&path, 1 << 20, 0).unwrap();
+        let done = done.expect("a store over 2x its live data (slack 0) is compacted");
+        assert_eq!(done.records.items, 2);
+        assert_eq!(records(&store), before);
+        assert_eq!(store.pending(10).unwrap().len(), 1);
+        let mut left: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["store"]);
+        assert!(!path.join(COMPACTED).exists());
+    }
+
+    /// The check: a store over 2x its live data (slack 0 here) has outgrown it; the live
+    /// data is measured again only when the size passes the threshold of the last measure.
+    #[test]
+    fn a_store_over_twice_its_live_data_has_outgrown_it() {
+        let (_d, store) = filled();
+        let size = store.disk_use().unwrap();
+        assert!(
+            store.outgrown_over(size).unwrap().is_none(),
+            "under 2x live + size"
+        );
+        let live = store.live_bytes().unwrap();
+        assert!(
+            size > 2 * live,
+            "a tiny sled store is mostly preallocated segments"
+        );
+        let measured = store.outgrown_over(0).unwrap().expect("outgrown");
+        assert!(measured >= live, "the measure includes itself in meta");
+    }
+
+    /// A crash between the two renames (the store moved aside, the copy not yet in place)
+    /// is finished on the next open.
+    #[test]
+    fn an_interrupted_swap_is_finished_on_open() {
+        let (_d, store) = filled();
+        let path = store.path().to_path_buf();
+        let before = records(&store);
+        let fresh = sibling(&path, "compacting");
+        let copy = Store::open_raw(&fresh, 1 << 20).unwrap();
+        copy.set_schema(SCHEMA_VERSION).unwrap();
+        store.copy_into(&copy).unwrap();
+        drop(copy);
+        std::fs::write(fresh.join(COMPACTED), "").unwrap();
+        drop(store);
+        std::fs::rename(&path, sibling(&path, "retired")).unwrap();
+
+        let store = Store::open(&path, 1 << 20).unwrap();
+        assert_eq!(records(&store), before);
+        assert!(!fresh.exists() && !sibling(&path, "retired").exists());
+    }
+
+    /// A copy that was not finished (no marker) is deleted; the store is untouched.
+    #[test]
+    fn an_unfinished_copy_is_deleted_on_open() {
+        let (_d, store) = filled();
+        let path = store.path().to_path_buf();
+        let before = records(&store);
+        drop(store);
+        let fresh = sibling(&path, "compacting");
+        drop(Store::open_raw(&fresh, 1 << 20).unwrap());
+        let store = Store::open(&path, 1 << 20).unwrap();
+        assert_eq!(records(&store), before);
+        assert!(!fresh.exists());
+    }
+}

@@ -1,0 +1,539 @@
+//! The store as JSON lines: `feedwatch export` writes it, `feedwatch import` restores it
+//! into an empty store, and compaction ([`super::compact`]) copies a store through the same
+//! records without the text. One object per line, its kind in `type`:
+//!
+//! - `store` (first line): `schema`, `feedwatch` (the version that wrote the file);
+//! - `feed`: a [`FeedState`]; `item`: a [`StoredItem`];
+//! - `seen`: `key` → `item` (hex keys; a tombstone when that item has no `item` line);
+//! - `alert`: an [`Alert`], as in the alert log;
+//! - `health`: a feed-health line, `id` → `line` (the text written to the alert log);
+//! - `pending`: `alert` (id) not yet delivered, `queued` (milliseconds since 1970), and
+//!   `health: true` when the id is a feed-health line's (absent for an alert);
+//! - `journal`: a line delivered to the alert log and kept for sinks, by `seq`;
+//! - `cursor`: how far sink `sink` has delivered the journal (`seq`).
+//!
+//! Lines come in key order, tree by tree, so exporting the same store twice gives the same
+//! file. Not exported, deliberately: the `first_seen` index (import rebuilds it from the
+//! items), the schema and import markers in `meta` (the importing store writes its own),
+//! and the health check's `healthz` stamp in `meta` (a timestamp of no value once copied).
+//! Compaction copies through these records, so everything exported survives it.
+
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    FeedState, HEALTH_TAG, IMPORTING, JOURNAL, Result, SCHEMA_VERSION, SINK_CURSOR, Store,
+    StoreError, StoredItem, be_u64, decode, key_time, time_key,
+};
+use crate::alert::Alert;
+use crate::dedup::Key;
+
+/// One line of an export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Record {
+    Store {
+        schema: u32,
+        feedwatch: String,
+    },
+    Feed(FeedState),
+    Item(StoredItem),
+    Seen {
+        key: String,
+        item: String,
+    },
+    Alert(Alert),
+    Health {
+        id: String,
+        line: String,
+    },
+    Pending {
+        alert: String,
+        queued: i64,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        health: bool,
+    },
+    Journal {
+        seq: u64,
+        line: String,
+    },
+    Cursor {
+        sink: String,
+        seq: u64,
+    },
+}
+
+/// How many records of each kind were written or read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub feeds: u64,
+    pub items: u64,
+    pub seen: u64,
+    pub alerts: u64,
+    pub health: u64,
+    pub pending: u64,
+    pub journal: u64,
+    pub cursors: u64,
+}
+
+impl Counts {
+    fn count(&mut self, r: &Record) {
+        match r {
+            Record::Store { .. } => {}
+            Record::Feed(_) => self.feeds += 1,
+            Record::Item(_) => self.items += 1,
+            Record::Seen { .. } => self.seen += 1,
+            Record::Alert(_) => self.alerts += 1,
+            Record::Health { .. } => self.health += 1,
+            Record::Pending { .. } => self.pending += 1,
+            Record::Journal { .. } => self.journal += 1,
+            Record::Cursor { .. } => self.cursors += 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} feeds, {} items, {} seen keys, {} alerts ({} pending), {} feed-health lines, {} journal lines, {} sink cursors",
+            self.feeds,
+            self.items,
+            self.seen,
+            self.alerts,
+            self.pending,
+            self.health,
+            self.journal,
+            self.cursors
+        )
+    }
+}
+
+impl Store {
+    /// Every record of the store, header first, in a stable order.
+    pub fn records(&self) -> impl Iterator<Item = Result<Record>> + '_ {
+        let header = std::iter::once(Ok(Record::Store {
+            schema: SCHEMA_VERSION,
+            feedwatch: env!("CARGO_PKG_VERSION").into(),
+        }));
+        let feeds = self
+            .feeds
+            .iter()
+            .map(|e| Ok(Record::Feed(decode("feeds", &e?.1)?)));
+        let items = self
+            .items
+            .iter()
+            .map(|e| Ok(Record::Item(decode("items", &e?.1)?)));
+        let seen = self.seen.iter().map(|e| {
+            let (k, v) = e?;
+            Ok(Record::Seen {
+                key: hex(&k),
+                item: hex(&v),
+            })
+        });
+        let alerts = self
+            .alerts
+            .iter()
+            .map(|e| Ok(Record::Alert(decode("alerts", &e?.1)?)));
+        let health = self.health.iter().map(|e| {
+            let (k, v) = e?;
+            Ok(Record::Health {
+                id: hex(&k),
+                line: String::from_utf8_lossy(&v).into_owned(),
+            })
+        });
+        let pending = self.outbox.iter().map(|e| {
+            let (k, v) = e?;
+            Ok(Record::Pending {
+                alert: hex(k.get(8..).unwrap_or_default()),
+                queued: key_time(&k).map_or(0, |t| t.timestamp_millis()),
+                health: v.as_ref() == [HEALTH_TAG],
+            })
+        });
+        let journal = self
+            .db
+            .open_tree(JOURNAL)
+            .map(|t| t.iter())
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                let (k, v) = e?;
+                Ok(Record::Journal {
+                    seq: be_u64(&k),
+                    line: String::from_utf8_lossy(&v).into_owned(),
+                })
+            });
+        let cursors = self.meta.scan_prefix(SINK_CURSOR).map(|e| {
+            let (k, v) = e?;
+            Ok(Record::Cursor {
+                sink: String::from_utf8_lossy(&k[SINK_CURSOR.len()..]).into_owned(),
+                seq: be_u64(&v),
+            })
+        });
+        header
+            .chain(feeds)
+            .chain(items)
+            .chain(seen)
+            .chain(alerts)
+            .chain(health)
+            .chain(pending)
+            .chain(journal)
+            .chain(cursors)
+    }
+
+    /// Writes the whole store to `out` as JSON lines.
+    pub fn export(&self, out: &mut impl Write) -> Result<Counts> {
+        let mut counts = Counts::default();
+        for r in self.records() {
+            let r = r?;
+            counts.count(&r);
+            let mut line = serde_json::to_vec(&r).expect("records always serialise");
+            line.push(b'\n');
+            out.write_all(&line)
+                .map_err(StoreError::io("writing the export"))?;
+        }
+        out.flush().map_err(StoreError::io("writing the export"))?;
+        Ok(counts)
+    }
+
+    /// Restores an export into this store, which must be empty. A file refused before
+    /// anything was written leaves the store empty; one that fails later leaves it marked
+    /// half-imported (see [`StoreError::HalfImported`]).
+    pub fn import(&self, input: impl BufRead) -> Result<Counts> {
+        let mut importer = Importer::new(self)?;
+        match importer.read(input) {
+            Ok(()) => importer.finish(),
+            Err(e) => {
+                if !importer.applied {
+                    self.meta.remove(IMPORTING)?;
+                    self.flush()?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Copies every record of this store into `target`, which must be empty.
+    pub fn copy_into(&self, target: &Store) -> Result<Counts> {
+        let mut importer = Importer::new(target)?;
+        for r in self.records() {
+            importer.add(r?).map_err(|message| StoreError::Import {
+                line: 0,
+                message: format!("copying the store: {message}"),
+            })?;
+        }
+        importer.finish()
+    }
+}
+
+/// Writes records into an empty store in batches. The `importing` marker in `meta` stays
+/// until the last batch is flushed, so a store left half-imported by a crash refuses to
+/// open instead of passing for a complete one.
+struct Importer<'a> {
+    store: &'a Store,
+    feeds: sled::Batch,
+    items: sled::Batch,
+    first_seen: sled::Batch,
+    seen: sled::Batch,
+    alerts: sled::Batch,
+    health: sled::Batch,
+    outbox: sled::Batch,
+    journal: sled::Batch,
+    cursors: sled::Batch,
+    batched: usize,
+    /// Whether a batch has reached the store (an error then leaves it half-imported).
+    applied: bool,
+    header: bool,
+    counts: Counts,
+}
+
+impl<'a> Importer<'a> {
+    fn new(store: &'a Store) -> Result<Importer<'a>> {
+        if !store.is_empty() {
+            return Err(StoreError::NotEmpty {
+                path: store.path.clone(),
+            });
+        }
+        store.meta.insert(IMPORTING, &[])?;
+        store.flush()?;
+        Ok(Importer {
+            store,
+            feeds: Default::default(),
+            items: Default::default(),
+            first_seen: Default::default(),
+            seen: Default::default(),
+            alerts: Default::default(),
+            health: Default::default(),
+            outbox: Default::default(),
+            journal: Default::default(),
+            cursors: Default::default(),
+            batched: 0,
+            applied: false,
+            header: false,
+            counts: Counts::default(),
+        })
+    }
+
+    /// Reads and adds every line of an export.
+    fn read(&mut self, input: impl BufRead) -> Result<()> {
+        for (n, line) in input.lines().enumerate() {
+            let n = n as u64 + 1;
+            let line = line.map_err(StoreError::io(format!("reading line {n} of the export")))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record: Record = serde_json::from_str(&line).map_err(|e| StoreError::Import {
+                line: n,
+                message: e.to_string(),
+            })?;
+            self.add(record)
+                .map_err(|message| StoreError::Import { line: n, message })?;
+        }
+        if !self.header {
+            return Err(StoreError::Import {
+                line: 1,
+                message: "the file is empty".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds one record; the error says what is wrong with it.
+    fn add(&mut self, r: Record) -> std::result::Result<(), String> {
+        let key = |what: &str, hex: &str| {
+            Key::from_hex(hex).ok_or_else(|| format!("{what} {hex:?} is not 32 hex digits"))
+        };
+        self.counts.count(&r);
+        match &r {
+            Record::Store { schema, feedwatch } => {
+                if *schema > SCHEMA_VERSION {
+                    return Err(format!(
+                        "the export was written by feedwatch {feedwatch} (schema {schema}); this build knows up to schema {SCHEMA_VERSION}: import it with that version or newer"
+                    ));
+                }
+                self.header = true;
+            }
+            _ if !self.header => {
+                return Err("the first line must be the {\"type\":\"store\",...} header".into());
+            }
+            Record::Feed(f) => self.feeds.insert(f.name.as_bytes(), super::encode(f)),
+            Record::Item(i) => {
+                let k = key("item key", &i.key)?;
+                self.items.insert(&k.0, super::encode(i));
+                self.first_seen.insert(&time_key(i.first_seen, k)[..], &[]);
+            }
+            Record::Seen { key: k, item } => {
+                self.seen
+                    .insert(&key("seen key", k)?.0, &key("seen item", item)?.0);
+            }
+            Record::Alert(a) => self
+                .alerts
+                .insert(&key("alert id", &a.id)?.0, super::encode(a)),
+            Record::Health { id, line } => self
+                .health
+                .insert(&key("health line id", id)?.0, line.as_bytes()),
+            Record::Pending {
+                alert,
+                queued,
+                health,
+            } => {
+                let at = chrono::DateTime::from_timestamp_millis(*queued)
+                    .ok_or_else(|| format!("queued time {queued} is out of range"))?;
+                let tag: &[u8] = if *health { &[HEALTH_TAG] } else { &[] };
+                self.outbox
+                    .insert(&time_key(at, key("alert id", alert)?)[..], tag);
+            }
+            Record::Journal { seq, line } => {
+                self.journal.insert(&seq.to_be_bytes(), line.as_bytes());
+            }
+            Record::Cursor { sink, seq } => {
+                self.cursors.insert(
+                    format!("{SINK_CURSOR}{sink}").as_bytes(),
+                    &seq.to_be_bytes(),
+                );
+            }
+        }
+        self.batched += 1;
+        if self.batched >= 10_000 {
+            self.apply().map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self) -> Result<()> {
+        let s = self.store;
+        s.feeds.apply_batch(std::mem::take(&mut self.feeds))?;
+        s.items.apply_batch(std::mem::take(&mut self.items))?;
+        s.first_seen
+            .apply_batch(std::mem::take(&mut self.first_seen))?;
+        s.seen.apply_batch(std::mem::take(&mut self.seen))?;
+        s.alerts.apply_batch(std::mem::take(&mut self.alerts))?;
+        s.health.apply_batch(std::mem::take(&mut self.health))?;
+        s.outbox.apply_batch(std::mem::take(&mut self.outbox))?;
+        s.db.open_tree(JOURNAL)?
+            .apply_batch(std::mem::take(&mut self.journal))?;
+        s.meta.apply_batch(std::mem::take(&mut self.cursors))?;
+        self.batched = 0;
+        self.applied = true;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Counts> {
+        self.apply()?;
+        self.store.flush()?;
+        self.store.meta.remove(IMPORTING)?;
+        self.store.flush()?;
+        Ok(self.counts)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedup::KeyPolicy;
+    use crate::store::tests::{incoming, item, open, poll};
+    use chrono::Utc;
+
+    fn export(store: &Store) -> String {
+        let mut out = Vec::new();
+        store.export(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Export → import into an empty store → export: the same file, pending alerts and
+    /// tombstones included; the imported store knows its items and pending alert.
+    #[test]
+    fn export_and_import_round_trip() {
+        let (_d, store) = open();
+        let a = item("1", "https://x.example/1", "CIS summit");
+        let b = item("2", "https://x.example/2", "CSTO drills");
+        poll(
+            &store,
+            "f",
+            &[incoming("f", &a, KeyPolicy::Guid, &["cis"], true)],
+        );
+        let delivered = store.pending(10).unwrap();
+        store.mark_delivered(&[delivered[0].0]).unwrap();
+        poll(
+            &store,
+            "f",
+            &[incoming("f", &b, KeyPolicy::Guid, &["csto"], true)],
+        );
+        // main's trees: a feed-health line (pending), the sinks' journal and a cursor
+        let state = store.feed_state("f").unwrap().unwrap();
+        let (id, line) =
+            crate::alert::HealthLine::new("f", "failing", Utc::now(), None, Utc::now());
+        assert!(store.record_health(&state, id, &line.to_line()).unwrap());
+        store.keep_journal(true);
+        store.journal_append(&["one".into(), "two".into()]).unwrap();
+        store.set_sink_cursor("ops", 1).unwrap();
+        let text = export(&store);
+        let kinds: Vec<String> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].to_string())
+            .collect();
+        assert_eq!(kinds[0], "\"store\"");
+        for k in [
+            "feed", "item", "seen", "alert", "health", "pending", "journal", "cursor",
+        ] {
+            assert!(kinds.contains(&format!("\"{k}\"")), "no {k} line in {text}");
+        }
+
+        let (_d2, copy) = open();
+        let counts = copy.import(text.as_bytes()).unwrap();
+        assert_eq!(
+            (counts.feeds, counts.items, counts.alerts, counts.pending),
+            (1, 2, 2, 2)
+        );
+        assert_eq!((counts.health, counts.journal, counts.cursors), (1, 2, 1));
+        assert_eq!(export(&copy), text);
+        let pending: Vec<String> = copy
+            .pending(10)
+            .unwrap()
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect();
+        assert!(
+            pending.iter().any(|l| l.contains("\"watch\":\"csto\"")),
+            "{pending:?}"
+        );
+        assert!(pending.contains(&line.to_line()), "{pending:?}");
+        assert_eq!(copy.sink_cursor("ops").unwrap(), 1);
+        copy.keep_journal(true);
+        let (last, _) = copy.journal_after(0, 10).unwrap().pop().unwrap();
+        copy.journal_append(&["three".into()]).unwrap();
+        let after = copy.journal_after(last, 10).unwrap();
+        assert_eq!(after.len(), 1, "{after:?}");
+        assert_eq!(
+            after[0].1, "three",
+            "new journal lines follow the imported ones"
+        );
+        let again = poll(
+            &copy,
+            "f",
+            &[incoming("f", &a, KeyPolicy::Guid, &["cis"], true)],
+        );
+        assert_eq!((again.new_items, again.alerts.len()), (0, 0));
+    }
+
+    /// Import refuses a store that holds anything, and says what to do.
+    #[test]
+    fn import_refuses_a_store_with_data() {
+        let (_d, store) = open();
+        let a = item("1", "https://x.example/1", "CIS summit");
+        poll(
+            &store,
+            "f",
+            &[incoming("f", &a, KeyPolicy::Guid, &[], true)],
+        );
+        let text = export(&store);
+        let err = store.import(text.as_bytes()).unwrap_err();
+        assert!(matches!(err, StoreError::NotEmpty { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("import restores into an empty store"),
+            "{err}"
+        );
+    }
+
+    /// A file that is not an export is refused with its line, and leaves the store empty
+    /// (not marked half-imported).
+    #[test]
+    fn a_bad_file_is_refused_by_line_and_leaves_the_store_empty() {
+        for (text, line, what) in [
+            ("", 1, "the file is empty"),
+            ("{\"type\":\"item\",\"key\":\"00\"}\n", 1, "missing field"),
+            ("hello\n", 1, "expected value"),
+            (
+                "{\"type\":\"store\",\"schema\":99,\"feedwatch\":\"9.0.0\"}\n",
+                1,
+                "written by feedwatch 9.0.0 (schema 99)",
+            ),
+            (
+                "{\"type\":\"store\",\"schema\":2,\"feedwatch\":\"0.1.0\"}\n{\"type\":\"seen\",\"key\":\"xyz\",\"item\":\"00\"}\n",
+                2,
+                "seen key \"xyz\" is not 32 hex digits",
+            ),
+        ] {
+            let (_d, store) = open();
+            let err = store.import(text.as_bytes()).unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                msg.contains(&format!("line {line}")) && msg.contains(what),
+                "{text:?}: {msg}"
+            );
+            assert!(store.is_empty());
+            let path = store.path().to_path_buf();
+            drop(store);
+            assert!(
+                Store::open(&path, 1 << 20).is_ok(),
+                "not left half-imported"
+            );
+        }
+    }
+}

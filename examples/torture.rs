@@ -250,7 +250,28 @@ fn binary(explicit: Option<PathBuf>) -> PathBuf {
     }
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     if let Some(cargo) = std::env::var_os("CARGO") {
-        let ok = Command::new(cargo)
+        let mut build = Command::new(cargo);
+        // `cargo run` gave this process the package's variables (CARGO_PKG_NAME...); build
+        // scripts such as ring's watch them, so passing them on would rebuild ring and
+        // everything above it here, and again in the next plain cargo command
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_PKG_")
+                || name.starts_with("CARGO_MANIFEST_")
+                || [
+                    "CARGO_CRATE_NAME",
+                    "CARGO_BIN_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                    "CARGO_RUSTC_CURRENT_DIR",
+                    "OUT_DIR",
+                ]
+                .contains(&name.as_ref())
+            {
+                build.env_remove(name.as_ref());
+            }
+        }
+        let ok = build
             .args(["build", "--release", "--quiet", "--bin", "feedwatch"])
             .current_dir(manifest)
             .status()

@@ -37,6 +37,7 @@ mod migrate;
 pub mod retention;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,10 @@ use crate::watch::Fired;
 pub const SCHEMA_VERSION: u32 = 2;
 
 const PID_FILE: &str = "feedwatch.pid";
+
+/// How long [`Store::open`] waits for a lock that this process (or a holder that left no
+/// pid) still has: sled lets go of it shortly after its last handle is dropped.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
 /// `meta` key of the schema version.
 const SCHEMA: &str = "schema";
 /// `meta` key present while an import is under way.
@@ -241,19 +246,30 @@ impl Store {
                 source: source.into(),
             });
         }
-        let db = match sled::Config::new().path(path).cache_capacity(cache).open() {
-            Ok(db) => db,
-            Err(e) if e.to_string().contains("could not acquire lock") => {
-                return Err(StoreError::Held {
-                    path: path.into(),
-                    pid: holder(path),
-                });
-            }
-            Err(source) => {
-                return Err(StoreError::Open {
-                    path: path.into(),
-                    source,
-                });
+        // sled releases its lock a moment after the last handle is dropped (its IO threads
+        // finish the last writes): a store this process just closed, or one whose holder
+        // left no pid, is tried again for up to LOCK_WAIT before it counts as held
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match sled::Config::new().path(path).cache_capacity(cache).open() {
+                Ok(db) => break db,
+                Err(e) if e.to_string().contains("could not acquire lock") => {
+                    let pid = holder(path);
+                    let ours = pid.is_none_or(|p| p == std::process::id());
+                    if !ours || std::time::Instant::now() >= deadline {
+                        return Err(StoreError::Held {
+                            path: path.into(),
+                            pid,
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(source) => {
+                    return Err(StoreError::Open {
+                        path: path.into(),
+                        source,
+                    });
+                }
             }
         };
         Ok(Store {

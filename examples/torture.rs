@@ -13,7 +13,7 @@
 //! 300 ms: start-up, re-delivery, retention, first polls; the rest during polls, store writes
 //! and deliveries), and checks that `feedwatch items` opens the store. Retention keeps 30 s,
 //! so purges and tombstones are part of every round, and a third of the starts compact the
-//! store (`FEEDWATCH_COMPACT_SLACK=0`), so some kills land in the middle of a compaction.
+//! store (`FEEDWATCH_COMPACT_ALWAYS=1`), so some kills land in the middle of a compaction.
 //! At the end the server shows every item, two clean `once` runs poll it all, and:
 //!
 //! - every story whose final text matches a watch has exactly one alert id for that watch
@@ -313,12 +313,9 @@ fn spawn(bin: &Path, config: &Path, command: &str, log: &Path, compact: bool) ->
         .arg(command)
         .env("RUST_LOG", "info")
         .env_remove("NOTIFY_SOCKET")
-        // 0: compact the store at start-up whatever its size (a tiny store is always over
-        // twice its live data), so that kills land in the middle of compactions too
-        .env(
-            "FEEDWATCH_COMPACT_SLACK",
-            if compact { "0" } else { "67108864" },
-        )
+        // compact the store at start-up whatever its size, so that kills land in the
+        // middle of compactions too
+        .env("FEEDWATCH_COMPACT_ALWAYS", if compact { "1" } else { "0" })
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()

@@ -1,10 +1,10 @@
 //! Compaction: sled 0.34 does not give disk space back after deletes (retention deletes
-//! every day), so at start-up a store whose directory has grown past [`threshold`] of its
-//! live data is rewritten into a fresh directory through the export records
-//! ([`Store::copy_into`]) and swapped in by renaming. A running service checks daily
-//! ([`Store::outgrown`]) and reopens its store, which compacts it, when it is due.
-//! The live size measured last is kept in `meta`, so a check reads the whole store only
-//! when the directory has passed the threshold of that measure.
+//! every day), so a store whose directory has outgrown its live data (see [`threshold`])
+//! is rewritten into a fresh directory through the export records ([`Store::copy_into`])
+//! and swapped in by renaming: at start-up, and when the daily check of a running service
+//! ([`Store::outgrown`]) finds it due (the service then reopens its store). The live size
+//! measured last is kept in `meta`, so a check reads the whole store only when the
+//! directory has passed the threshold of that measure.
 //!
 //! The swap, with `S` the store directory, `S.compacting` the copy and `S.retired` the old
 //! one: copy into `S.compacting`, flush, write the marker `COMPACTED` into it; rename `S` to
@@ -25,16 +25,33 @@ const COMPACTED: &str = "COMPACTED";
 /// `meta` key of the live data measured last, in bytes (big-endian u64).
 const LIVE_BYTES: &str = "live_bytes";
 
-/// A store is rewritten when its directory takes more than twice its live data plus this.
+/// `meta` key of the disk use per live byte that the last compaction achieved (f64 bits).
+const COPY_RATIO: &str = "copy_ratio";
+
+/// Live data below which a compaction's ratio is not recorded.
+const MIN_RATIO_LIVE: u64 = 16 << 20;
+
+/// The largest ratio recorded (so a threshold is at most 4.5x the live data).
+const MAX_COPY_RATIO: f64 = 3.0;
+
+/// Added to every threshold, so that small stores are left alone.
 pub const SLACK: u64 = 64 << 20;
 
-/// The directory size above which a store of `live` bytes of records is compacted.
-pub fn threshold(live: u64) -> u64 {
-    threshold_over(live, SLACK)
+/// The directory size above which a store of `live` bytes of keys and values is compacted:
+/// twice the live data, or one and a half times what the last compaction made of that much
+/// data (`copy_ratio`: disk bytes per live byte; a fresh sled copy takes 1.5-2x, more as
+/// small records such as tombstones take a larger share, and a plain "2x live" rule would
+/// then compact every day), plus `slack`.
+pub fn threshold(live: u64, copy_ratio: f64, slack: u64) -> u64 {
+    let by_live = live.saturating_mul(2);
+    let by_copy = (live as f64 * copy_ratio * 1.5) as u64;
+    by_live.max(by_copy).saturating_add(slack)
 }
 
-fn threshold_over(live: u64, slack: u64) -> u64 {
-    live.saturating_mul(2).saturating_add(slack)
+/// `FEEDWATCH_COMPACT_ALWAYS=1`: compact whatever the size (the torture and daemon tests
+/// use it, so that compactions happen, and kills land in their middle).
+fn always() -> bool {
+    std::env::var_os("FEEDWATCH_COMPACT_ALWAYS").is_some_and(|v| v == "1")
 }
 
 /// What a compaction did.
@@ -172,56 +189,70 @@ impl Store {
         )))
     }
 
-    /// Whether the directory has outgrown [`threshold`] of the live data. Measuring the
-    /// live data reads the whole store, so it is done only once the directory has passed
-    /// the threshold of the live size measured last time (kept in `meta`).
+    /// Whether the directory has outgrown its [`threshold`]. Measuring the live data reads
+    /// the whole store, so it is done only once the directory has passed the threshold of
+    /// the live size measured last time (kept in `meta`).
+    /// With `FEEDWATCH_COMPACT_ALWAYS=1` it always has (tests use it to compact in `run`).
     pub fn outgrown(&self) -> Result<bool> {
-        Ok(self.outgrown_over(SLACK)?.is_some())
+        Ok(always() || self.outgrown_over(SLACK)?.is_some())
     }
 
     /// The live size when the directory is over its threshold with `slack`.
     fn outgrown_over(&self, slack: u64) -> Result<Option<u64>> {
         let size = self.disk_use()?;
-        let last = self
-            .meta
-            .get(LIVE_BYTES)?
-            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
-            .unwrap_or(0);
-        if size <= threshold_over(last, slack) {
+        let meta_u64 = |key| -> Result<Option<u64>> {
+            Ok(self
+                .meta
+                .get(key)?
+                .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
+        };
+        let last = meta_u64(LIVE_BYTES)?.unwrap_or(0);
+        let ratio = meta_u64(COPY_RATIO)?.map_or(0.0, f64::from_bits);
+        if size <= threshold(last, ratio, slack) {
             return Ok(None);
         }
         let live = self.live_bytes()?;
         self.meta.insert(LIVE_BYTES, &live.to_be_bytes())?;
-        Ok((size > threshold_over(live, slack)).then_some(live))
+        Ok((size > threshold(live, ratio, slack)).then_some(live))
     }
 
-    /// Opens the store at `path`, first rewriting it into a fresh directory when it takes
-    /// more than [`threshold`] of its live data on disk.
-    /// `FEEDWATCH_COMPACT_SLACK` (bytes) replaces [`SLACK`]: the torture test sets it to 0
-    /// so that even a small store is compacted at every start, and killed mid-compaction.
+    /// Opens the store at `path`, first rewriting it into a fresh directory when it has
+    /// outgrown its [`threshold`]. With `FEEDWATCH_COMPACT_ALWAYS=1` in the environment it
+    /// compacts whatever the size: the torture test uses it so that kills land in the
+    /// middle of compactions.
     pub fn open_compacting(path: &Path, cache: u64) -> Result<(Store, Option<Compacted>)> {
-        let slack = std::env::var("FEEDWATCH_COMPACT_SLACK")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(SLACK);
-        Store::open_compacting_over(path, cache, slack)
+        Store::open_compacting_over(path, cache, if always() { None } else { Some(SLACK) })
     }
 
-    /// [`Store::open_compacting`] with another slack than [`SLACK`] (tests use 0).
+    /// [`Store::open_compacting`] with another slack than [`SLACK`]; `None`: always.
     fn open_compacting_over(
         path: &Path,
         cache: u64,
-        slack: u64,
+        slack: Option<u64>,
     ) -> Result<(Store, Option<Compacted>)> {
         let store = Store::open(path, cache)?;
         let before = store.disk_use()?;
-        let Some(live) = store.outgrown_over(slack)? else {
+        let live = match slack {
+            Some(slack) => store.outgrown_over(slack)?,
+            None => Some(store.live_bytes()?),
+        };
+        let Some(live) = live else {
             return Ok((store, None));
         };
         let records = store.compact(cache)?;
         let store = Store::open(path, cache)?;
-        store.meta.insert(LIVE_BYTES, &live.to_be_bytes())?;
         let after = store.disk_use()?;
+        store.meta.insert(LIVE_BYTES, &live.to_be_bytes())?;
+        // a small store's copy is mostly sled's preallocated segments: its ratio would say
+        // nothing about the store grown big, and would hold compaction off for good
+        if live >= MIN_RATIO_LIVE {
+            let ratio = (after as f64 / live as f64).min(MAX_COPY_RATIO);
+            store
+                .meta
+                .insert(COPY_RATIO, &ratio.to_bits().to_be_bytes())?;
+        } else {
+            store.meta.remove(COPY_RATIO)?;
+        }
         Ok((
             store,
             Some(Compacted {
@@ -318,7 +349,7 @@ mod tests {
         let path = store.path().to_path_buf();
         let before = records(&store);
         drop(store);
-        let (store, done) = Store::open_compacting_over(&path, 1 << 20, 0).unwrap();
+        let (store, done) = Store::open_compacting_over(&path, 1 << 20, Some(0)).unwrap();
         let done = done.expect("a store over 2x its live data (slack 0) is compacted");
         assert_eq!(done.records.items, 2);
         assert_eq!(records(&store), before);
@@ -333,10 +364,12 @@ mod tests {
     }
 
     /// The check: a store over 2x its live data (slack 0 here) has outgrown it; the live
-    /// data is measured again only when the size passes the threshold of the last measure.
+    /// data is measured again only when the size passes the threshold of the last measure;
+    /// a compaction records the live size, and the copy ratio only for a store big enough.
     #[test]
-    fn a_store_over_twice_its_live_data_has_outgrown_it() {
+    fn a_store_over_its_threshold_has_outgrown_it() {
         let (_d, store) = filled();
+        let path = store.path().to_path_buf();
         let size = store.disk_use().unwrap();
         assert!(
             store.outgrown_over(size).unwrap().is_none(),
@@ -349,6 +382,34 @@ mod tests {
         );
         let measured = store.outgrown_over(0).unwrap().expect("outgrown");
         assert!(measured >= live, "the measure includes itself in meta");
+        drop(store);
+        let (store, done) = Store::open_compacting_over(&path, 1 << 20, Some(0)).unwrap();
+        let done = done.expect("compacted");
+        let live = store.meta.get(LIVE_BYTES).unwrap().unwrap();
+        assert_eq!(live.as_ref(), done.live.to_be_bytes());
+        assert!(
+            store.meta.get(COPY_RATIO).unwrap().is_none(),
+            "a tiny store's copy ratio (preallocated segments) is not recorded"
+        );
+    }
+
+    #[test]
+    fn thresholds() {
+        assert_eq!(
+            threshold(100, 0.0, 64),
+            264,
+            "never compacted: 2x live + slack"
+        );
+        assert_eq!(
+            threshold(100, 1.2, 64),
+            200 + 64,
+            "twice live is more than 1.5 x 1.2"
+        );
+        assert_eq!(
+            threshold(100, 2.0, 64),
+            300 + 64,
+            "1.5 x what the last copy took"
+        );
     }
 
     /// A crash between the two renames (the store moved aside, the copy not yet in place)

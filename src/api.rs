@@ -62,16 +62,20 @@ pub async fn start(
             };
             let Ok((stream, _)) = conn else { continue };
             let api = api.clone();
+            let mut stop = stop.clone();
+            // connections end with the service too: each holds the store, which must be
+            // let go of when the service stops or closes the store to compact it
             tokio::spawn(async move {
                 let service = service_fn(move |req| {
                     let api = api.clone();
                     async move { Ok::<_, Infallible>(api.handle(req).await) }
                 });
-                if let Err(e) = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
-                    tracing::debug!(error = %e, "api connection");
+                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => {}
+                    served = conn => if let Err(e) = served {
+                        tracing::debug!(error = %e, "api connection");
+                    }
                 }
             });
         }

@@ -34,6 +34,15 @@ pub struct Service {
     pub metrics: Arc<Metrics>,
 }
 
+/// Why one [`Service::serve`] ended.
+enum Ended {
+    /// Told to stop, or a feed loop failed.
+    Stopped,
+    /// The daily check found the store outgrown: everything holding it has stopped and let
+    /// go of it; open the service again with this config, which compacts the store.
+    Compact(Box<Config>),
+}
+
 /// A cycle's result, per feed, for `once` and `demo`.
 #[derive(Debug, Default)]
 pub struct Cycle {
@@ -95,12 +104,18 @@ impl Service {
         let cache = config.storage.cache;
         // migrating or compacting a big store takes minutes: keep systemd's start timeout
         // from running out (the first extension only after 20 s, when it may matter)
-        let extend = tokio::spawn(async {
+        // (at start-up), and its watchdog fed (when `run` compacts the store): the work is
+        // one long call that makes progress, not a stuck scheduler
+        let watchdog = notify::watchdog_interval().is_some();
+        let extend = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(20)).await;
                 notify::send(
                     "EXTEND_TIMEOUT_USEC=60000000\nSTATUS=opening the store (migrating or compacting it)",
                 );
+                if watchdog {
+                    notify::send("WATCHDOG=1");
+                }
             }
         });
         let opened =
@@ -237,13 +252,35 @@ impl Service {
     /// they are committed. [`Control::Reload`] re-reads the config with `reload`: added feeds
     /// start, removed feeds stop, changed watches apply to items seen from then on, the alert
     /// log is reopened (for logrotate); an invalid config is reported and the running one
-    /// kept. Returns after polls in flight are cancelled, pending alerts delivered and the
-    /// store flushed.
+    /// kept. Once a day retention runs, and when the store's directory has outgrown its live
+    /// data, polls pause while the store is closed, compacted and opened again (sled gives no
+    /// space back on its own, and a service may run for months without a restart). Returns
+    /// after polls in flight are cancelled, pending alerts delivered and the store flushed.
     pub async fn run(
-        mut self,
+        self,
         mut control: tokio::sync::mpsc::Receiver<Control>,
         reload: impl Fn() -> anyhow::Result<Config>,
     ) -> anyhow::Result<()> {
+        let mut service = self;
+        loop {
+            match service.serve(&mut control, &reload).await? {
+                Ended::Stopped => return Ok(()),
+                Ended::Compact(config) => {
+                    info!("compacting the store: polls pause until it is done");
+                    notify::send("STATUS=compacting the store");
+                    // opening compacts the store (and keeps systemd's watchdog fed meanwhile)
+                    service = Service::open(*config).await?;
+                }
+            }
+        }
+    }
+
+    /// One stretch of [`Service::run`] on one open store.
+    async fn serve(
+        mut self,
+        control: &mut tokio::sync::mpsc::Receiver<Control>,
+        reload: &impl Fn() -> anyhow::Result<Config>,
+    ) -> anyhow::Result<Ended> {
         let wake = Arc::new(Notify::new());
         // one wake-up per sink, rung after each delivery to the alert log
         let sink_wakes: Arc<std::sync::RwLock<Vec<Arc<Notify>>>> = Arc::default();
@@ -263,8 +300,8 @@ impl Service {
         let mut heartbeat = tokio::time::interval(Duration::from_secs(5));
         let every = |d: Duration| tokio::time::interval_at(tokio::time::Instant::now() + d, d);
         let mut status = every(Duration::from_secs(30));
-        // the daily retention pass; compaction only at start-up (see RETENTION_EVERY)
-        let mut retention = every(RETENTION_EVERY);
+        // the daily retention pass and compaction check (see RETENTION_EVERY)
+        let mut retention = every(maintenance_every());
         let watchdog = notify::watchdog_interval();
         let mut watchdog_tick = every(watchdog.map_or(Duration::from_secs(3600), |w| w / 2));
         let deliverer = tokio::spawn(deliver_loop(
@@ -276,6 +313,7 @@ impl Service {
             stop_rx,
         ));
         let mut fatal = None;
+        let mut compact = false;
         'generations: loop {
             // One generation: the feed loops of one config.
             let (stop_tx, stop_rx) = watch::channel(false);
@@ -303,6 +341,17 @@ impl Service {
                     _ = retention.tick() => {
                         if let Err(e) = self.retain().await {
                             error!(error = format!("{e:#}"), "retention failed; it runs again tomorrow");
+                        }
+                        match self.compaction_due().await {
+                            Ok(false) => {}
+                            Ok(true) => {
+                                info!("the store's directory has grown past twice its live data: stopping polls to compact it");
+                                compact = true;
+                                let _ = stop_tx.send(true);
+                                while tasks.join_next().await.is_some() {}
+                                break 'generations;
+                            }
+                            Err(e) => warn!(error = format!("{e:#}"), "measuring the store failed; compaction is checked again tomorrow"),
                         }
                     }
                     _ = status.tick() => notify::send(&format!("STATUS={}", self.status_line(n))),
@@ -359,17 +408,45 @@ impl Service {
                 }
             }
         }
-        notify::send("STOPPING=1");
+        if !compact {
+            notify::send("STOPPING=1");
+        }
         let _ = stop_all.send(true);
         let _ = deliverer.await;
         let delivered = self.deliver().await?;
         if delivered > 0 {
             info!(alerts = delivered, "delivered the last alerts");
         }
-        match fatal {
-            Some(e) => Err(e),
-            None => Ok(()),
+        if let Some(e) = fatal {
+            return Err(e);
         }
+        if !compact {
+            return Ok(Ended::Stopped);
+        }
+        // the pollers, sinks, deliverer and API have stopped; wait until the last of their
+        // handles on the store is gone (a request or delivery may still be finishing)
+        let store = Arc::downgrade(&self.poller.store);
+        let config = self.config.clone();
+        drop(self);
+        let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+        while store.strong_count() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!(
+                    "compacting the store: it was still in use {} s after polls stopped; exiting, so that the restart compacts it",
+                    RELEASE_WAIT.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Ended::Compact(Box::new(config)))
+    }
+
+    /// Whether the store has outgrown its live data (see [`Store::outgrown`]).
+    async fn compaction_due(&self) -> anyhow::Result<bool> {
+        let store = self.poller.store.clone();
+        tokio::task::spawn_blocking(move || store.outgrown())
+            .await?
+            .context("measuring the store")
     }
 
     /// "polling 42 feeds, 3 failing", for systemd's STATUS=.
@@ -588,12 +665,22 @@ async fn deliver_loop(
     }
 }
 
-/// How often `run` applies retention (it also runs when the service opens).
-///
-/// Compaction runs only when the service opens ([`Service::open`]): the API, the sinks and
-/// every poller hold the store (`Arc<Store>`), so `run` cannot close and reopen it to
-/// compact. A store that outgrows its live data is compacted at the next start-up.
+/// How often `run` applies retention and checks whether the store needs compacting (both
+/// also happen when the service opens).
 pub const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+/// [`RETENTION_EVERY`], or `FEEDWATCH_MAINTENANCE_SECS` seconds when set: the daemon and
+/// torture tests set it to a few seconds so that compaction happens while `run` runs.
+fn maintenance_every() -> Duration {
+    std::env::var("FEEDWATCH_MAINTENANCE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&s: &u64| s > 0)
+        .map_or(RETENTION_EVERY, Duration::from_secs)
+}
+
+/// How long a compaction in `run` waits for the store's last handle to be let go of.
+const RELEASE_WAIT: Duration = Duration::from_secs(60);
 
 /// Turns SIGTERM and SIGINT into [`Control::Stop`] and SIGHUP into [`Control::Reload`].
 pub fn signals() -> tokio::sync::mpsc::Receiver<Control> {

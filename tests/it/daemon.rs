@@ -244,3 +244,76 @@ fn the_systemd_watchdog_is_pinged() {
     signal(&child, "TERM");
     assert_eq!(wait(child, Duration::from_secs(20)).code(), Some(0));
 }
+
+/// An RSS document with one item per (guid, title).
+fn rss(items: &[(&str, &str)]) -> String {
+    let mut s = String::from("<rss version=\"2.0\"><channel><title>t</title>");
+    for (guid, title) in items {
+        s.push_str(&format!(
+            "<item><guid>{guid}</guid><title>{title}</title><link>https://outlet.example/{guid}</link></item>"
+        ));
+    }
+    s + "</channel></rss>"
+}
+
+/// A service runs for months: the daily check (here every second, FEEDWATCH_MAINTENANCE_SECS)
+/// finds the store outgrown (here always: FEEDWATCH_COMPACT_ALWAYS=1), pauses polls, compacts the store and carries on in the same process, without
+/// losing or repeating an alert; its API answers again afterwards.
+#[test]
+fn run_compacts_an_outgrown_store_without_a_restart() {
+    let s = Server::start();
+    s.set("/f", Route::feed(rss(&[("1", "CIS summit opens")])));
+    let setup = Setup::with_extra(
+        &[("f", &s.url("/f"), "all")],
+        "[defaults]\ninterval = \"1s\"\n",
+    );
+    let diag = setup.dir.path().join("stderr.log");
+    let child = command(Some(&setup.config))
+        .arg("run")
+        .env("FEEDWATCH_COMPACT_ALWAYS", "1")
+        .env("FEEDWATCH_MAINTENANCE_SECS", "1")
+        .stderr(std::fs::File::create(&diag).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&diag).unwrap_or_default();
+    let compactions = || log().matches("compacted the store").count();
+    wait_for("the first alert", Duration::from_secs(20), || {
+        setup.alerts().len() == 1
+    });
+    // compacted while running (the store holds an item and an alert by then)
+    let before = compactions();
+    wait_for("a compaction in run", Duration::from_secs(30), || {
+        compactions() > before
+    });
+    assert!(log().contains("stopping polls to compact it"), "{}", log());
+    s.set(
+        "/f",
+        Route::feed(rss(&[
+            ("1", "CIS summit opens"),
+            ("2", "CSTO drills begin"),
+        ])),
+    );
+    wait_for("the second alert", Duration::from_secs(30), || {
+        setup.alerts().len() == 2
+    });
+    let again = compactions();
+    wait_for("another compaction", Duration::from_secs(30), || {
+        compactions() > again
+    });
+    // the reopened service answers queries (through its API, as the store is held)
+    let items = setup.run(&["items", "--json"]);
+    assert!(items.status.success(), "{}", stderr(&items));
+    assert_eq!(stdout(&items).lines().count(), 2, "{}", stdout(&items));
+    sigterm(&child);
+    assert_eq!(wait(child, Duration::from_secs(30)).code(), Some(0));
+    let alerts = setup.alerts();
+    assert_eq!(
+        watch_titles(&alerts),
+        [
+            ("cis".into(), "CIS summit opens".into()),
+            ("csto".into(), "CSTO drills begin".into()),
+        ],
+        "one alert each, none repeated by the compactions"
+    );
+    assert!(!log().contains("ERROR"), "{}", log());
+}

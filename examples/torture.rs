@@ -13,7 +13,8 @@
 //! 300 ms: start-up, re-delivery, retention, first polls; the rest during polls, store writes
 //! and deliveries), and checks that `feedwatch items` opens the store. Retention keeps 30 s,
 //! so purges and tombstones are part of every round, and a third of the starts compact the
-//! store (`FEEDWATCH_COMPACT_ALWAYS=1`), so some kills land in the middle of a compaction.
+//! store (`FEEDWATCH_COMPACT_ALWAYS=1`: at start-up and, in `run`, again and again while it
+//! runs), so some kills land in the middle of a compaction.
 //! At the end the server shows every item, two clean `once` runs poll it all, and:
 //!
 //! - every story whose final text matches a watch has exactly one alert id for that watch
@@ -237,7 +238,16 @@ fn args() -> Args {
             "--seed" => a.seed = it.next().and_then(|v| v.parse::<u64>().ok()).expect(usage) | 1,
             "--binary" => a.binary = Some(it.next().expect(usage).into()),
             "--keep-dir" => a.keep_dir = true,
-            _ => panic!("{usage}"),
+            "-h" | "--help" => {
+                println!(
+                    "{usage}\n\nSIGKILLs the release feedwatch at random moments against a local publishing server, then checks the alert log against the server's ground truth (default 200 rounds)"
+                );
+                std::process::exit(0);
+            }
+            _ => {
+                eprintln!("torture: unknown argument {x:?}\n{usage}");
+                std::process::exit(2);
+            }
         }
     }
     a
@@ -313,9 +323,13 @@ fn spawn(bin: &Path, config: &Path, command: &str, log: &Path, compact: bool) ->
         .arg(command)
         .env("RUST_LOG", "info")
         .env_remove("NOTIFY_SOCKET")
-        // compact the store at start-up whatever its size, so that kills land in the
-        // middle of compactions too
+        // compact the store whatever its size, at start-up and (`run`) every 0.3-0.6 s
+        // while running, so that kills land in the middle of compactions too
         .env("FEEDWATCH_COMPACT_ALWAYS", if compact { "1" } else { "0" })
+        .env(
+            "FEEDWATCH_MAINTENANCE_SECS",
+            if compact { "0.4" } else { "" },
+        )
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()

@@ -669,14 +669,15 @@ async fn deliver_loop(
 /// also happen when the service opens).
 pub const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
 
-/// [`RETENTION_EVERY`], or `FEEDWATCH_MAINTENANCE_SECS` seconds when set: the daemon and
-/// torture tests set it to a few seconds so that compaction happens while `run` runs.
+/// [`RETENTION_EVERY`], or `FEEDWATCH_MAINTENANCE_SECS` seconds (fractions allowed) when
+/// set: the daemon and torture tests shorten it so that compaction happens while `run` runs.
 fn maintenance_every() -> Duration {
     std::env::var("FEEDWATCH_MAINTENANCE_SECS")
         .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&s: &u64| s > 0)
-        .map_or(RETENTION_EVERY, Duration::from_secs)
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|&s| s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .unwrap_or(RETENTION_EVERY)
 }
 
 /// How long a compaction in `run` waits for the store's last handle to be let go of.

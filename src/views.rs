@@ -82,14 +82,30 @@ pub fn items(store: &Store, feed: Option<&str>, limit: usize) -> store::Result<V
         .collect())
 }
 
-/// Alerts raised, newest first: the objects of the alert log.
+/// Alerts raised, newest first: the objects of the alert log, each with `feeds`, every feed
+/// its story has been seen in so far, first-seen first (the alert's `feed` alone once
+/// retention has dropped the item).
 pub fn alerts(store: &Store, watch: Option<&str>, limit: usize) -> store::Result<Vec<Value>> {
     let alerts = store.alerts()?;
+    let feeds: std::collections::HashMap<String, Vec<String>> = store
+        .items()?
+        .into_iter()
+        .map(|i| (i.key, i.feeds))
+        .collect();
     Ok(alerts
         .iter()
         .filter(|a| watch.is_none_or(|w| a.watch == w))
         .take(if limit == 0 { usize::MAX } else { limit })
-        .map(|a| serde_json::to_value(a).expect("alerts serialise"))
+        .map(|a| {
+            let mut v = serde_json::to_value(a).expect("alerts serialise");
+            v["feeds"] = json!(
+                feeds
+                    .get(&a.item)
+                    .cloned()
+                    .unwrap_or_else(|| vec![a.feed.clone()])
+            );
+            v
+        })
         .collect())
 }
 
@@ -160,6 +176,16 @@ pub fn render_alerts(rows: &[Value]) -> String {
             str_of(a, "feed"),
             str_of(a, "title")
         );
+        let also: Vec<&str> = a["feeds"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|f| *f != str_of(a, "feed"))
+            .collect();
+        if !also.is_empty() {
+            let _ = writeln!(out, "    also in: {}", also.join(", "));
+        }
         if let Some(link) = a["link"].as_str() {
             let _ = writeln!(out, "    {link}");
         }

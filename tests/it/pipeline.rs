@@ -254,6 +254,16 @@ fn the_same_story_in_three_feeds_alerts_once() {
     assert_eq!(feeds.remove(0), "world");
     feeds.sort();
     assert_eq!(feeds, ["all", "politics"]);
+    // `alerts` names every feed the story was seen in, the first one first
+    let listed = stdout(&setup.run(&["alerts", "--json"]));
+    let alert: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
+    assert_eq!(alert["feed"], "world");
+    assert_eq!(alert["feeds"], item["feeds"], "{listed}");
+    let text = stdout(&setup.run(&["alerts"]));
+    assert!(
+        text.contains("also in: politics, all") || text.contains("also in: all, politics"),
+        "{text}"
+    );
 }
 
 /// Control characters and bidi overrides in feed text cannot break or disguise a log line.

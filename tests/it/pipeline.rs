@@ -287,7 +287,8 @@ fn feed_text_cannot_forge_alert_lines() {
     assert!(title.starts_with("CIS news {"), "{title:?}");
 }
 
-/// `items` and `alerts` list what the store holds; `alerts --json` prints the log's objects.
+/// `items` and `alerts` list what the store holds; `alerts --json` prints the log's objects
+/// (with the feeds each story was seen in).
 #[test]
 fn items_and_alerts_commands_list_the_store() {
     let s = sample_server();
@@ -303,7 +304,16 @@ fn items_and_alerts_commands_list_the_store() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let mut logged = setup.alerts();
-    let mut listed_sorted = listed.clone();
+    // the log's objects, plus `feeds`: every feed the story was seen in (here its one feed)
+    let mut listed_sorted: Vec<serde_json::Value> = listed
+        .iter()
+        .map(|a| {
+            let mut a = a.clone();
+            let feeds = a.as_object_mut().unwrap().remove("feeds");
+            assert_eq!(feeds, Some(serde_json::json!([a["feed"].clone()])), "{a}");
+            a
+        })
+        .collect();
     logged.sort_by_key(|a| a["id"].as_str().unwrap().to_string());
     listed_sorted.sort_by_key(|a| a["id"].as_str().unwrap().to_string());
     assert_eq!(listed_sorted, logged);

@@ -317,6 +317,14 @@ impl Service {
         'generations: loop {
             // One generation: the feed loops of one config.
             let (stop_tx, stop_rx) = watch::channel(false);
+            // a new sink starts at the journal's end: fix that end now, before any feed
+            // polls, or alerts delivered before its task first reads its cursor are skipped
+            for sink in &self.config.sinks {
+                self.poller
+                    .store
+                    .sink_cursor(&sink.name)
+                    .with_context(|| format!("sink {}: reading its cursor", sink.name))?;
+            }
             let mut tasks = self.start_feeds(&wake, &stop_rx)?;
             let mut sinks = JoinSet::new();
             let mut wakes = Vec::new();

@@ -313,29 +313,8 @@ fn sync_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dedup::KeyPolicy;
     use crate::store::export::Record;
-    use crate::store::tests::{incoming, item, open, poll};
-
-    /// A store with two items, an alert delivered and one pending.
-    fn filled() -> (tempfile::TempDir, Store) {
-        let (d, store) = open();
-        let a = item("1", "https://x.example/1", "CIS summit");
-        let b = item("2", "https://x.example/2", "CSTO drills");
-        poll(
-            &store,
-            "f",
-            &[incoming("f", &a, KeyPolicy::Guid, &["cis"], true)],
-        );
-        let delivered = store.pending(10).unwrap();
-        store.mark_delivered(&[delivered[0].0]).unwrap();
-        poll(
-            &store,
-            "f",
-            &[incoming("f", &b, KeyPolicy::Guid, &["csto"], true)],
-        );
-        (d, store)
-    }
+    use crate::store::tests::filled;
 
     fn records(store: &Store) -> Vec<Record> {
         store.records().map(|r| r.unwrap()).collect()

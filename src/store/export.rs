@@ -396,7 +396,7 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::dedup::KeyPolicy;
-    use crate::store::tests::{incoming, item, open, poll};
+    use crate::store::tests::{filled, incoming, item, open, poll};
     use chrono::Utc;
 
     fn export(store: &Store) -> String {
@@ -409,21 +409,8 @@ mod tests {
     /// tombstones included; the imported store knows its items and pending alert.
     #[test]
     fn export_and_import_round_trip() {
-        let (_d, store) = open();
+        let (_d, store) = filled();
         let a = item("1", "https://x.example/1", "CIS summit");
-        let b = item("2", "https://x.example/2", "CSTO drills");
-        poll(
-            &store,
-            "f",
-            &[incoming("f", &a, KeyPolicy::Guid, &["cis"], true)],
-        );
-        let delivered = store.pending(10).unwrap();
-        store.mark_delivered(&[delivered[0].0]).unwrap();
-        poll(
-            &store,
-            "f",
-            &[incoming("f", &b, KeyPolicy::Guid, &["csto"], true)],
-        );
         // main's trees: a feed-health line (pending), the sinks' journal and a cursor
         let state = store.feed_state("f").unwrap().unwrap();
         let (id, line) =

@@ -798,6 +798,26 @@ mod tests {
         (dir, store)
     }
 
+    /// A store with two items, an alert delivered and one pending.
+    pub(crate) fn filled() -> (tempfile::TempDir, Store) {
+        let (d, store) = open();
+        let a = item("1", "https://x.example/1", "CIS summit");
+        let b = item("2", "https://x.example/2", "CSTO drills");
+        poll(
+            &store,
+            "f",
+            &[incoming("f", &a, KeyPolicy::Guid, &["cis"], true)],
+        );
+        let delivered = store.pending(10).unwrap();
+        store.mark_delivered(&[delivered[0].0]).unwrap();
+        poll(
+            &store,
+            "f",
+            &[incoming("f", &b, KeyPolicy::Guid, &["csto"], true)],
+        );
+        (d, store)
+    }
+
     pub(crate) fn item(guid: &str, link: &str, title: &str) -> Item {
         Item {
             guid: Some(guid.into()),

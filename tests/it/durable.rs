@@ -16,17 +16,6 @@ fn rss(items: &[(&str, &str)]) -> String {
     s
 }
 
-fn once_ok(setup: &Setup) -> Output {
-    let out = setup.run(&["once"]);
-    assert!(
-        out.status.success(),
-        "once failed: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    out
-}
-
 /// Item 1 leaves the feed's window when newer items arrive, then comes back (an outlet
 /// re-sorting, or a "most read" list): it is not news again.
 #[test]
@@ -42,11 +31,7 @@ fn an_item_sliding_back_into_the_window_does_not_alert_again() {
     once_ok(&setup);
     s.set("/f", Route::feed(rss(&[one, three])));
     let out = once_ok(&setup);
-    assert!(
-        stdout(&out).contains("2 items, 0 new; 0 alerts"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(out.contains("2 items, 0 new; 0 alerts"), "{out}");
     assert_eq!(
         watch_titles(&setup.alerts()),
         [
@@ -192,7 +177,7 @@ fn alerts_pending_after_a_failed_delivery_are_delivered_once_on_restart() {
 
     std::fs::write(&setup.config, good).unwrap();
     let out = once_ok(&setup);
-    assert!(stdout(&out).contains("0 new; 0 alerts"), "{}", stdout(&out));
+    assert!(out.contains("0 new; 0 alerts"), "{out}");
     let delivered = setup.alerts();
     assert_eq!(delivered.len(), 2, "{delivered:#?}");
     assert_eq!(

@@ -94,6 +94,18 @@ impl Setup {
     }
 }
 
+/// Runs `feedwatch once` with the setup's config, asserts it succeeded, returns its stdout.
+pub fn once_ok(setup: &Setup) -> String {
+    let out = setup.run(&["once"]);
+    assert!(
+        out.status.success(),
+        "once failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
 pub fn read_alerts(path: &Path) -> Vec<serde_json::Value> {
     match std::fs::read_to_string(path) {
         Ok(s) => s

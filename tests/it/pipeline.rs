@@ -8,17 +8,6 @@ fn sample_server() -> Server {
     s
 }
 
-fn once_ok(setup: &Setup) -> String {
-    let out = setup.run(&["once"]);
-    assert!(
-        out.status.success(),
-        "once failed: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
-}
-
 /// The sample feed with backlog = "all": the CIS-summit item alerts for cis and csto, the
 /// trap item (decision, precise, Francisco, concise) and the third item do not.
 #[test]

@@ -15,7 +15,7 @@ fn sigterm(child: &Child) {
 }
 
 /// Waits for a child to exit, killing it after `limit`.
-fn wait(mut child: Child, limit: Duration) -> std::process::ExitStatus {
+fn wait(mut child: Daemon, limit: Duration) -> std::process::ExitStatus {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -53,6 +53,7 @@ fn run_notifies_systemd_writes_alerts_and_stops_on_sigterm() {
         .env("NOTIFY_SOCKET", &sock_path)
         .stderr(Stdio::piped())
         .spawn()
+        .map(Daemon)
         .unwrap();
     let mut buf = [0u8; 512];
     let n = sock.recv(&mut buf).expect("READY=1 within 20 s");
@@ -83,6 +84,7 @@ fn a_held_store_exits_3_naming_the_holder() {
         .arg("run")
         .stderr(Stdio::piped())
         .spawn()
+        .map(Daemon)
         .unwrap();
     // the service logs "feedwatch running" once the store is open
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
@@ -157,6 +159,7 @@ fn sighup_reloads_the_config_and_keeps_out_an_invalid_one() {
         .env("NOTIFY_SOCKET", &sock_path)
         .stderr(Stdio::null())
         .spawn()
+        .map(Daemon)
         .unwrap();
     assert!(recv(&sock).contains("READY=1"));
     wait_for("feed a polled", Duration::from_secs(20), || {
@@ -231,6 +234,7 @@ fn the_systemd_watchdog_is_pinged() {
         .env("WATCHDOG_USEC", "400000")
         .stderr(Stdio::null())
         .spawn()
+        .map(Daemon)
         .unwrap();
     assert!(recv(&sock).contains("READY=1"));
     let started = Instant::now();
@@ -274,6 +278,7 @@ fn run_compacts_an_outgrown_store_without_a_restart() {
         .env("FEEDWATCH_MAINTENANCE_SECS", "1")
         .stderr(std::fs::File::create(&diag).unwrap())
         .spawn()
+        .map(Daemon)
         .unwrap();
     let log = || std::fs::read_to_string(&diag).unwrap_or_default();
     let compactions = || log().matches("compacted the store").count();

@@ -94,6 +94,32 @@ impl Setup {
     }
 }
 
+/// A running feedwatch, killed when dropped: a test that fails while the service runs
+/// leaves no process behind.
+pub struct Daemon(pub std::process::Child);
+
+impl std::ops::Deref for Daemon {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Runs `feedwatch once` with the setup's config, asserts it succeeded, returns its stdout.
 pub fn once_ok(setup: &Setup) -> String {
     let out = setup.run(&["once"]);

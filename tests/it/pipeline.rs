@@ -457,6 +457,7 @@ fn alerts_follow_streams_new_alerts_across_rotation() {
         .args(["alerts", "--follow", "--json"])
         .stdout(std::process::Stdio::piped())
         .spawn()
+        .map(Daemon)
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut next =

@@ -45,6 +45,7 @@ fn webhook_retries_until_accepted_and_signs_its_body_and_exec_gets_json() {
         .arg("run")
         .stderr(Stdio::piped())
         .spawn()
+        .map(Daemon)
         .unwrap();
     wait_until("the webhook to accept", Duration::from_secs(30), || {
         receiver.seen("/hook").iter().any(|s| s.status == 200)

@@ -142,6 +142,7 @@ fn main() {
     let per_poll = a.per_day.div_ceil(a.polls);
     let (mut published, mut purged, mut alerts, mut compactions) = (0u64, 0u64, 0u64, 0);
     let mut peak = 0u64;
+    let mut peak_compacting = 0u64;
     let clock = Instant::now();
     println!(
         "{} days x {} feeds x {} new items a day, {} polls a day, keep {} days, compaction check {}",
@@ -219,6 +220,9 @@ fn main() {
             store = s;
             if let Some(c) = c {
                 compactions += 1;
+                // the directory just before, and the old store and its copy side by side
+                peak = peak.max(c.before);
+                peak_compacting = peak_compacting.max(c.before + c.after);
                 println!(
                     "      compacted at day {}: {:.0} MiB -> {:.0} MiB ({:.0} MiB live) in {:.0}s",
                     day + 1,
@@ -249,8 +253,9 @@ fn main() {
     let trees = store.tree_sizes().unwrap();
     let live_bytes: u64 = trees.iter().map(|t| t.2).sum();
     println!(
-        "\n{published} items published, {purged} purged (tombstones), {alerts} alerts, {compactions} compactions; largest directory {:.1} MiB",
-        mib(peak)
+        "\n{published} items published, {purged} purged (tombstones), {alerts} alerts, {compactions} compactions; largest directory {:.1} MiB; largest during a compaction (old store and copy) {:.1} MiB",
+        mib(peak),
+        mib(peak_compacting)
     );
     println!("tree        entries    MiB of keys+values");
     for (name, n, bytes) in &trees {

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::alert::rfc3339;
 use crate::config::Config;
+use crate::dedup::Key;
 use crate::schedule::{self, Health};
 use crate::store::{self, Store};
 
@@ -87,26 +88,21 @@ pub fn items(store: &Store, feed: Option<&str>, limit: usize) -> store::Result<V
 /// retention has dropped the item).
 pub fn alerts(store: &Store, watch: Option<&str>, limit: usize) -> store::Result<Vec<Value>> {
     let alerts = store.alerts()?;
-    let feeds: std::collections::HashMap<String, Vec<String>> = store
-        .items()?
-        .into_iter()
-        .map(|i| (i.key, i.feeds))
-        .collect();
-    Ok(alerts
+    alerts
         .iter()
         .filter(|a| watch.is_none_or(|w| a.watch == w))
         .take(if limit == 0 { usize::MAX } else { limit })
         .map(|a| {
+            // only the items of the alerts shown are read
+            let stored = match Key::from_hex(&a.item) {
+                Some(key) => store.item(key)?,
+                None => None,
+            };
             let mut v = serde_json::to_value(a).expect("alerts serialise");
-            v["feeds"] = json!(
-                feeds
-                    .get(&a.item)
-                    .cloned()
-                    .unwrap_or_else(|| vec![a.feed.clone()])
-            );
-            v
+            v["feeds"] = json!(stored.map_or_else(|| vec![a.feed.clone()], |i| i.feeds));
+            Ok(v)
         })
-        .collect())
+        .collect()
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {

@@ -540,6 +540,14 @@ impl Store {
         Ok(items)
     }
 
+    /// The item stored under `key`, if retention has not dropped it.
+    pub fn item(&self, key: Key) -> Result<Option<StoredItem>> {
+        self.items
+            .get(key.0)?
+            .map(|v| decode("items", &v))
+            .transpose()
+    }
+
     /// How many items the store holds (bodies, not tombstones).
     pub fn item_count(&self) -> usize {
         self.items.len()

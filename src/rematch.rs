@@ -75,15 +75,7 @@ pub fn find(
                 found.already += 1;
                 continue;
             }
-            let alert = Alert::new(
-                key,
-                &item.feeds[0],
-                &item.title,
-                item.link.as_deref(),
-                item.published,
-                now,
-                &f,
-            );
+            let alert = item.alert(key, now, &f);
             found.new.push((id, alert));
         }
     }

@@ -171,6 +171,22 @@ pub struct StoredItem {
     pub matched: Vec<String>,
 }
 
+impl StoredItem {
+    /// The alert of `fired` for this item (stored under `key`), raised at `detected`: from
+    /// the feed where the item was first seen.
+    pub fn alert(&self, key: Key, detected: DateTime<Utc>, fired: &Fired) -> Alert {
+        Alert::new(
+            key,
+            &self.feeds[0],
+            &self.title,
+            self.link.as_deref(),
+            self.published,
+            detected,
+            fired,
+        )
+    }
+}
+
 /// One item of a polled document, with what the pure stages decided about it.
 #[derive(Debug, Clone)]
 pub struct Incoming {
@@ -424,15 +440,7 @@ impl Store {
                     }
                 };
                 for fired in raise {
-                    let alert = Alert::new(
-                        key,
-                        &stored.feeds[0],
-                        &stored.title,
-                        stored.link.as_deref(),
-                        stored.published,
-                        now,
-                        fired,
-                    );
+                    let alert = stored.alert(key, now, fired);
                     let id = key.alert_id(&fired.watch);
                     if alerts.get(id.0)?.is_some() {
                         continue; // this watch fired for this story already

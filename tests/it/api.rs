@@ -59,17 +59,6 @@ fn get(addr: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !f() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn lines(text: &str) -> Vec<serde_json::Value> {
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -85,7 +74,9 @@ fn health_metrics_and_queries_while_running() {
     s.set("/rss/news", Route::feed(SAMPLE).with_etag("\"v1\""));
     let setup = Setup::new(&[("moscow-times", &s.url("/rss/news"), "all")]);
     let running = start(&setup);
-    wait_until("two alerts", || setup.alerts().len() == 2);
+    wait_for("two alerts", Duration::from_secs(20), || {
+        setup.alerts().len() == 2
+    });
 
     let (status, body) = get(&running.addr, "/healthz");
     assert_eq!((status, body.as_str()), (200, "ok\n"));
@@ -136,7 +127,7 @@ fn health_metrics_and_queries_while_running() {
         .arg(running.child.id().to_string())
         .status()
         .unwrap();
-    wait_until("the service to stop", || {
+    wait_for("the service to stop", Duration::from_secs(20), || {
         !setup
             .dir
             .path()
@@ -169,7 +160,7 @@ fn healthz_is_503_while_alerts_cannot_be_delivered() {
     std::fs::write(&setup.config, config).unwrap();
     let running = start(&setup);
     let mut last = (0, String::new());
-    wait_until("an unhealthy /healthz", || {
+    wait_for("an unhealthy /healthz", Duration::from_secs(20), || {
         last = get(&running.addr, "/healthz");
         last.0 == 503
     });

@@ -29,12 +29,14 @@ fn wait(mut child: Daemon, limit: Duration) -> std::process::ExitStatus {
     }
 }
 
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// A socket in the setup's directory for the service's sd_notify messages (NOTIFY_SOCKET),
+/// read with a 20 s timeout.
+fn notify_socket(setup: &Setup) -> (PathBuf, UnixDatagram) {
+    let path = setup.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    (path, sock)
 }
 
 /// `run` polls, writes alerts, tells systemd READY=1 with a status line, and on SIGTERM
@@ -44,10 +46,7 @@ fn run_notifies_systemd_writes_alerts_and_stops_on_sigterm() {
     let s = Server::start();
     s.set("/rss/news", Route::feed(SAMPLE));
     let setup = Setup::new(&[("moscow-times", &s.url("/rss/news"), "all")]);
-    let sock_path = setup.dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    let (sock_path, sock) = notify_socket(&setup);
     let child = command(Some(&setup.config))
         .arg("run")
         .env("NOTIFY_SOCKET", &sock_path)
@@ -150,10 +149,7 @@ fn sighup_reloads_the_config_and_keeps_out_an_invalid_one() {
         std::fs::write(&setup.config, format!("{head}{feeds}{}", example_watches())).unwrap()
     };
     write(&feed("a", "/a"));
-    let sock_path = setup.dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    let (sock_path, sock) = notify_socket(&setup);
     let child = command(Some(&setup.config))
         .arg("run")
         .env("NOTIFY_SOCKET", &sock_path)
@@ -224,10 +220,7 @@ fn the_systemd_watchdog_is_pinged() {
     let s = Server::start();
     s.set("/rss/news", Route::feed(SAMPLE));
     let setup = Setup::new(&[("moscow-times", &s.url("/rss/news"), "all")]);
-    let sock_path = setup.dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    let (sock_path, sock) = notify_socket(&setup);
     let child = command(Some(&setup.config))
         .arg("run")
         .env("NOTIFY_SOCKET", &sock_path)

@@ -120,6 +120,15 @@ impl Drop for Daemon {
     }
 }
 
+/// Polls `f` every 20 ms until it holds; fails the test, naming `what`, after `limit`.
+pub fn wait_for(what: &str, limit: std::time::Duration, mut f: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !f() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Runs `feedwatch once` with the setup's config, asserts it succeeded, returns its stdout.
 pub fn once_ok(setup: &Setup) -> String {
     let out = setup.run(&["once"]);

@@ -1,15 +1,7 @@
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::*;
-
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !f() {
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// A webhook sink against a receiver that fails the first two attempts: the alert arrives
 /// once retried, signed with HMAC-SHA256 of its body; an exec sink gets every alert as JSON
@@ -47,10 +39,10 @@ fn webhook_retries_until_accepted_and_signs_its_body_and_exec_gets_json() {
         .spawn()
         .map(Daemon)
         .unwrap();
-    wait_until("the webhook to accept", Duration::from_secs(30), || {
+    wait_for("the webhook to accept", Duration::from_secs(30), || {
         receiver.seen("/hook").iter().any(|s| s.status == 200)
     });
-    wait_until(
+    wait_for(
         "the exec sink to get both alerts",
         Duration::from_secs(30),
         || std::fs::read_to_string(&out_file).is_ok_and(|s| s.lines().count() >= 2),

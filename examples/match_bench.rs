@@ -11,26 +11,10 @@
 use std::time::{Duration, Instant};
 
 use feedwatch::config::{TermConfig, WatchConfig};
+// deterministic, so every run times the same text
+use feedwatch::schedule::XorShift as Rng;
 use feedwatch::text::{html_to_text, normalize};
 use feedwatch::watch::{Field, Matcher};
-
-/// xorshift64: deterministic and dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 const LATIN: &[char] = &[
     'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'k', 'l', 'm', 'n', 'o', 'p', 'r', 's', 't', 'u',

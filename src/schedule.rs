@@ -109,20 +109,50 @@ pub fn first_delay(
     spread.mul_f64(index as f64 / count.max(1) as f64)
 }
 
+/// xorshift64: a small, fast generator, reproducible from its seed (which must not be 0).
+/// The jitter's source, and the property tests' and benchmarks'; nothing that needs real
+/// randomness.
+#[derive(Debug, Clone, Copy)]
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A number in 0..n.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// True `percent` times in a hundred.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next_u64() % 100 < percent
+    }
+
+    /// One of `items`.
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+}
+
 /// A random number in [0, 1] for jitter (not for anything that needs real randomness).
 pub fn unit_random() -> f64 {
     use std::cell::Cell;
     thread_local! {
-        static STATE: Cell<u64> = Cell::new(
+        static STATE: Cell<XorShift> = Cell::new(XorShift(
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0x9E37_79B9, |d| d.as_nanos() as u64) | 1
-        );
+        ));
     }
     STATE.with(|s| {
-        let mut x = s.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s.set(x);
+        let mut rng = s.get();
+        let x = rng.next_u64();
+        s.set(rng);
         (x >> 11) as f64 / (1u64 << 53) as f64
     })
 }

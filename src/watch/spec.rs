@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::config::{self, Env};
+use crate::schedule::XorShift;
 use crate::text::{html_to_text, link_to_text};
 
 use Field::{Categories, Content, Link, Title};
@@ -372,32 +373,6 @@ fn the_specification_table() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-/// A small deterministic generator (xorshift64), so the property test needs no crate.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
 }
 
 const WORDS: &[&str] = &[

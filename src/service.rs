@@ -103,9 +103,9 @@ impl Service {
         let path = config.storage.path.clone();
         let cache = config.storage.cache;
         // migrating or compacting a big store takes minutes: keep systemd's start timeout
-        // from running out (the first extension only after 20 s, when it may matter)
-        // (at start-up), and its watchdog fed (when `run` compacts the store): the work is
-        // one long call that makes progress, not a stuck scheduler
+        // from running out (at start-up) and its watchdog fed (when `run` compacts the
+        // store), the first time after 20 s, when it may matter: the work is one long call
+        // that makes progress, not a stuck scheduler
         let watchdog = notify::watchdog_interval().is_some();
         let extend = tokio::spawn(async move {
             loop {
@@ -129,7 +129,7 @@ impl Service {
                 after_mib = c.after >> 20,
                 live_mib = c.live >> 20,
                 records = %c.records,
-                "compacted the store: its directory had grown past twice its live data plus {} MiB",
+                "compacted the store: its directory had outgrown its live data (more than twice it, or 1.5x the last copy, plus {} MiB)",
                 crate::store::compact::SLACK >> 20
             );
         }
@@ -353,7 +353,7 @@ impl Service {
                         match self.compaction_due().await {
                             Ok(false) => {}
                             Ok(true) => {
-                                info!("the store's directory has grown past twice its live data: stopping polls to compact it");
+                                info!("the store's directory has outgrown its live data: stopping polls to compact it");
                                 compact = true;
                                 let _ = stop_tx.send(true);
                                 while tasks.join_next().await.is_some() {}

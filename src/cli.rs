@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::alert::{Alert, AlertLog};
 use crate::config::{
@@ -239,11 +239,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Man => {
-            std::io::stdout().write_all(crate::manual::man_page().as_bytes())?;
+            std::io::stdout().write_all(crate::manual::man_page(Cli::command()).as_bytes())?;
             return Ok(());
         }
         Command::Completions { shell } => {
-            std::io::stdout().write_all(&crate::manual::completions(shell))?;
+            std::io::stdout().write_all(&crate::manual::completions(shell, Cli::command()))?;
             return Ok(());
         }
         Command::Opml {

@@ -1,11 +1,12 @@
 //! The man page and shell completions, generated from the command-line definition
 //! (`feedwatch man`, `feedwatch completions SHELL`) so that they never drift from `--help`.
 //! `packaging/build-assets.sh` writes them for the Debian package.
+//!
+//! The caller hands in the definition as a [`clap::Command`] (`Cli::command()`), so this
+//! module knows clap, not the command line that uses it.
 
-use clap::{Arg, ArgAction, Command, CommandFactory};
+use clap::{Arg, ArgAction, Command};
 use roff::{Roff, bold, italic, roman};
-
-use crate::cli::Cli;
 
 /// The exit codes, as in `--help` and the README.
 const EXIT_STATUS: &[(&str, &str)] = &[
@@ -66,9 +67,8 @@ const FILES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The man page, section 1, as roff.
-pub fn man_page() -> String {
-    let mut cmd = Cli::command();
+/// The man page of `cmd` (the whole command line), section 1, as roff.
+pub fn man_page(mut cmd: Command) -> String {
     cmd.build();
     let man = clap_mangen::Man::new(cmd.clone());
     let mut out = Vec::new();
@@ -199,9 +199,8 @@ fn usage(a: &Arg, brackets: bool) -> String {
     }
 }
 
-/// Shell completions for `shell`.
-pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
-    let mut cmd = Cli::command();
+/// Shell completions of `cmd` (the whole command line) for `shell`.
+pub fn completions(shell: clap_complete::Shell, mut cmd: Command) -> Vec<u8> {
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "feedwatch", &mut out);
     out

@@ -1,0 +1,182 @@
+//! The command-line definition (clap): every command, its arguments and their help text.
+//! `--help`, the man page and the shell completions are all generated from it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::watch::Field;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done (for `once`: the cycle ran; feeds that failed are reported, not fatal)
+  1  runtime failure (store or disk)
+  2  invalid config or usage
+  3  the store is held by a running feedwatch (stop it first)
+
+Config: --config PATH, else $FEEDWATCH_CONFIG, else /etc/feedwatch/feedwatch.toml,
+else the built-in default (config/feedwatch.toml, data in ./feedwatch-data/).";
+
+/// Watches news feeds and writes one alert per item that mentions a watched term.
+#[derive(Debug, Parser)]
+#[command(name = "feedwatch", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// The config file (TOML); see config/feedwatch.toml for every key.
+    #[arg(long, short, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: poll every feed on its schedule until SIGTERM or SIGINT.
+    Run,
+    /// Poll every feed once, write the alerts, and exit.
+    Once,
+    /// Validate the config and show what would be polled and watched (exit 2 if invalid).
+    Check,
+    /// Poll one feed now, write its alerts, and show the outcome.
+    Poll {
+        /// The feed's name in the config.
+        name: String,
+    },
+    /// Poll a feed again that was disabled because it answered 410 Gone.
+    Enable { name: String },
+    /// Show each feed's health: state, last success, last error, next poll, items.
+    Feeds {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List stored items, newest first.
+    Items {
+        #[arg(long)]
+        json: bool,
+        /// Only items seen in this feed.
+        #[arg(long, value_name = "NAME")]
+        feed: Option<String>,
+        /// At most this many (0: all).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// List alerts raised, newest first (the same objects as in the alert log).
+    Alerts {
+        #[arg(long)]
+        json: bool,
+        /// Only alerts of this watch.
+        #[arg(long, value_name = "NAME")]
+        watch: Option<String>,
+        /// Then keep printing new lines of the alert log as they are written (like
+        /// `tail -F`: follows the log across rotation), until interrupted.
+        #[arg(long, short)]
+        follow: bool,
+        /// At most this many (0: all).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Try the watches on a text: which fire and why (exit 0 either way).
+    ///
+    /// The text is read like an item's field: HTML tags are dropped, entities decoded, and
+    /// Unicode normalised. It is taken from --text, else --file, else standard input.
+    Match {
+        /// The text to try.
+        #[arg(long, value_name = "TEXT", conflicts_with = "file")]
+        text: Option<String>,
+        /// Read the text from this file.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// The field the text stands for: title, summary, content, categories or link
+        /// (a watch with `fields` that leave it out does not see the text).
+        #[arg(long, default_value = "content", value_parser = parse_field)]
+        field: Field,
+        /// The feed the text comes from, for watches limited to some feeds (without it,
+        /// those limits are not applied).
+        #[arg(long, value_name = "NAME")]
+        feed: Option<String>,
+        /// One JSON object: {"fires": [watch names], "watches": [per watch: fires, reason, matches]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the current watches over stored items; raise the alerts they never raised.
+    ///
+    /// Alerts are committed to the store and delivered to the alert log like the service's,
+    /// at most once per item and watch, ever: a second run raises nothing. It opens the
+    /// store, so stop the service first (exit 3 while it runs).
+    Rematch {
+        /// Only items published (or, undated, first seen) within this window, e.g. 7d.
+        #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
+        /// Only this watch.
+        #[arg(long, value_name = "NAME")]
+        watch: Option<String>,
+        /// Report what would alert; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The alerts as JSON lines (as in the alert log) on stdout; the summary on stderr.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the whole store (feeds, items, seen keys, alerts, pending alerts) as JSON lines:
+    /// a backup, or the way to move a store to another machine or feedwatch version.
+    Export {
+        /// Write here (replaced only once the export is complete) instead of stdout.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Restore an export into an empty store (storage.path of the config).
+    Import {
+        /// The file written by `feedwatch export` (`-` for stdin).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Poll a bundled sample feed served on 127.0.0.1 and show the alerts (no network needed).
+    Demo,
+    /// Exchange the feed list with feed readers, as OPML 2.0.
+    Opml {
+        #[command(subcommand)]
+        command: OpmlCommand,
+    },
+    /// Print shell completions (for packaging).
+    #[command(hide = true)]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, as roff (for packaging).
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OpmlCommand {
+    /// Print the config's feeds as OPML 2.0, for a feed reader.
+    Export {
+        /// Write it to this file instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Add the feeds of an OPML file to the config file.
+    ///
+    /// Every outline with an xmlUrl is a feed, however deep in folders. A feed whose URL is
+    /// already configured (compared without tracking parameters, fragment or trailing
+    /// slash) is skipped; the others are appended to the config file as `[[feeds]]` tables,
+    /// named after their titles (lowercase, letters, digits and '-'; a name already taken
+    /// gets -2, -3 ...). The rest of the file is left as it is. The new config is checked,
+    /// and the file restored if it does not validate (exit 2).
+    Import {
+        /// The OPML file, e.g. exported from another feed reader.
+        file: PathBuf,
+        /// Show what would be added and skipped; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// `--field NAME`, with the valid names in the error.
+fn parse_field(name: &str) -> Result<Field, String> {
+    Field::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
+        format!("{name:?} is not a field; use one of {}", names.join(", "))
+    })
+}

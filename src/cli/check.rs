@@ -1,0 +1,135 @@
+//! `check`: what the config says, in words: where things are, every feed, watch and sink.
+
+use crate::config::{Backlog, CaseMode, Config, DEFAULT_FIELDS, Interval, TermConfig};
+use crate::watch::{is_case_sensitive, quote};
+
+/// `check`: the config was loaded (so it is valid); print what it describes.
+pub(super) fn check(config: &Config) -> anyhow::Result<()> {
+    print!("{}", describe(config));
+    Ok(())
+}
+
+/// What `check` prints: where things are, every feed, watch and sink.
+pub fn describe(c: &Config) -> String {
+    let mut s = format!("config ok: {}\n", c.source);
+    s.push_str(&format!(
+        "store: {} (item text kept {} after first sighting, keys forever)\nalert log: {}\n",
+        c.storage.path.display(),
+        days(c.storage.keep),
+        c.alerts.log.display()
+    ));
+    s.push_str(&format!("\n{} feeds:\n", c.feeds.len()));
+    for f in &c.feeds {
+        s.push_str(&format!(
+            "  {:<16} every {:<6} backlog {:<5} {}{}\n",
+            f.name,
+            interval(f.interval),
+            backlog(f.backlog),
+            f.url,
+            if f.enabled { "" } else { "  (paused)" }
+        ));
+    }
+    s.push_str(&format!("\n{} watches:\n", c.watches.len()));
+    if c.watches.is_empty() {
+        s.push_str("  (none: items are stored but nothing alerts; add [[watch]] tables)\n");
+    }
+    for w in &c.watches {
+        let list = |terms: &[TermConfig], sep: &str| {
+            terms.iter().map(term_label).collect::<Vec<_>>().join(sep)
+        };
+        if w.terms.is_empty() {
+            s.push_str(&format!("  {}:\n", w.name));
+        } else {
+            s.push_str(&format!("  {}: {}\n", w.name, list(&w.terms, ", ")));
+        }
+        if !w.all.is_empty() {
+            let groups: Vec<String> = w
+                .all
+                .iter()
+                .map(|g| format!("[{}]", list(g, " | ")))
+                .collect();
+            s.push_str(&format!("      all of: {}\n", groups.join(" and ")));
+        }
+        if let Some(n) = &w.near {
+            s.push_str(&format!(
+                "      near: {} within {} words\n",
+                list(&n.terms, " and "),
+                n.within
+            ));
+        }
+        if !w.not.is_empty() {
+            s.push_str(&format!("      not: {}\n", list(&w.not, ", ")));
+        }
+        if w.fields != DEFAULT_FIELDS {
+            let fields: Vec<&str> = w.fields.iter().map(|f| f.name()).collect();
+            s.push_str(&format!("      fields: {}\n", fields.join(", ")));
+        }
+        if !w.feeds.is_empty() {
+            s.push_str(&format!("      feeds: {}\n", w.feeds.join(", ")));
+        }
+    }
+    if !c.sinks.is_empty() {
+        s.push_str(&format!("\n{} sinks:\n", c.sinks.len()));
+        for k in &c.sinks {
+            let watches = if k.watches.is_empty() {
+                "all watches and feed health".to_string()
+            } else {
+                k.watches.join(", ")
+            };
+            let every = k
+                .every
+                .map(|d| format!(", a digest every {}", humantime::format_duration(d)))
+                .unwrap_or_default();
+            s.push_str(&format!(
+                "  {}: {} ({watches}{every})\n",
+                k.name,
+                k.kind.describe()
+            ));
+        }
+    }
+    s
+}
+
+/// A term for `check`: quoted, with its options in words.
+fn term_label(t: &TermConfig) -> String {
+    let mut flags = Vec::new();
+    if t.regex {
+        flags.push("regex");
+        if t.case == CaseMode::Insensitive {
+            flags.push("any case");
+        }
+    } else if is_case_sensitive(&crate::text::normalize(&t.text), t.case) {
+        flags.push("exact case");
+    }
+    if t.stem {
+        flags.push("stem");
+    }
+    if flags.is_empty() {
+        quote(&t.text)
+    } else {
+        format!("{} ({})", quote(&t.text), flags.join(", "))
+    }
+}
+
+fn interval(i: Interval) -> String {
+    match i {
+        Interval::Fixed(d) => humantime::format_duration(d).to_string(),
+        Interval::Auto => "auto".into(),
+    }
+}
+
+/// A duration in whole days as "90d" (humantime would say "2months 29days 13h 26m 24s").
+fn days(d: std::time::Duration) -> String {
+    match d.as_secs() {
+        s if s > 0 && s % 86400 == 0 => format!("{}d", s / 86400),
+        _ => humantime::format_duration(d).to_string(),
+    }
+}
+
+fn backlog(b: Backlog) -> String {
+    match b {
+        Backlog::All => "all".into(),
+        Backlog::None => "none".into(),
+        Backlog::Window(d) => humantime::format_duration(d).to_string(),
+    }
+}

@@ -1,0 +1,69 @@
+//! Which module runs which command: the config is loaded once, here, for the commands
+//! that need a valid one.
+
+use std::io::Write;
+
+use clap::CommandFactory;
+
+use super::{Cli, Command, OpmlCommand};
+use super::{backup, check, matching, opml, query, service};
+use crate::config::{self, Env};
+
+/// Runs one parsed command line.
+pub(super) fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo => return service::demo(),
+        Command::Man => {
+            std::io::stdout().write_all(crate::manual::man_page(Cli::command()).as_bytes())?;
+            return Ok(());
+        }
+        Command::Completions { shell } => {
+            std::io::stdout().write_all(&crate::manual::completions(shell, Cli::command()))?;
+            return Ok(());
+        }
+        Command::Opml {
+            command: OpmlCommand::Import { file, dry_run },
+        } => return opml::import(cli.config.as_deref(), &file, dry_run),
+        _ => {}
+    }
+    let config = config::load(cli.config.as_deref(), &Env::from_process())?;
+    match cli.command {
+        Command::Check => check::check(&config),
+        Command::Run => service::run(config, cli.config),
+        Command::Once => service::once(config),
+        Command::Poll { name } => service::poll(config, &name),
+        Command::Enable { name } => service::enable(&config, &name),
+        Command::Feeds { json } => query::feeds(&config, json),
+        Command::Items { json, feed, limit } => query::items(&config, json, feed, limit),
+        Command::Alerts {
+            json,
+            watch,
+            limit,
+            follow,
+        } => query::alerts(&config, json, watch, limit, follow),
+        Command::Match {
+            text,
+            file,
+            field,
+            feed,
+            json,
+        } => matching::try_match(&config, text, file, field, feed, json),
+        Command::Rematch {
+            since,
+            watch,
+            dry_run,
+            json,
+        } => matching::rematch(&config, since, watch.as_deref(), dry_run, json),
+        Command::Opml {
+            command: OpmlCommand::Export { output },
+        } => opml::export(&config, output.as_deref()),
+        Command::Export { output } => backup::export(&config, output.as_deref()),
+        Command::Import { file } => backup::import(&config, &file),
+        Command::Demo
+        | Command::Man
+        | Command::Completions { .. }
+        | Command::Opml {
+            command: OpmlCommand::Import { .. },
+        } => unreachable!("handled above"),
+    }
+}

@@ -1,0 +1,209 @@
+//! `match` (try the watches on a text and say why each fires or not) and `rematch` (the
+//! current watches over stored items).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chrono::Utc;
+
+use super::UsageError;
+use super::open_store;
+use super::progress::Progress;
+use crate::alert::{Alert, AlertLog};
+use crate::config::{Config, WatchConfig};
+use crate::rematch;
+use crate::service;
+use crate::views;
+use crate::watch::{Field, Match, Matcher, Rule, quote};
+
+/// `match`: every watch on one text, with why it fires or why not.
+pub(super) fn try_match(
+    config: &Config,
+    text: Option<String>,
+    file: Option<PathBuf>,
+    field: Field,
+    feed: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let raw = match (text, &file) {
+        (Some(t), _) => t,
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("match: reading the text from {}", path.display()))?,
+        (None, None) => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .context("match: reading the text from standard input")?;
+            s
+        }
+    };
+    if let Some(f) = &feed {
+        if !config.feeds.iter().any(|c| &c.name == f) {
+            return Err(UsageError(format!(
+                "match: no feed is named {f:?} in {}; its feeds are: {}",
+                config.source,
+                names(config.feeds.iter().map(|f| f.name.as_str()))
+            ))
+            .into());
+        }
+    }
+    let text = match field {
+        Field::Link => crate::text::link_to_text(raw.trim()),
+        _ => crate::text::html_to_text(&raw),
+    };
+    let matcher = Matcher::new(&config.watches)?;
+    let feeds = feed.map(|f| vec![f]);
+    let explained = matcher.explain(feeds.as_deref(), &[(field, &text)]);
+    let firing: Vec<&str> = explained
+        .iter()
+        .filter(|e| e.fires)
+        .map(|e| e.watch.as_str())
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if json {
+        let v = serde_json::json!({ "fires": firing, "watches": explained });
+        writeln!(out, "{v}")?;
+        return Ok(());
+    }
+    let n = explained.len();
+    if firing.is_empty() {
+        writeln!(out, "no watch fires ({n} checked)")?;
+    } else {
+        writeln!(
+            out,
+            "{} of {n} watches fire{}: {}",
+            firing.len(),
+            if firing.len() == 1 { "s" } else { "" },
+            firing.join(", ")
+        )?;
+    }
+    for (e, w) in explained.iter().zip(&config.watches) {
+        match &e.reason {
+            None => writeln!(out, "\n{} fires:", e.watch)?,
+            Some(reason) => writeln!(out, "\n{} does not fire: {reason}", e.watch)?,
+        }
+        if feeds.is_none() && !w.feeds.is_empty() {
+            writeln!(
+                out,
+                "  (limited to feeds {}; not applied without --feed)",
+                w.feeds.join(", ")
+            )?;
+        }
+        for m in &e.matches {
+            writeln!(out, "  {}", explain_match(m))?;
+        }
+        for m in &e.excluded_by {
+            writeln!(out, "  excluded by {}", explain_match(m))?;
+        }
+    }
+    Ok(())
+}
+
+/// `rematch`: the current watches over stored items.
+pub(super) fn rematch(
+    config: &Config,
+    since: Option<std::time::Duration>,
+    watch: Option<&str>,
+    dry_run: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let watches: Vec<WatchConfig> = match watch {
+        None => config.watches.clone(),
+        Some(name) => {
+            let w: Vec<WatchConfig> = config
+                .watches
+                .iter()
+                .filter(|w| w.name == name)
+                .cloned()
+                .collect();
+            if w.is_empty() {
+                return Err(UsageError(format!(
+                    "rematch: no watch is named {name:?} in {}; its watches are: {}",
+                    config.source,
+                    names(config.watches.iter().map(|w| w.name.as_str()))
+                ))
+                .into());
+            }
+            w
+        }
+    };
+    let matcher = Matcher::new(&watches)?;
+    let store = open_store(config)?;
+    let mut progress = Progress::new("rematch");
+    let found = rematch::find(&store, &matcher, since, Utc::now(), &mut |done, total| {
+        progress.tick(done, total)
+    })
+    .context("rematch: reading the stored items")?;
+    progress.finish();
+    let (alerts, verb) = if dry_run {
+        let alerts: Vec<Alert> = found.new.iter().map(|(_, a)| a.clone()).collect();
+        (alerts, "would be raised")
+    } else {
+        let written = rematch::raise(&store, &found.new).context("rematch: committing alerts")?;
+        let mut log = AlertLog::open(&config.alerts.log).with_context(|| {
+            format!(
+                "rematch: opening the alert log {} (the alerts stay pending in the store and are delivered by the next run)",
+                config.alerts.log.display()
+            )
+        })?;
+        service::deliver_pending(&store, &mut log).context("rematch: delivering alerts")?;
+        (written, "raised")
+    };
+    let mut out = std::io::stdout().lock();
+    for a in &alerts {
+        if json {
+            writeln!(out, "{}", a.to_line())?;
+        } else {
+            let row = serde_json::to_value(a)?;
+            write!(out, "{}", views::render_alerts(std::slice::from_ref(&row)))?;
+        }
+    }
+    let window = since.map_or(String::new(), |d| {
+        format!(" from the last {}", humantime::format_duration(d))
+    });
+    let mut summary = format!(
+        "rematch{}: {} items checked{window}, {} alert{} {verb}, {} already raised before",
+        if dry_run { " (dry run)" } else { "" },
+        found.checked,
+        alerts.len(),
+        if alerts.len() == 1 { "" } else { "s" },
+        found.already,
+    );
+    if dry_run {
+        summary.push_str("; nothing written");
+    } else if !alerts.is_empty() {
+        summary.push_str(&format!("; written to {}", config.alerts.log.display()));
+    }
+    if json {
+        eprintln!("{summary}");
+    } else {
+        writeln!(out, "{summary}")?;
+    }
+    Ok(())
+}
+
+/// `"CIS" in title: …snippet…`, with the rule when it is not the any-list.
+fn explain_match(m: &Match) -> String {
+    let rule = match m.rule {
+        Rule::Any => "",
+        Rule::All => " (all)",
+        Rule::Near => " (near)",
+        Rule::Not => " (not)",
+    };
+    format!(
+        "{}{rule} in {}: {}",
+        quote(&m.term),
+        m.field.name(),
+        m.snippet
+    )
+}
+
+/// A list of names for an error message, `(none)` when empty.
+fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = names.collect();
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(", ")
+    }
+}

@@ -34,8 +34,8 @@ pub use service::{
     default_user_agent,
 };
 pub use sinks::{SinkConfig, SinkKind};
-pub use terms::{CaseMode, TermConfig};
-pub use watches::{DEFAULT_FIELDS, MAX_NEAR, NearConfig, WatchConfig};
+pub use terms::{CaseMode, TermConfig, compile_regex};
+pub use watches::{DEFAULT_FIELDS, Field, MAX_NEAR, NearConfig, WatchConfig};
 
 /// The documented example; also the built-in default when no config file exists.
 pub const EXAMPLE: &str = include_str!("../../config/feedwatch.toml");

@@ -2,6 +2,7 @@
 //! inline table with options (`{ term = "...", case = "...", stem = true }`), or a regex
 //! (`{ regex = "..." }`), checked here so that a bad one is reported with its line.
 
+use regex::Regex;
 use toml::de::{DeTable, DeValue};
 
 use super::reader::{Reader, Value};
@@ -41,6 +42,36 @@ pub enum CaseMode {
     Auto,
     Sensitive,
     Insensitive,
+}
+
+/// Compiles a regex term as the matcher runs it: over normalised text, case-insensitive
+/// only when `case = "insensitive"` (otherwise as written: `(?i)` works), at most 1 MiB
+/// compiled. A pattern that matches the empty text is refused: it would match every item.
+/// The error is one line, for a config message.
+pub fn compile_regex(pattern: &str, case: CaseMode) -> Result<Regex, String> {
+    let re = regex::RegexBuilder::new(pattern)
+        .case_insensitive(case == CaseMode::Insensitive)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::Syntax(s) => format!(
+                "invalid regex {pattern:?}: {}",
+                s.lines()
+                    .rfind(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .trim_start_matches("error: ")
+            ),
+            regex::Error::CompiledTooBig(_) => format!(
+                "regex {pattern:?} is too big (over 1 MiB compiled); split it into several terms"
+            ),
+            e => format!("invalid regex {pattern:?}: {e}"),
+        })?;
+    if re.is_match("") {
+        return Err(format!(
+            "regex {pattern:?} matches empty text, so it would fire on every item; make it need at least one character"
+        ));
+    }
+    Ok(re)
 }
 
 impl Reader<'_> {
@@ -126,7 +157,7 @@ impl Reader<'_> {
             }
         };
         if regex {
-            if let Err(e) = crate::watch::compile_regex(&text, case) {
+            if let Err(e) = compile_regex(&text, case) {
                 self.error(at, &format!("{key}.regex"), e);
                 return None;
             }

@@ -1,16 +1,59 @@
 //! `[[watch]]`: the subjects an operator watches, the rules that decide whether an item is
 //! about one (`terms`, `all`, `not`, `near`) and where a watch looks (`fields`, `feeds`).
+//!
+//! [`Field`] lives here rather than in [`crate::watch`], which compiles these watches: the
+//! config names the fields a watch may be limited to, and the matcher depends on the
+//! config, never the other way round.
 
 use std::collections::HashSet;
 
+use serde::{Deserialize, Serialize};
 use toml::de::{DeTable, DeValue};
 
 use super::reader::{Reader, section_keys};
 use super::terms::{CaseMode, TermConfig};
-use crate::watch::Field;
 
 /// Most words allowed between the two terms of `near`.
 pub const MAX_NEAR: u64 = 1000;
+
+/// The parts of an item that watches look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Field {
+    Title,
+    Summary,
+    Content,
+    Categories,
+    /// The item's link, percent-escapes decoded (only for watches that ask for it).
+    Link,
+}
+
+impl Field {
+    /// Every field, in the order a watch's `fields` are kept in.
+    pub const ALL: [Field; 5] = [
+        Field::Title,
+        Field::Summary,
+        Field::Content,
+        Field::Categories,
+        Field::Link,
+    ];
+
+    /// The name used in the config and in alerts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Title => "title",
+            Field::Summary => "summary",
+            Field::Content => "content",
+            Field::Categories => "categories",
+            Field::Link => "link",
+        }
+    }
+
+    /// The field of a [`name`](Field::name), as written in `fields = [...]`.
+    pub fn parse(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
 
 /// One watch: a subject and the rules that decide whether an item is about it. The watch
 /// fires when every rule it has holds: one of `terms`, something of each `all` group, the

@@ -454,6 +454,156 @@ mod tests {
         );
     }
 
+    /// Each line of the example that sets a key, as `(section, key, line)`: set
+    /// (`key = value`) or commented out with one `# ` (`# key = value`, which shows a
+    /// default or an example), the line without its `# `. Indented prose such as
+    /// `#   terms = [...]   one of these...` is not a setting.
+    fn example_settings() -> Vec<(String, String, String)> {
+        let mut settings = Vec::new();
+        let mut section = String::new();
+        for line in EXAMPLE.lines() {
+            let l = line.trim_start_matches('#').trim();
+            let header = l.trim_matches(|c| c == '[' || c == ']');
+            if l.starts_with('[')
+                && l.ends_with(']')
+                && !header.is_empty()
+                && header
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                section = header.to_string();
+                continue;
+            }
+            let text = line.strip_prefix("# ").unwrap_or(line);
+            if !text.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                continue;
+            }
+            let key = text.split_once('=').map(|(k, _)| k.trim());
+            if let Some(k) = key.filter(|k| k.chars().all(|c| c.is_alphanumeric() || c == '_')) {
+                settings.push((section.clone(), k.to_string(), text.to_string()));
+            }
+        }
+        settings
+    }
+
+    /// Every value the example shows in the service sections and `[defaults]` (commented
+    /// out: "a commented line shows the default") is the built-in default, the `Default`
+    /// of its section, so the documentation and the code cannot drift apart. Only the two
+    /// paths are set to something else: their defaults depend on the environment
+    /// (`the_example_is_valid_and_is_the_builtin_default`). A key of these sections that
+    /// the example does not show fails the test too.
+    #[test]
+    fn the_documented_defaults_are_the_builtin_defaults() {
+        const SECTIONS: [&str; 6] = ["storage", "alerts", "api", "fetch", "schedule", "defaults"];
+        const FROM_ENV: [&str; 2] = ["storage.path", "alerts.log"];
+        let mut shown: Vec<(String, String, String)> = Vec::new();
+        for (section, key, line) in example_settings() {
+            let name = format!("{section}.{key}");
+            if SECTIONS.contains(&section.as_str())
+                && !FROM_ENV.contains(&name.as_str())
+                && !shown.iter().any(|(s, k, _)| (s, k) == (&section, &key))
+            {
+                shown.push((section, key, line));
+            }
+        }
+        let mut text = String::new();
+        for section in SECTIONS {
+            text.push_str(&format!("[{section}]\n"));
+            for (_, _, line) in shown.iter().filter(|(s, _, _)| s == section) {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        text.push_str("[[feeds]]\nname = \"a\"\nurl = \"http://x/\"\n");
+        let c = match parse(&text, "defaults", None, &Env::default()) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}\n{text}"),
+        };
+        assert_eq!(c.storage, StorageConfig::default(), "{text}");
+        assert_eq!(c.alerts, AlertsConfig::default(), "{text}");
+        assert_eq!(c.api, ApiConfig::default(), "{text}");
+        assert_eq!(c.fetch, FetchConfig::default(), "{text}");
+        assert_eq!(c.schedule, ScheduleConfig::default(), "{text}");
+        let defaults = DefaultsConfig::default();
+        assert_eq!(
+            (c.feeds[0].interval, c.feeds[0].backlog),
+            (defaults.interval, defaults.backlog),
+            "{text}"
+        );
+        let missing: Vec<_> = KEYS
+            .iter()
+            .filter(|k| {
+                let (section, key) = k.split_once('.').unwrap();
+                SECTIONS.contains(&section)
+                    && !FROM_ENV.contains(k)
+                    && !shown
+                        .iter()
+                        .any(|(s, x, _)| (s.as_str(), x.as_str()) == (section, key))
+            })
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "keys whose default config/feedwatch.toml does not show: {missing:?}"
+        );
+    }
+
+    /// The defaults the example shows for the entries of a list (`# enabled = true` in a
+    /// feed, `# case = "auto"` and `# stem = false` in a watch, `# timeout = "30s"` in a
+    /// sink) are the built-in ones: an entry that sets them reads the same as one that
+    /// leaves them out. The example's other commented entry keys are examples, not
+    /// defaults (`# interval = "auto"`, `# every = "15m"`).
+    #[test]
+    fn the_documented_entry_defaults_are_the_builtin_defaults() {
+        const SHOWN: [(&str, &str); 4] = [
+            ("feeds", "enabled"),
+            ("watch", "case"),
+            ("watch", "stem"),
+            ("sinks", "timeout"),
+        ];
+        let settings = example_settings();
+        let documented = |section: &str| -> String {
+            SHOWN
+                .iter()
+                .filter(|(s, _)| *s == section)
+                .map(|(s, k)| {
+                    let found = settings
+                        .iter()
+                        .find(|(x, y, _)| (x.as_str(), y.as_str()) == (*s, *k));
+                    match found {
+                        Some((_, _, line)) => format!("{line}\n"),
+                        None => {
+                            panic!("config/feedwatch.toml does not show the default of {s}.{k}")
+                        }
+                    }
+                })
+                .collect()
+        };
+        let entries = |feeds: &str, watch: &str, sinks: &str| {
+            let text = format!(
+                "[[feeds]]\nname = \"a\"\nurl = \"http://x/\"\n{feeds}\
+                 [[watch]]\nname = \"w\"\nterms = [\"CSTO\"]\n{watch}\
+                 [[sinks]]\nname = \"s\"\nkind = \"exec\"\ncommand = [\"true\"]\n{sinks}"
+            );
+            match parse(&text, "entries", None, &Env::default()) {
+                Ok(c) => c,
+                Err(e) => panic!("{e}\n{text}"),
+            }
+        };
+        let set = entries(
+            &documented("feeds"),
+            &documented("watch"),
+            &documented("sinks"),
+        );
+        let unset = entries("", "", "");
+        assert_eq!(set.feeds[0].enabled, FeedConfig::DEFAULT_ENABLED);
+        assert_eq!(set.watches[0].terms[0].case, CaseMode::default());
+        assert!(!set.watches[0].terms[0].stem);
+        assert_eq!(set.sinks[0].timeout, SinkConfig::DEFAULT_TIMEOUT);
+        assert_eq!(set.feeds, unset.feeds);
+        assert_eq!(set.watches, unset.watches);
+        assert_eq!(set.sinks, unset.sinks);
+    }
+
     /// The keys of each inline table on a line, with its nesting depth (1: outermost),
     /// skipping what is inside strings.
     fn inline_tables(line: &str) -> Vec<(usize, Vec<String>)> {

@@ -11,7 +11,7 @@
 //! term (`stem = true`) only needs a boundary on its left, so "Содружеств" matches every case
 //! of the noun. Regex terms, the explicit escape hatch, run one by one over the same text.
 //!
-//! This module owns compiling and scanning; [`rules`] owns what the hits mean for each watch
+//! This module owns compiling and scanning; `rules` owns what the hits mean for each watch
 //! (`terms`, `all`, `not`, `near`) and the explanations.
 
 mod rules;

@@ -11,7 +11,7 @@
 //! term (`stem = true`) only needs a boundary on its left, so "Содружеств" matches every case
 //! of the noun. Regex terms, the explicit escape hatch, run one by one over the same text.
 //!
-//! This module owns compiling and scanning; [`rules`] owns what the hits mean for each watch
+//! This module owns compiling and scanning; `rules` owns what the hits mean for each watch
 //! (`terms`, `all`, `not`, `near`) and the explanations.
 
 mod rules;
@@ -26,6 +26,9 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{CaseMode, WatchConfig};
+// the fields (defined with the config, which limits watches to them) and the regex
+// compiler (shared with the config's validation), where the matcher's users look for them
+pub use crate::config::{Field, compile_regex};
 use crate::text::{fold_case, fold_case_into, is_word_char, link_to_text, normalize};
 
 pub use rules::Explained;
@@ -37,45 +40,9 @@ pub const SNIPPET_WIDTH: usize = 160;
 /// evaluation; the first hit explains the alert and `near` rarely needs more.
 const MAX_REGEX_HITS: usize = 256;
 
-/// The parts of an item that watches look at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Field {
-    Title,
-    Summary,
-    Content,
-    Categories,
-    /// The item's link, percent-escapes decoded (only for watches that ask for it).
-    Link,
-}
-
-impl Field {
-    pub const ALL: [Field; 5] = [
-        Field::Title,
-        Field::Summary,
-        Field::Content,
-        Field::Categories,
-        Field::Link,
-    ];
-
-    /// The name used in the config and in alerts.
-    pub fn name(self) -> &'static str {
-        match self {
-            Field::Title => "title",
-            Field::Summary => "summary",
-            Field::Content => "content",
-            Field::Categories => "categories",
-            Field::Link => "link",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Field> {
-        Field::ALL.into_iter().find(|f| f.name() == name)
-    }
-
-    fn bit(self) -> u8 {
-        1 << self as u8
-    }
+/// A field's bit in a watch's set of fields.
+fn bit(field: Field) -> u8 {
+    1 << field as u8
 }
 
 /// Which rule of a watch a match satisfied (or, for `not`, broke).
@@ -281,7 +248,7 @@ impl Matcher {
             }
             watches.push(Watch {
                 name: c.name.clone(),
-                fields: c.fields.iter().fold(0, |m, f| m | f.bit()),
+                fields: c.fields.iter().fold(0, |m, f| m | bit(*f)),
                 field_list: c.fields.clone(),
                 feeds: c.feeds.clone(),
                 terms,
@@ -305,7 +272,7 @@ impl Matcher {
 
     /// Whether any watch looks at `field` (others need not be prepared).
     pub fn looks_at(&self, field: Field) -> bool {
-        self.fields & field.bit() != 0
+        self.fields & bit(field) != 0
     }
 
     /// The watches that fire on an item seen in `feeds`.
@@ -383,7 +350,7 @@ impl Matcher {
                 self.scan(a, hay, text, field, &mut hits);
             }
             for r in &self.regexes {
-                if self.watches[r.watch as usize].fields & field.bit() == 0 {
+                if self.watches[r.watch as usize].fields & bit(field) == 0 {
                     continue;
                 }
                 let found = r.re.find_iter(text).filter(|m| !m.is_empty());
@@ -403,7 +370,7 @@ impl Matcher {
     /// Runs the automaton over `hay` (`text` or its case-folded copy, same byte offsets) and
     /// records every whole-word match for the watches that look at `field`.
     fn scan(&self, a: &Automaton, hay: &[u8], text: &str, field: Field, hits: &mut Vec<Hit>) {
-        let bit = field.bit();
+        let bit = bit(field);
         for m in a.ac.find_overlapping_iter(hay) {
             let (start, end) = (m.start(), m.end());
             let left_ok = text[..start]
@@ -491,36 +458,6 @@ impl Automaton {
             folded,
         })
     }
-}
-
-/// Compiles a regex term as the matcher runs it: over normalised text, case-insensitive
-/// only when `case = "insensitive"` (otherwise as written: `(?i)` works), at most 1 MiB
-/// compiled. A pattern that matches the empty text is refused: it would match every item.
-/// The error is one line, for a config message.
-pub fn compile_regex(pattern: &str, case: CaseMode) -> Result<Regex, String> {
-    let re = regex::RegexBuilder::new(pattern)
-        .case_insensitive(case == CaseMode::Insensitive)
-        .size_limit(1 << 20)
-        .build()
-        .map_err(|e| match e {
-            regex::Error::Syntax(s) => format!(
-                "invalid regex {pattern:?}: {}",
-                s.lines()
-                    .rfind(|l| !l.trim().is_empty())
-                    .unwrap_or("")
-                    .trim_start_matches("error: ")
-            ),
-            regex::Error::CompiledTooBig(_) => format!(
-                "regex {pattern:?} is too big (over 1 MiB compiled); split it into several terms"
-            ),
-            e => format!("invalid regex {pattern:?}: {e}"),
-        })?;
-    if re.is_match("") {
-        return Err(format!(
-            "regex {pattern:?} matches empty text, so it would fire on every item; make it need at least one character"
-        ));
-    }
-    Ok(re)
 }
 
 /// A term in double quotes as configured, for messages: unlike `{:?}` it leaves a regex's

@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::{Field, Hit, Match, Role, Rule, SNIPPET_WIDTH, Watch, quote};
+use super::{Field, Hit, Match, Role, Rule, SNIPPET_WIDTH, Watch, bit, quote};
 use crate::text::{char_offset, is_word_char, snippet};
 
 /// Whether a watch fires on its hits, or the first rule that failed.
@@ -170,7 +170,7 @@ fn reason(
             .map(|(f, _)| *f)
             .collect();
         let scope: Vec<&str> = w.field_list.iter().map(|f| f.name()).collect();
-        if !given.is_empty() && given.iter().all(|f| w.fields & f.bit() == 0) {
+        if !given.is_empty() && given.iter().all(|f| w.fields & bit(*f) == 0) {
             format!(" (it looks only at {})", scope.join(", "))
         } else {
             String::new()

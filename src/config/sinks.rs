@@ -1,0 +1,217 @@
+//! `[[sinks]]`: where alerts are delivered besides the alert log (a webhook, or a command
+//! run with the alert on stdin), and which of them each receives.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::de::DeTable;
+use url::Url;
+
+use super::reader::{Reader, section_keys};
+use super::watches::WatchConfig;
+
+/// Where alerts go besides the alert log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SinkConfig {
+    pub name: String,
+    pub kind: SinkKind,
+    /// The watches whose alerts it receives; empty: all, and feed-health lines too.
+    pub watches: Vec<String>,
+    /// Send a digest (a JSON array) this often instead of each alert at once.
+    pub every: Option<Duration>,
+    /// For one request or one run of the command.
+    pub timeout: Duration,
+}
+
+impl SinkConfig {
+    /// `timeout` unless the sink says otherwise.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+}
+
+/// What a sink does with an alert.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SinkKind {
+    /// POST the alert JSON; `secret` signs it (HMAC-SHA256 in X-Feedwatch-Signature).
+    Webhook { url: Url, secret: Option<String> },
+    /// Run the command with the alert JSON on stdin.
+    Exec { command: Vec<String> },
+}
+
+/// Never prints the secret.
+impl fmt::Debug for SinkConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SinkConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind.describe())
+            .field("watches", &self.watches)
+            .field("every", &self.every)
+            .finish()
+    }
+}
+
+impl SinkKind {
+    /// For messages and `check`: what it is, without secrets.
+    pub fn describe(&self) -> String {
+        match self {
+            SinkKind::Webhook { url, secret } => {
+                format!(
+                    "webhook {url}{}",
+                    if secret.is_some() { " (signed)" } else { "" }
+                )
+            }
+            SinkKind::Exec { command } => format!("exec {command:?}"),
+        }
+    }
+}
+
+impl Reader<'_> {
+    pub(super) fn sinks(
+        &mut self,
+        doc: &DeTable<'_>,
+        watches: &[WatchConfig],
+        base: Option<&Path>,
+    ) -> Vec<SinkConfig> {
+        let mut sinks = Vec::new();
+        let mut names = HashSet::new();
+        let tables = if doc.contains_key("sinks") {
+            self.array_of_tables(doc, "sinks").unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        for (i, (t, at)) in tables.into_iter().enumerate() {
+            let key = format!("sinks[{i}]");
+            self.check_keys(t, &key, &section_keys("sinks"));
+            let name = self.name(t, &key, at, &mut names, "sink");
+            let timeout = self
+                .duration(t, &key, "timeout")
+                .unwrap_or(SinkConfig::DEFAULT_TIMEOUT);
+            let every = self.duration(t, &key, "every");
+            let sink_watches: Vec<String> = self
+                .string_list(t, &key, "watches")
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect();
+            for w in &sink_watches {
+                if !watches.iter().any(|x| &x.name == w) {
+                    let at = t.get("watches").map_or(at, |v| v.span().start);
+                    self.error(
+                        at,
+                        &format!("{key}.watches"),
+                        format!(
+                            "no watch called {w:?}; watches: {}",
+                            watches
+                                .iter()
+                                .map(|w| w.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                }
+            }
+            let kind = match self
+                .string(t, &key, "kind")
+                .map(|(k, span)| (k, span.start))
+            {
+                Some((k, _)) if k == "webhook" => {
+                    let url = match self.string(t, &key, "url") {
+                        Some((u, span)) => match Url::parse(&u) {
+                            Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+                            _ => {
+                                self.error(
+                                    span.start,
+                                    &format!("{key}.url"),
+                                    format!("{u:?} is not an http(s) URL"),
+                                );
+                                None
+                            }
+                        },
+                        None => {
+                            self.error(
+                                at,
+                                &format!("{key}.url"),
+                                "missing: a webhook sink needs url = \"https://...\"",
+                            );
+                            None
+                        }
+                    };
+                    let secret = match (
+                        self.string(t, &key, "secret"),
+                        self.string(t, &key, "secret_file"),
+                    ) {
+                        (Some(_), Some((_, span))) => {
+                            self.error(
+                                span.start,
+                                &format!("{key}.secret_file"),
+                                "give secret or secret_file, not both",
+                            );
+                            None
+                        }
+                        (Some((s, _)), None) => Some(s),
+                        (None, Some((f, span))) => {
+                            let path = match base {
+                                Some(b) if Path::new(&f).is_relative() => b.join(&f),
+                                _ => PathBuf::from(&f),
+                            };
+                            match std::fs::read_to_string(&path) {
+                                Ok(s) => Some(s.trim_end_matches(['\r', '\n']).to_string()),
+                                Err(e) => {
+                                    self.error(
+                                        span.start,
+                                        &format!("{key}.secret_file"),
+                                        format!("cannot read {}: {e}", path.display()),
+                                    );
+                                    None
+                                }
+                            }
+                        }
+                        (None, None) => None,
+                    };
+                    url.map(|url| SinkKind::Webhook { url, secret })
+                }
+                Some((k, _)) if k == "exec" => {
+                    let command: Vec<String> = self
+                        .string_list(t, &key, "command")
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(s, _)| s)
+                        .collect();
+                    if command.is_empty() {
+                        self.error(at, &format!("{key}.command"), "missing: an exec sink needs command = [\"/path/to/program\", \"arg\"...]");
+                        None
+                    } else {
+                        Some(SinkKind::Exec { command })
+                    }
+                }
+                Some((k, at)) => {
+                    self.error(
+                        at,
+                        &format!("{key}.kind"),
+                        format!("{k:?} is not a sink kind; use \"webhook\" or \"exec\""),
+                    );
+                    None
+                }
+                None => {
+                    self.error(
+                        at,
+                        &format!("{key}.kind"),
+                        "missing: kind = \"webhook\" or \"exec\"",
+                    );
+                    None
+                }
+            };
+            if let (Some(name), Some(kind)) = (name, kind) {
+                sinks.push(SinkConfig {
+                    name,
+                    kind,
+                    watches: sink_watches,
+                    every,
+                    timeout,
+                });
+            }
+        }
+        sinks
+    }
+}

@@ -1,7 +1,8 @@
 //! The service: opening the store and the alert log, `once` (one cycle over every feed),
 //! `poll` (one feed now), and [`Service::run`] (each feed on its own schedule until told to
-//! stop: `run.rs`; what tells it to, `control.rs`). Moving alerts to the alert log and the sinks is the deliverer's job
-//! ([`crate::deliver`]); this module owns the lifecycle around it.
+//! stop: `run.rs`; what tells it to: `control.rs`). Moving alerts to the alert log, then to
+//! the sinks, is the deliverer's job ([`crate::deliver`]); this module owns the lifecycle
+//! around it.
 //!
 //! Polls run under a semaphore (`fetch.concurrency`); a failing feed backs off on its own
 //! schedule and never holds up the others.

@@ -1,9 +1,9 @@
 //! [`Service::run`]: the service running until told to stop, and what it runs.
 //!
 //! It is told to stop by a [`CancellationToken`] and to reload on a channel (both in
-//! [`Control`]), so tests and `main` (signals, see [`super::signals`]) drive it the same way. Its
-//! tasks are named (tracing spans `deliverer`, `api`, `sink`) and tracked: those of the
-//! open store (deliverer, API) on one [`TaskTracker`]; each config's feed loops on a
+//! [`Control`]), so tests and `main` (signals, see [`super::signals`]) drive it the same
+//! way. Its tasks are named (tracing spans `deliverer`, `api`, `sink`) and tracked: those of
+//! the open store (deliverer, API) on one [`TaskTracker`]; each config's feed loops on a
 //! `JoinSet` (a feed loop's error ends the service) and its sinks on another tracker.
 //! Stopping cancels a token and waits for the tasks.
 
@@ -53,9 +53,13 @@ enum Stopped {
 
 /// What ends one generation (the tasks of one config).
 enum Event {
+    /// A valid config was read again: start the next generation with it.
     Reload(Box<Config>),
+    /// [`Control::stop`] was cancelled.
     Stop,
+    /// The daily check found the store outgrown.
     Compact,
+    /// A feed loop failed or panicked.
     FeedFailed(anyhow::Error),
 }
 

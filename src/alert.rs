@@ -1,10 +1,11 @@
 //! Alerts: their JSON-lines form, and the alert log they are delivered to.
 //!
 //! An alert is committed to the store's outbox with its item (see [`crate::store`]); the
-//! log is one sink that delivers from that outbox. A line is appended and the file fsynced
-//! before the alert counts as delivered, so a crash can repeat a line (same `id`) but never
-//! lose one. serde_json escapes every control character, and the text fields were
-//! normalised before, so a feed cannot break or forge a line.
+//! deliverer ([`crate::deliver`]) appends it to the alert log, and only then hands it on to
+//! the sinks (`[[sinks]]`). A line is appended and the file fsynced before the alert counts
+//! as delivered, so a crash can repeat a line (same `id`) but never lose one. serde_json
+//! escapes every control character, and the text fields were normalised before, so a feed
+//! cannot break or forge a line.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;

@@ -18,8 +18,9 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tracing::{info, warn};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, info, warn};
 
 use crate::config::Config;
 use crate::metrics::{Gauges, Metrics};
@@ -42,45 +43,53 @@ pub struct Api {
     pub config: Arc<RwLock<Arc<Config>>>,
 }
 
-/// Binds `addr` and serves until `stop` turns true. Returns the bound address (useful when
-/// the port was 0) after writing it to [`ADDR_FILE`] beside the store.
+/// Binds `addr` and serves until `stop`, on `tasks` (the listener and one task per
+/// connection). Returns the bound address (useful when the port was 0) after writing it to
+/// [`ADDR_FILE`] beside the store; the file is removed when the listener stops.
 pub async fn start(
     addr: SocketAddr,
     api: Api,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
+    tasks: &TaskTracker,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let addr_file: PathBuf = api.store.path().join(ADDR_FILE);
     let _ = std::fs::write(&addr_file, bound.to_string());
     info!(listen = %bound, "api listening");
-    tokio::spawn(async move {
+    let connections = tasks.clone();
+    let listen = async move {
         loop {
             let conn = tokio::select! {
-                _ = stop.wait_for(|s| *s) => break,
+                _ = stop.cancelled() => break,
                 conn = listener.accept() => conn,
             };
             let Ok((stream, _)) = conn else { continue };
             let api = api.clone();
-            let mut stop = stop.clone();
+            let stop = stop.clone();
             // connections end with the service too: each holds the store, which must be
             // let go of when the service stops or closes the store to compact it
-            tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    let api = api.clone();
-                    async move { Ok::<_, Infallible>(api.handle(req).await) }
-                });
-                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                tokio::select! {
-                    _ = stop.wait_for(|s| *s) => {}
-                    served = conn => if let Err(e) = served {
-                        tracing::debug!(error = %e, "api connection");
+            connections.spawn(
+                async move {
+                    let service = service_fn(move |req| {
+                        let api = api.clone();
+                        async move { Ok::<_, Infallible>(api.handle(req).await) }
+                    });
+                    let conn =
+                        http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    tokio::select! {
+                        _ = stop.cancelled() => {}
+                        served = conn => if let Err(e) = served {
+                            tracing::debug!(error = %e, "api connection");
+                        }
                     }
                 }
-            });
+                .in_current_span(),
+            );
         }
         let _ = std::fs::remove_file(&addr_file);
-    });
+    };
+    tasks.spawn(listen.instrument(tracing::info_span!("api")));
     Ok(bound)
 }
 

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod dedup;
+pub mod deliver;
 pub mod demo;
 pub mod fetch;
 pub mod hosts;

@@ -1,5 +1,6 @@
-//! Sinks beyond the alert log: `webhook` (a JSON POST signed with HMAC-SHA256) and `exec`
-//! (a command that gets the alert JSON on stdin).
+//! Sinks: the destinations configured by `[[sinks]]`, beyond the alert log: `webhook` (a
+//! JSON POST signed with HMAC-SHA256) and `exec` (a command that gets the alert JSON on
+//! stdin). The alert log itself is not a sink: it is written first, by [`crate::deliver`].
 //!
 //! A sink never blocks polling. Lines reach it from the store's delivery journal, in the
 //! order they were written to the alert log, after the log has them; each sink keeps its
@@ -13,7 +14,8 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::{SinkConfig, SinkKind};
@@ -62,12 +64,16 @@ fn wanted(sink: &SinkConfig, line: &str) -> bool {
 
 /// Runs one sink until `stop`: waits for new journal lines (`wake`), sends them, advances
 /// its cursor; on failure retries with doubling waits up to [`MAX_RETRY`].
-pub async fn run(
-    sink: SinkConfig,
-    store: Arc<Store>,
-    wake: Arc<Notify>,
-    mut stop: watch::Receiver<bool>,
-) {
+///
+/// `stop` ends it at once, also in the middle of a send (an `exec` command is killed): the
+/// cursor has not moved past that send, so its lines go out again on the next start.
+pub async fn run(sink: SinkConfig, store: Arc<Store>, wake: Arc<Notify>, stop: CancellationToken) {
+    stop.run_until_cancelled(send_from_journal(sink, store, wake))
+        .await;
+}
+
+/// [`run`]'s loop, which never ends on its own unless the sink cannot start.
+async fn send_from_journal(sink: SinkConfig, store: Arc<Store>, wake: Arc<Notify>) {
     let client = match reqwest::Client::builder().timeout(sink.timeout).build() {
         Ok(c) => c,
         Err(e) => {
@@ -84,7 +90,6 @@ pub async fn run(
             sink.every.unwrap_or(Duration::from_secs(3600))
         };
         tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
             _ = wake.notified(), if sink.every.is_none() && retry.is_zero() => {}
             _ = tokio::time::sleep(wait) => {}
         }

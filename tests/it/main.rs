@@ -20,6 +20,8 @@ mod opml;
 mod packaging;
 /// `once` against served feeds: alerts, backlog, dedup, conditional GET, charsets, failures.
 mod pipeline;
+/// One test per bug fixed, named after the bug.
+mod regression;
 /// `rematch` on a real store: dry runs, raising once, selecting by time and watch.
 mod rematch;
 /// Sinks beyond the alert log: webhook (signed, retried) and exec.

@@ -1,0 +1,595 @@
+//! [`Service::run`]: the service running until told to stop, and what it runs.
+//!
+//! It is told to stop by a [`CancellationToken`] and to reload on a channel (both in
+//! [`Control`]), so tests and `main` (signals, see [`super::signals`]) drive it the same
+//! way. Its tasks are named (tracing spans `deliverer`, `api`, `sink`) and tracked: those of
+//! the open store (deliverer, API) on one [`TaskTracker`]; each config's feed loops on a
+//! `JoinSet` (a feed loop's error ends the service) and its sinks on another tracker.
+//! Stopping cancels a token and waits for the tasks.
+
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Interval;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, error, info, warn};
+
+use super::{Control, Service};
+use crate::alert::AlertLog;
+use crate::config::{Config, FeedConfig};
+use crate::deliver::{self, Wakes};
+use crate::fetch::Fetcher;
+use crate::notify;
+use crate::poll::{Outcome, Poller};
+use crate::schedule;
+use crate::watch::Matcher;
+
+/// The config in force, shared with the API (replaced on reload).
+type SharedConfig = Arc<RwLock<Arc<Config>>>;
+
+/// Why one [`Service::serve`] ended.
+enum Ended {
+    /// Told to stop, or a feed loop failed.
+    Stopped,
+    /// The daily check found the store outgrown: everything holding it has stopped and let
+    /// go of it; open the service again with this config, which compacts the store.
+    Compact(Box<Config>),
+}
+
+/// Why the feed loops of one [`Service::serve`] stopped.
+enum Stopped {
+    /// [`Control::stop`] was cancelled.
+    Told,
+    /// A feed loop failed (the store refused it) or panicked.
+    Failed(anyhow::Error),
+    /// The store has outgrown its live data and is to be compacted.
+    Compact,
+}
+
+/// What ends one generation (the tasks of one config).
+enum Event {
+    /// A valid config was read again: start the next generation with it.
+    Reload(Box<Config>),
+    /// [`Control::stop`] was cancelled.
+    Stop,
+    /// The daily check found the store outgrown.
+    Compact,
+    /// A feed loop failed or panicked.
+    FeedFailed(anyhow::Error),
+}
+
+impl Service {
+    /// Runs until `shutdown` resolves, without reloading: for tests and embedding.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let trigger = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            trigger.cancel();
+        });
+        let (_no_reloads, reload) = mpsc::channel(1);
+        self.run(Control { stop, reload }, || {
+            Err(anyhow::anyhow!("reloading is not available here"))
+        })
+        .await
+    }
+
+    /// Runs until [`Control::stop`] is cancelled: each feed polls on its own schedule,
+    /// alerts are delivered as they are committed. A message on [`Control::reload`] re-reads
+    /// the config with `reload`: added feeds start, removed feeds stop, changed watches apply
+    /// to items seen from then on, the alert log is reopened (for logrotate); an invalid
+    /// config is reported and the running one kept. Once a day retention runs, and when the
+    /// store's directory has outgrown its live data, polls pause while the store is closed,
+    /// compacted and opened again (sled gives no space back on its own, and a service may
+    /// run for months without a restart). Returns after polls in flight are cancelled,
+    /// pending alerts delivered and the store flushed.
+    pub async fn run(
+        self,
+        mut control: Control,
+        reload: impl Fn() -> anyhow::Result<Config>,
+    ) -> anyhow::Result<()> {
+        let mut service = self;
+        loop {
+            match service.serve(&mut control, &reload).await? {
+                Ended::Stopped => return Ok(()),
+                Ended::Compact(config) => {
+                    info!("compacting the store: polls pause until it is done");
+                    notify::send("STATUS=compacting the store");
+                    // opening compacts the store (and keeps systemd's watchdog fed meanwhile)
+                    service = Service::open(*config).await?;
+                }
+            }
+        }
+    }
+
+    /// One stretch of [`Service::run`] on one open store: start the deliverer and the API,
+    /// run generations of feed loops until told to stop or to compact, stop the tasks,
+    /// deliver the last alerts, and for a compaction let go of the store.
+    async fn serve(
+        mut self,
+        control: &mut Control,
+        reload: &impl Fn() -> anyhow::Result<Config>,
+    ) -> anyhow::Result<Ended> {
+        let shared_config: SharedConfig = Arc::new(RwLock::new(Arc::new(self.config.clone())));
+        self.metrics.beat(); // alive from the start: /healthz must not flap before the first tick
+        let background = self.start_background(&shared_config).await;
+        let stopped = self
+            .supervise(&background.wakes, &shared_config, control, reload)
+            .await?;
+        if !matches!(stopped, Stopped::Compact) {
+            notify::send("STOPPING=1");
+        }
+        background.stop().await;
+        let delivered = self.deliver().await?;
+        if delivered > 0 {
+            info!(alerts = delivered, "delivered the last alerts");
+        }
+        match stopped {
+            Stopped::Told => Ok(Ended::Stopped),
+            Stopped::Failed(e) => Err(e),
+            Stopped::Compact => self.release_store().await,
+        }
+    }
+
+    /// Starts the tasks that live as long as the open store: the API (when `[api] listen`
+    /// is set) and the deliverer.
+    async fn start_background(&self, config: &SharedConfig) -> Background {
+        let stop = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let wakes = Arc::new(Wakes::default());
+        if let Some(addr) = self.config.api.listen {
+            let api = crate::api::Api {
+                store: self.poller.store.clone(),
+                metrics: self.metrics.clone(),
+                config: config.clone(),
+            };
+            if let Err(e) = crate::api::start(addr, api, stop.clone(), &tasks).await {
+                crate::api::warn_unavailable(addr, &e);
+            }
+        }
+        let deliverer = deliver::deliver_loop(
+            self.poller.store.clone(),
+            self.log.clone(),
+            self.metrics.clone(),
+            wakes.clone(),
+            stop.clone(),
+        );
+        tasks.spawn(deliverer.instrument(tracing::info_span!("deliverer")));
+        Background {
+            stop: stop.drop_guard(),
+            tasks,
+            wakes,
+        }
+    }
+
+    /// Runs one generation after another (a reload starts the next) until told to stop,
+    /// a feed loop fails, or the store needs compacting; returns with every feed loop and
+    /// sink stopped.
+    async fn supervise(
+        &mut self,
+        wakes: &Arc<Wakes>,
+        shared_config: &SharedConfig,
+        control: &mut Control,
+        reload: &impl Fn() -> anyhow::Result<Config>,
+    ) -> anyhow::Result<Stopped> {
+        let mut timers = Timers::new();
+        loop {
+            let mut generation = self.start_generation(wakes)?;
+            match self
+                .tend(&mut generation, &mut timers, control, reload)
+                .await
+            {
+                Event::Reload(next) => {
+                    generation.stop().await;
+                    self.apply(*next)?;
+                    *shared_config.write().unwrap_or_else(|p| p.into_inner()) =
+                        Arc::new(self.config.clone());
+                }
+                Event::Stop => {
+                    return Ok(match generation.stop().await {
+                        Some(e) => Stopped::Failed(e),
+                        None => Stopped::Told,
+                    });
+                }
+                Event::Compact => {
+                    generation.stop().await;
+                    return Ok(Stopped::Compact);
+                }
+                Event::FeedFailed(e) => {
+                    generation.stop().await;
+                    return Ok(Stopped::Failed(e));
+                }
+            }
+        }
+    }
+
+    /// Starts the sinks and the feed loops of the config in force, then tells systemd
+    /// that feedwatch is ready.
+    fn start_generation(&self, wakes: &Arc<Wakes>) -> anyhow::Result<Generation> {
+        let stop = CancellationToken::new();
+        // cancels the sinks if starting the feeds fails
+        let guard = stop.clone().drop_guard();
+        let sinks = TaskTracker::new();
+        // the sinks' cursors are fixed before any feed polls (see start_sinks)
+        deliver::start_sinks(&self.config.sinks, &self.poller.store, wakes, &stop, &sinks)?;
+        let feeds = self.start_feeds(wakes, &stop)?;
+        let n = feeds.len();
+        info!(feeds = n, watches = self.config.watches.len(), store = %self.config.storage.path.display(), alerts = %self.config.alerts.log.display(), "feedwatch running");
+        notify::send(&format!("READY=1\nSTATUS=polling {n} feeds"));
+        Ok(Generation {
+            stop: guard,
+            feeds,
+            sinks,
+            started: n,
+        })
+    }
+
+    /// Keeps one generation going (heartbeat, systemd status and watchdog, the daily
+    /// maintenance) until something ends it.
+    async fn tend(
+        &mut self,
+        generation: &mut Generation,
+        timers: &mut Timers,
+        control: &mut Control,
+        reload: &impl Fn() -> anyhow::Result<Config>,
+    ) -> Event {
+        let n = generation.started;
+        let mut reloads_open = true;
+        loop {
+            tokio::select! {
+                _ = timers.heartbeat.tick() => self.metrics.beat(),
+                _ = timers.maintenance.tick() => {
+                    if self.maintain().await {
+                        return Event::Compact;
+                    }
+                }
+                _ = timers.status.tick() => notify::send(&format!("STATUS={}", self.status_line(n))),
+                // WATCHDOG=1 only while the scheduler works: every feed loop alive and the
+                // store taking writes; otherwise systemd's WatchdogSec= restarts us
+                _ = timers.watchdog.tick(), if timers.watchdog_on => {
+                    if generation.feeds.len() == n && self.poller.store.check_writable().is_ok() {
+                        notify::send("WATCHDOG=1");
+                    } else {
+                        warn!("not pinging the systemd watchdog: a feed loop ended or the store refuses writes");
+                    }
+                }
+                _ = control.stop.cancelled() => {
+                    info!("stopping");
+                    return Event::Stop;
+                }
+                msg = control.reload.recv(), if reloads_open => match msg {
+                    Some(()) => {
+                        if let Some(next) = self.reread(reload, n) {
+                            return Event::Reload(Box::new(next));
+                        }
+                    }
+                    None => reloads_open = false,
+                },
+                Some(joined) = generation.feeds.join_next() => {
+                    // a feed loop ends early when the store fails, or when its feed is disabled
+                    match joined {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return Event::FeedFailed(e),
+                        Err(e) => return Event::FeedFailed(anyhow::anyhow!("a feed loop panicked: {e}")),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The daily pass: retention, then the compaction check. True when the store has
+    /// outgrown its live data and polls must stop for it to be compacted.
+    async fn maintain(&self) -> bool {
+        if let Err(e) = self.retain().await {
+            error!(
+                error = format!("{e:#}"),
+                "retention failed; it runs again tomorrow"
+            );
+        }
+        match self.compaction_due().await {
+            Ok(false) => false,
+            Ok(true) => {
+                info!(
+                    "the store's directory has outgrown its live data: stopping polls to compact it"
+                );
+                true
+            }
+            Err(e) => {
+                warn!(
+                    error = format!("{e:#}"),
+                    "measuring the store failed; compaction is checked again tomorrow"
+                );
+                false
+            }
+        }
+    }
+
+    /// Reads the config again for a reload. None when it is invalid: that is logged, the
+    /// running config stays in force and the alert log is reopened all the same.
+    fn reread(&self, reload: &impl Fn() -> anyhow::Result<Config>, n: usize) -> Option<Config> {
+        notify::send(&format!(
+            "RELOADING=1\nMONOTONIC_USEC={}",
+            notify::monotonic_usec()
+        ));
+        info!("reloading the config");
+        match reload() {
+            Ok(next) => Some(next),
+            Err(e) => {
+                error!(
+                    error = format!("{e:#}"),
+                    "the new config is invalid; the running config stays in force"
+                );
+                self.reopen_log(&self.config.alerts.log);
+                notify::send(&format!(
+                    "READY=1\nSTATUS=polling {n} feeds (config reload failed, see the log)"
+                ));
+                None
+            }
+        }
+    }
+
+    /// After the tasks of a stretch have stopped, waits until the last of their handles on
+    /// the store is gone (a request or delivery may still be finishing), so that opening
+    /// the service again can compact it.
+    async fn release_store(self) -> anyhow::Result<Ended> {
+        let store = Arc::downgrade(&self.poller.store);
+        let config = self.config.clone();
+        drop(self);
+        let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+        while store.strong_count() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!(
+                    "compacting the store: it was still in use {} s after polls stopped; exiting, so that the restart compacts it",
+                    RELEASE_WAIT.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Ended::Compact(Box::new(config)))
+    }
+
+    /// Whether the store has outgrown its live data (see [`Store::outgrown`]).
+    async fn compaction_due(&self) -> anyhow::Result<bool> {
+        let store = self.poller.store.clone();
+        tokio::task::spawn_blocking(move || store.outgrown())
+            .await?
+            .context("measuring the store")
+    }
+
+    /// "polling 42 feeds, 3 failing", for systemd's STATUS=.
+    fn status_line(&self, n: usize) -> String {
+        let now = chrono::Utc::now();
+        let failing = self
+            .poller
+            .store
+            .feed_states()
+            .map(|states| {
+                states
+                    .iter()
+                    .filter(|s| {
+                        matches!(schedule::assess(s, now), schedule::Health::Failing { .. })
+                    })
+                    .filter(|s| {
+                        self.config
+                            .feeds
+                            .iter()
+                            .any(|f| f.name == s.name && f.enabled)
+                    })
+                    .count()
+            })
+            .unwrap_or(0);
+        format!("polling {n} feeds, {failing} failing")
+    }
+
+    /// Spawns one loop per enabled feed, each first due where its stored schedule says or
+    /// spread over the first minutes.
+    fn start_feeds(
+        &self,
+        wakes: &Arc<Wakes>,
+        stop: &CancellationToken,
+    ) -> anyhow::Result<JoinSet<anyhow::Result<()>>> {
+        let mut tasks = JoinSet::new();
+        let feeds: Vec<&FeedConfig> = self.config.feeds.iter().filter(|f| f.enabled).collect();
+        let n = feeds.len();
+        let now = chrono::Utc::now();
+        for (i, feed) in feeds.into_iter().enumerate() {
+            let state = self.poller.state(feed)?;
+            let interval = schedule::interval(feed, &self.config.schedule, &state, now);
+            let first = schedule::first_delay(i, n, interval, state.next_poll, now);
+            tasks.spawn(feed_loop(
+                self.poller.clone(),
+                feed.clone(),
+                first,
+                wakes.clone(),
+                stop.clone(),
+            ));
+        }
+        Ok(tasks)
+    }
+
+    /// Takes a reloaded config into use: a new poller (fetch settings, watches, limits) over
+    /// the same store, and the alert log reopened at its (possibly new) path.
+    fn apply(&mut self, mut next: Config) -> anyhow::Result<()> {
+        if next.storage.path != self.config.storage.path {
+            warn!(running = %self.config.storage.path.display(), new = %next.storage.path.display(), "storage.path cannot change while running; restart feedwatch to use the new store");
+            next.storage = self.config.storage.clone();
+        }
+        let added: Vec<&str> = next
+            .feeds
+            .iter()
+            .filter(|f| !self.config.feeds.iter().any(|o| o.name == f.name))
+            .map(|f| f.name.as_str())
+            .collect();
+        let removed: Vec<&str> = self
+            .config
+            .feeds
+            .iter()
+            .filter(|f| !next.feeds.iter().any(|o| o.name == f.name))
+            .map(|f| f.name.as_str())
+            .collect();
+        info!(added = ?added, removed = ?removed, feeds = next.feeds.len(), watches = next.watches.len(), "config reloaded");
+        self.poller = Arc::new(Poller::new(
+            Fetcher::new(&next.fetch)?,
+            self.poller.store.clone(),
+            Arc::new(Matcher::new(&next.watches)?),
+            &next,
+            self.metrics.clone(),
+        ));
+        self.reopen_log(&next.alerts.log);
+        self.poller.store.keep_journal(!next.sinks.is_empty());
+        self.config = next;
+        Ok(())
+    }
+
+    /// Reopens the alert log (after logrotate moved it, or at a new path). On failure the
+    /// old file stays in use.
+    fn reopen_log(&self, path: &std::path::Path) {
+        match AlertLog::open(path) {
+            Ok(log) => *self.log.lock().unwrap_or_else(|p| p.into_inner()) = log,
+            Err(e) => {
+                error!(path = %path.display(), error = %e, "cannot reopen the alert log; still writing to the old one")
+            }
+        }
+    }
+}
+
+/// One feed's schedule: wait until due, poll, repeat; the poller says when it is due next.
+async fn feed_loop(
+    poller: Arc<Poller>,
+    feed: FeedConfig,
+    first: Duration,
+    wakes: Arc<Wakes>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut delay = first;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(delay) => {}
+        }
+        let report = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return Ok(()),
+            report = poller.poll(&feed) => report?,
+        };
+        if report.health_line
+            || matches!(report.outcome, Outcome::Polled { alerts, .. } if alerts > 0)
+        {
+            wakes.deliver.notify_one();
+        }
+        match report.next_in {
+            Some(d) => delay = d,
+            None => {
+                info!(feed = %feed.name, "feed disabled: not polled until `feedwatch enable {}`", feed.name);
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// How often `run` applies retention and checks whether the store needs compacting (both
+/// also happen when the service opens).
+pub const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+/// [`RETENTION_EVERY`], or `FEEDWATCH_MAINTENANCE_SECS` seconds (fractions allowed) when
+/// set: the daemon and torture tests shorten it so that compaction happens while `run` runs.
+fn maintenance_every() -> Duration {
+    std::env::var("FEEDWATCH_MAINTENANCE_SECS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|&s| s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .unwrap_or(RETENTION_EVERY)
+}
+
+/// How long a compaction in `run` waits for the store's last handle to be let go of.
+const RELEASE_WAIT: Duration = Duration::from_secs(60);
+
+/// The service's clocks, kept across reloads.
+struct Timers {
+    /// Every 5 s: the scheduler is alive (`/healthz`).
+    heartbeat: Interval,
+    /// Every 30 s: systemd's `STATUS=` line.
+    status: Interval,
+    /// Daily: retention and the compaction check (see [`maintenance_every`]).
+    maintenance: Interval,
+    /// Half systemd's `WatchdogSec=`; ticks only matter when `watchdog_on`.
+    watchdog: Interval,
+    /// Whether systemd asked for watchdog pings.
+    watchdog_on: bool,
+}
+
+impl Timers {
+    fn new() -> Timers {
+        let every = |d: Duration| tokio::time::interval_at(tokio::time::Instant::now() + d, d);
+        let watchdog = notify::watchdog_interval();
+        Timers {
+            heartbeat: tokio::time::interval(Duration::from_secs(5)),
+            status: every(Duration::from_secs(30)),
+            maintenance: every(maintenance_every()),
+            watchdog: every(watchdog.map_or(Duration::from_secs(3600), |w| w / 2)),
+            watchdog_on: watchdog.is_some(),
+        }
+    }
+}
+
+/// The tasks that live as long as one open store: the deliverer and the API.
+struct Background {
+    /// Cancels the tasks when dropped: by [`Background::stop`], or when `serve` fails.
+    stop: DropGuard,
+    /// The deliverer, the API's listener and its connections.
+    tasks: TaskTracker,
+    /// Rung by the feed loops; rings the sinks.
+    wakes: Arc<Wakes>,
+}
+
+impl Background {
+    /// Stops the tasks and waits until they have ended.
+    async fn stop(self) {
+        drop(self.stop);
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+/// The tasks of one config: a loop per enabled feed and a task per sink.
+struct Generation {
+    /// Cancels the tasks when dropped: by [`Generation::stop`], or when `serve` fails.
+    stop: DropGuard,
+    /// The feed loops; one that ends with an error ends the service.
+    feeds: JoinSet<anyhow::Result<()>>,
+    /// The sinks.
+    sinks: TaskTracker,
+    /// Feed loops started: fewer running means one has ended.
+    started: usize,
+}
+
+impl Generation {
+    /// Stops the feed loops and the sinks and waits for them; the first feed loop error.
+    async fn stop(self) -> Option<anyhow::Error> {
+        let Generation {
+            stop,
+            mut feeds,
+            sinks,
+            ..
+        } = self;
+        drop(stop);
+        let mut first = None;
+        while let Some(joined) = feeds.join_next().await {
+            if let Ok(Err(e)) = joined {
+                first.get_or_insert(e);
+            }
+        }
+        sinks.close();
+        sinks.wait().await;
+        first
+    }
+}

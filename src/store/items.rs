@@ -1,0 +1,302 @@
+//! Items: one poll's items, seen keys, alerts and outbox entries committed in one
+//! transaction, what [`crate::decide`] says to record applied there, and the queries over
+//! stored items and alerts.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+
+use super::{FeedState, Result, Store, StoreError, decode, encode, time_key};
+use crate::alert::Alert;
+use crate::dedup::{ItemKeys, Key};
+use crate::parse::Item;
+use crate::watch::Fired;
+
+/// An item as remembered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredItem {
+    pub key: String,
+    /// Every feed it has been seen in, the first one first.
+    pub feeds: Vec<String>,
+    pub guid: Option<String>,
+    pub link: Option<String>,
+    pub title: String,
+    pub summary: String,
+    pub content: String,
+    pub categories: Vec<String>,
+    pub published: Option<DateTime<Utc>>,
+    pub first_seen: DateTime<Utc>,
+    /// Digest of the text, to notice edits.
+    pub digest: String,
+    /// Every watch its text has matched at any sighting, whether it alerted or was held
+    /// back as backlog: an edit alerts only for watches not in here.
+    #[serde(default)]
+    pub matched: Vec<String>,
+}
+
+impl StoredItem {
+    /// The alert of `fired` for this item (stored under `key`), raised at `detected`: from
+    /// the feed where the item was first seen.
+    pub fn alert(&self, key: Key, detected: DateTime<Utc>, fired: &Fired) -> Alert {
+        Alert::new(
+            key,
+            &self.feeds[0],
+            &self.title,
+            self.link.as_deref(),
+            self.published,
+            detected,
+            fired,
+        )
+    }
+}
+
+/// One item of a polled document, with what the pure stages decided about it.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub keys: ItemKeys,
+    pub item: Item,
+    pub digest: String,
+    /// The watches its text fires.
+    pub fired: Vec<Fired>,
+    /// False for backlog items of a feed's first poll: stored and seen, never alerted.
+    pub may_alert: bool,
+}
+
+/// What one committed poll changed.
+#[derive(Debug, Default)]
+pub struct Committed {
+    pub new_items: usize,
+    pub alerts: Vec<Alert>,
+    /// The feed's state as saved (its item count updated).
+    pub state: FeedState,
+}
+
+impl Store {
+    /// Records one poll of `state.name` in one transaction: new items and their seen keys,
+    /// edits, the alerts they raise (into the outbox), and the feed's new state.
+    pub fn commit_poll(
+        &self,
+        state: &FeedState,
+        incoming: &[Incoming],
+        now: DateTime<Utc>,
+    ) -> Result<Committed> {
+        let trees = (
+            &self.feeds,
+            &self.items,
+            &self.seen,
+            &self.alerts,
+            &self.outbox,
+            &self.first_seen,
+        );
+        let result = trees.transaction(|(feeds, items, seen, alerts, outbox, first_seen)| {
+            let mut out = Committed::default();
+            let mut state = state.clone();
+            for inc in incoming {
+                let existing = find(seen, &inc.keys)?;
+                // the watches this sighting may alert for
+                let (key, mut stored, raise): (Key, StoredItem, Vec<&Fired>) = match existing {
+                    Some(key) => {
+                        let Some(stored) = items.get(key.0)? else {
+                            // a tombstone: seen long ago, body dropped; never alert again
+                            record_keys(seen, &inc.keys, key)?;
+                            continue;
+                        };
+                        let mut stored: StoredItem = decode("items", &stored).map_err(abort)?;
+                        let edited = stored.digest != inc.digest;
+                        let new_here = !stored.feeds.contains(&state.name);
+                        if !edited && !new_here {
+                            record_keys(seen, &inc.keys, key)?;
+                            continue;
+                        }
+                        if new_here {
+                            stored.feeds.push(state.name.clone());
+                            state.items += 1;
+                        }
+                        // an edit may fire a watch that never matched this item before
+                        let mut raise = Vec::new();
+                        if edited {
+                            apply_text(&mut stored, &inc.item, &inc.digest);
+                            for fired in &inc.fired {
+                                if !stored.matched.contains(&fired.watch) {
+                                    stored.matched.push(fired.watch.clone());
+                                    raise.push(fired);
+                                }
+                            }
+                        }
+                        (key, stored, raise)
+                    }
+                    None => {
+                        out.new_items += 1;
+                        state.items += 1;
+                        let stored = StoredItem {
+                            key: inc.keys.primary.hex(),
+                            feeds: vec![state.name.clone()],
+                            guid: inc.item.guid.clone(),
+                            link: inc.item.link.clone(),
+                            title: inc.item.title.clone(),
+                            summary: inc.item.summary.clone(),
+                            content: inc.item.content.clone(),
+                            categories: inc.item.categories.clone(),
+                            published: inc.item.published,
+                            first_seen: now,
+                            digest: inc.digest.clone(),
+                            matched: inc.fired.iter().map(|f| f.watch.clone()).collect(),
+                        };
+                        first_seen.insert(&time_key(now, inc.keys.primary)[..], &[])?;
+                        let raise = if inc.may_alert {
+                            inc.fired.iter().collect()
+                        } else {
+                            Vec::new() // backlog: matched, remembered, held back
+                        };
+                        (inc.keys.primary, stored, raise)
+                    }
+                };
+                for fired in raise {
+                    let alert = stored.alert(key, now, fired);
+                    let id = key.alert_id(&fired.watch);
+                    if alerts.get(id.0)?.is_some() {
+                        continue; // this watch fired for this story already
+                    }
+                    alerts.insert(&id.0, encode(&alert))?;
+                    outbox.insert(&time_key(now, id)[..], &[])?;
+                    out.alerts.push(alert);
+                }
+                stored.key = key.hex();
+                items.insert(&key.0, encode(&stored))?;
+                record_keys(seen, &inc.keys, key)?;
+            }
+            feeds.insert(state.name.as_bytes(), encode(&state))?;
+            out.state = state;
+            Ok(out)
+        });
+        result.map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })
+    }
+    /// Stored items, newest first.
+    pub fn items(&self) -> Result<Vec<StoredItem>> {
+        let mut items: Vec<StoredItem> = self
+            .items
+            .iter()
+            .values()
+            .map(|v| decode("items", &v?))
+            .collect::<Result<_>>()?;
+        items.sort_by_key(|i| std::cmp::Reverse((i.first_seen, i.published)));
+        Ok(items)
+    }
+
+    /// The item stored under `key`, if retention has not dropped it.
+    pub fn item(&self, key: Key) -> Result<Option<StoredItem>> {
+        self.items
+            .get(key.0)?
+            .map(|v| decode("items", &v))
+            .transpose()
+    }
+
+    /// How many items the store holds (bodies, not tombstones).
+    pub fn item_count(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Stored items with their keys, one at a time in key order, so that a pass over a
+    /// large store (`rematch`) never holds it all in memory.
+    pub fn each_item(&self) -> impl Iterator<Item = Result<(Key, StoredItem)>> + '_ {
+        self.items.iter().map(|entry| {
+            let (k, v) = entry?;
+            let key =
+                <[u8; 16]>::try_from(k.as_ref())
+                    .map(Key)
+                    .map_err(|_| StoreError::BadKey {
+                        tree: "items",
+                        len: k.len(),
+                    })?;
+            Ok((key, decode("items", &v)?))
+        })
+    }
+
+    /// Whether the alert with this id was ever raised (its watch fired for its item).
+    pub fn has_alert(&self, id: Key) -> Result<bool> {
+        Ok(self.alerts.contains_key(id.0)?)
+    }
+
+    /// Raises alerts found outside a poll (`rematch`): each `(alert id, alert)` whose id was
+    /// never raised goes into the alerts tree and the outbox, all in one transaction, to be
+    /// delivered like a poll's. Returns the alerts written; ids already present are skipped,
+    /// so running this twice raises nothing the second time.
+    pub fn commit_alerts(&self, raised: &[(Key, Alert)]) -> Result<Vec<Alert>> {
+        let now = Utc::now();
+        let result = (&self.alerts, &self.outbox).transaction(|(alerts, outbox)| {
+            let mut written = Vec::new();
+            for (id, alert) in raised {
+                if alerts.get(id.0)?.is_some() {
+                    continue;
+                }
+                alerts.insert(&id.0, encode(alert))?;
+                outbox.insert(&time_key(now, *id)[..], &[])?;
+                written.push(alert.clone());
+            }
+            Ok(written)
+        });
+        result.map_err(|e: TransactionError<StoreError>| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })
+    }
+
+    /// Every alert raised, newest first.
+    pub fn alerts(&self) -> Result<Vec<Alert>> {
+        let mut alerts: Vec<Alert> = self
+            .alerts
+            .iter()
+            .values()
+            .map(|v| decode("alerts", &v?))
+            .collect::<Result<_>>()?;
+        alerts.sort_by(|a, b| (&b.detected, &b.published).cmp(&(&a.detected, &a.published)));
+        Ok(alerts)
+    }
+}
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
+
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+/// The item any of these keys was seen under.
+fn find(seen: &TransactionalTree, keys: &ItemKeys) -> TxResult<Option<Key>> {
+    for k in &keys.candidates {
+        if let Some(v) = seen.get(k.0)? {
+            if let Ok(bytes) = <[u8; 16]>::try_from(v.as_ref()) {
+                return Ok(Some(Key(bytes)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Records every candidate key as naming `item`. A key already recorded is not written
+/// again: most items of a poll were seen before, and every sled write costs log space.
+fn record_keys(seen: &TransactionalTree, keys: &ItemKeys, item: Key) -> TxResult<()> {
+    for k in &keys.candidates {
+        if seen.get(k.0)?.as_deref() != Some(&item.0[..]) {
+            seen.insert(&k.0, &item.0)?;
+        }
+    }
+    Ok(())
+}
+
+fn apply_text(stored: &mut StoredItem, item: &Item, digest: &str) {
+    stored.title = item.title.clone();
+    stored.summary = item.summary.clone();
+    stored.content = item.content.clone();
+    stored.categories = item.categories.clone();
+    stored.digest = digest.to_string();
+    if item.link.is_some() {
+        stored.link = item.link.clone();
+    }
+    if item.published.is_some() {
+        stored.published = item.published;
+    }
+}

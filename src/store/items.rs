@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
-use super::{FeedState, Result, Store, StoreError, decode, encode, time_key};
+use super::{FeedState, HEALTH_TAG, Result, Store, StoreError, decode, encode, time_key};
 use crate::alert::Alert;
+use crate::decide::{Decision, Known, Sighting, decide};
 use crate::dedup::{ItemKeys, Key};
 use crate::parse::Item;
 use crate::watch::Fired;
@@ -70,7 +71,15 @@ pub struct Committed {
     pub alerts: Vec<Alert>,
     /// The feed's state as saved (its item count updated).
     pub state: FeedState,
+    /// Whether a feed-health line was queued with the state.
+    pub health_line: bool,
 }
+
+/// How a poll's last commit completes the feed's state inside its transaction: given the
+/// state (item count updated) and the new items of this commit, it makes the state to save
+/// and may return a feed-health line (id, line) to queue with it. It may run more than once
+/// (a transaction that conflicts is retried), so it must depend on its inputs only.
+pub type Finish<'a> = &'a dyn Fn(&mut FeedState, usize) -> Option<(Key, String)>;
 
 impl Store {
     /// Records one poll of `state.name` in one transaction: new items and their seen keys,
@@ -81,100 +90,136 @@ impl Store {
         incoming: &[Incoming],
         now: DateTime<Utc>,
     ) -> Result<Committed> {
+        self.commit_poll_part(state, incoming, now, Some(&|_, _| None))
+    }
+
+    /// Records one part of a poll of `state.name` in one transaction, as
+    /// [`Store::commit_poll`] does. With `finish`, the feed's state, completed by it, is saved
+    /// in the same transaction with its feed-health line if any; without, the state is not
+    /// written (the poll's last part writes it, so that a poll writes it once).
+    ///
+    /// For each item, what the store knows (seen before? its feeds, digest and matched
+    /// watches; which of the watches it fires already alerted for this story) is read inside
+    /// the transaction and [`decide`] says what to record and raise: two polls that see one
+    /// story at once conflict, and the one retried finds the other's alert.
+    pub fn commit_poll_part(
+        &self,
+        state: &FeedState,
+        incoming: &[Incoming],
+        now: DateTime<Utc>,
+        finish: Option<Finish>,
+    ) -> Result<Committed> {
         let trees = (
             &self.feeds,
             &self.items,
             &self.seen,
             &self.alerts,
+            &self.health,
             &self.outbox,
             &self.first_seen,
         );
-        let result = trees.transaction(|(feeds, items, seen, alerts, outbox, first_seen)| {
-            let mut out = Committed::default();
-            let mut state = state.clone();
-            for inc in incoming {
-                let existing = find(seen, &inc.keys)?;
-                // the watches this sighting may alert for
-                let (key, mut stored, raise): (Key, StoredItem, Vec<&Fired>) = match existing {
-                    Some(key) => {
-                        let Some(stored) = items.get(key.0)? else {
-                            // a tombstone: seen long ago, body dropped; never alert again
-                            record_keys(seen, &inc.keys, key)?;
-                            continue;
-                        };
-                        let mut stored: StoredItem = decode("items", &stored).map_err(abort)?;
-                        let edited = stored.digest != inc.digest;
-                        let new_here = !stored.feeds.contains(&state.name);
-                        if !edited && !new_here {
-                            record_keys(seen, &inc.keys, key)?;
-                            continue;
-                        }
-                        if new_here {
-                            stored.feeds.push(state.name.clone());
-                            state.items += 1;
-                        }
-                        // an edit may fire a watch that never matched this item before
-                        let mut raise = Vec::new();
-                        if edited {
-                            apply_text(&mut stored, &inc.item, &inc.digest);
-                            for fired in &inc.fired {
-                                if !stored.matched.contains(&fired.watch) {
-                                    stored.matched.push(fired.watch.clone());
-                                    raise.push(fired);
-                                }
+        let result =
+            trees.transaction(|(feeds, items, seen, alerts, health, outbox, first_seen)| {
+                let mut out = Committed::default();
+                let mut state = state.clone();
+                for inc in incoming {
+                    let existing = find(seen, &inc.keys)?;
+                    let stored: Option<StoredItem> = match existing {
+                        Some(key) => items
+                            .get(key.0)?
+                            .map(|v| decode("items", &v))
+                            .transpose()
+                            .map_err(abort)?,
+                        None => None,
+                    };
+                    let key = existing.unwrap_or(inc.keys.primary);
+                    let known = match (existing, &stored) {
+                        (None, _) => Known::New,
+                        (Some(_), None) => Known::Tombstone,
+                        (Some(_), Some(s)) => Known::Stored {
+                            feeds: &s.feeds,
+                            digest: &s.digest,
+                            matched: &s.matched,
+                        },
+                    };
+                    // the watches that already alerted for this story, from any feed
+                    let mut alerted = Vec::new();
+                    if !matches!(known, Known::Tombstone) {
+                        for f in &inc.fired {
+                            if alerts.get(key.alert_id(&f.watch).0)?.is_some() {
+                                alerted.push(f.watch.as_str());
                             }
                         }
-                        (key, stored, raise)
                     }
-                    None => {
+                    let sighting = Sighting {
+                        feed: &state.name,
+                        digest: &inc.digest,
+                        fired: &inc.fired,
+                        may_alert: inc.may_alert,
+                    };
+                    let decision = decide(known, sighting, |w| alerted.contains(&w));
+                    let Decision::Record {
+                        new_item,
+                        add_feed,
+                        edited,
+                        matched,
+                        raise,
+                    } = decision
+                    else {
+                        record_keys(seen, &inc.keys, key)?;
+                        continue;
+                    };
+                    let mut stored = match stored {
+                        Some(stored) => stored,
+                        None => {
+                            first_seen.insert(&time_key(now, key)[..], &[])?;
+                            new_record(inc, &state.name, now)
+                        }
+                    };
+                    if new_item {
                         out.new_items += 1;
                         state.items += 1;
-                        let stored = StoredItem {
-                            key: inc.keys.primary.hex(),
-                            feeds: vec![state.name.clone()],
-                            guid: inc.item.guid.clone(),
-                            link: inc.item.link.clone(),
-                            title: inc.item.title.clone(),
-                            summary: inc.item.summary.clone(),
-                            content: inc.item.content.clone(),
-                            categories: inc.item.categories.clone(),
-                            published: inc.item.published,
-                            first_seen: now,
-                            digest: inc.digest.clone(),
-                            matched: inc.fired.iter().map(|f| f.watch.clone()).collect(),
-                        };
-                        first_seen.insert(&time_key(now, inc.keys.primary)[..], &[])?;
-                        let raise = if inc.may_alert {
-                            inc.fired.iter().collect()
-                        } else {
-                            Vec::new() // backlog: matched, remembered, held back
-                        };
-                        (inc.keys.primary, stored, raise)
                     }
-                };
-                for fired in raise {
-                    let alert = stored.alert(key, now, fired);
-                    let id = key.alert_id(&fired.watch);
-                    if alerts.get(id.0)?.is_some() {
-                        continue; // this watch fired for this story already
+                    if add_feed {
+                        stored.feeds.push(state.name.clone());
+                        state.items += 1;
                     }
-                    alerts.insert(&id.0, encode(&alert))?;
-                    outbox.insert(&time_key(now, id)[..], &[])?;
-                    out.alerts.push(alert);
+                    if edited {
+                        apply_text(&mut stored, &inc.item, &inc.digest);
+                    }
+                    stored.matched = matched;
+                    for fired in raise {
+                        let alert = stored.alert(key, now, fired);
+                        let id = key.alert_id(&fired.watch);
+                        alerts.insert(&id.0, encode(&alert))?;
+                        outbox.insert(&time_key(now, id)[..], &[])?;
+                        out.alerts.push(alert);
+                    }
+                    stored.key = key.hex();
+                    items.insert(&key.0, encode(&stored))?;
+                    record_keys(seen, &inc.keys, key)?;
                 }
-                stored.key = key.hex();
-                items.insert(&key.0, encode(&stored))?;
-                record_keys(seen, &inc.keys, key)?;
-            }
-            feeds.insert(state.name.as_bytes(), encode(&state))?;
-            out.state = state;
-            Ok(out)
-        });
+                if let Some(finish) = finish {
+                    let line = finish(&mut state, out.new_items);
+                    feeds.insert(state.name.as_bytes(), encode(&state))?;
+                    if let Some((id, line)) = line {
+                        // a line with this id was written once already: never twice
+                        if health.get(id.0)?.is_none() {
+                            health.insert(&id.0, line.as_bytes())?;
+                            outbox.insert(&time_key(Utc::now(), id)[..], &[HEALTH_TAG])?;
+                            out.health_line = true;
+                        }
+                    }
+                }
+                out.state = state;
+                Ok(out)
+            });
         result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => StoreError::Sled(e),
         })
     }
+
     /// Stored items, newest first.
     pub fn items(&self) -> Result<Vec<StoredItem>> {
         let mut items: Vec<StoredItem> = self
@@ -285,6 +330,24 @@ fn record_keys(seen: &TransactionalTree, keys: &ItemKeys, item: Key) -> TxResult
         }
     }
     Ok(())
+}
+
+/// A new item's record, as first seen in `feed` at `now`.
+fn new_record(inc: &Incoming, feed: &str, now: DateTime<Utc>) -> StoredItem {
+    StoredItem {
+        key: inc.keys.primary.hex(),
+        feeds: vec![feed.to_string()],
+        guid: inc.item.guid.clone(),
+        link: inc.item.link.clone(),
+        title: inc.item.title.clone(),
+        summary: inc.item.summary.clone(),
+        content: inc.item.content.clone(),
+        categories: inc.item.categories.clone(),
+        published: inc.item.published,
+        first_seen: now,
+        digest: inc.digest.clone(),
+        matched: Vec::new(),
+    }
 }
 
 fn apply_text(stored: &mut StoredItem, item: &Item, digest: &str) {

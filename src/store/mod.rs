@@ -48,7 +48,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use items::{Committed, Incoming, StoredItem};
+pub use items::{Committed, Finish, Incoming, StoredItem};
 pub use outbox::{HEALTH_TAG, Queued, time_key};
 use outbox::{JOURNAL, SINK_CURSOR, be_u64, key_time, time_prefix};
 

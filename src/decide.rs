@@ -1,7 +1,7 @@
 //! Which watches alert for one sighting of an item: a pure function of what the store
 //! knows about the item and what this poll found, so that the rules (DESIGN.md: "Seen means
 //! seen forever", "One alert per story and watch, ever", "Backlog") are tested without a
-//! store. [`crate::store::Store::commit_poll`] reads the inputs inside its transaction, calls
+//! store. The store's `commit_poll` reads the inputs inside its transaction, calls
 //! [`decide`] and applies the result in the same transaction.
 
 use crate::watch::Fired;

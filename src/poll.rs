@@ -1,5 +1,7 @@
 //! One poll of one feed, stage by stage: fetch → decode → parse → normalise → dedup keys →
-//! watch → store (item + alerts in one transaction). Delivery to the alert log is the
+//! watch → decide ([`crate::decide`]) → store (item + alerts in one transaction, with the
+//! feed's state) → schedule (the state's transitions, [`crate::schedule::state`]), all in
+//! one tracing span named after the feed. Delivery to the alert log is the
 //! deliverer's job ([`crate::deliver`]). Every failure is this feed's alone: it is recorded in
 //! the feed's state with the step that failed and returned as [`Outcome::Failed`].
 

@@ -221,3 +221,133 @@ impl FeedState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Backlog, Interval};
+
+    const MIN: Duration = Duration::from_secs(60);
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn t0() -> DateTime<Utc> {
+        "2026-11-27T12:00:00Z".parse().unwrap()
+    }
+
+    fn feed() -> FeedConfig {
+        FeedConfig {
+            name: "f".into(),
+            url: "http://127.0.0.1/f".parse().unwrap(),
+            interval: Interval::Fixed(10 * MIN),
+            backlog: Backlog::All,
+            enabled: true,
+        }
+    }
+
+    fn schedule() -> ScheduleConfig {
+        ScheduleConfig {
+            min_interval: 5 * MIN,
+            max_interval: 24 * HOUR,
+            max_backoff: 6 * HOUR,
+            report_after: 6 * HOUR,
+        }
+    }
+
+    /// The stored form is a disk format: a record written before the state moved here (all
+    /// fields, by these names) reads back, and an old record missing fields takes defaults.
+    #[test]
+    fn the_stored_form_reads_back() {
+        let old = r#"{"name":"f","url":"https://x.example/rss","config_url":"https://x.example/rss","validators":{"etag":null,"last_modified":null},"last_poll":"2026-11-27T12:00:00Z","last_success":"2026-11-27T12:00:00Z","last_error":null,"last_error_at":null,"failures":0,"items":3,"key_policy":null,"failing_since":null,"disabled":null,"recent_new":[["2026-11-27T12:00:00Z",3]],"last_new_item":"2026-11-27T12:00:00Z","fresh_for":600,"next_poll":null,"reported":null}"#;
+        let state: FeedState = serde_json::from_str(old).unwrap();
+        assert_eq!((state.items, state.fresh_for), (3, Some(600)));
+        assert_eq!(serde_json::to_string(&state).unwrap(), old);
+        let sparse: FeedState = serde_json::from_str(r#"{"name":"f","items":2}"#).unwrap();
+        assert_eq!(sparse.items, 2);
+        assert_eq!(sparse.failures, 0);
+    }
+
+    /// Failures count up and back off; a success clears them.
+    #[test]
+    fn a_failure_backs_off_and_a_success_clears_it() {
+        let mut s = FeedState::new("f");
+        assert!(s.first_poll());
+        let failed = Failed {
+            transient: true,
+            retry_after: None,
+        };
+        s.on_failure("HTTP 503", t0());
+        s.on_failure("HTTP 503", t0());
+        assert_eq!((s.failures, s.failing_since), (2, Some(t0())));
+        assert_eq!(
+            s.wait(&feed(), &schedule(), Some(failed), t0()),
+            Some(2 * MIN)
+        );
+        s.on_not_modified(t0());
+        assert_eq!(
+            (s.failures, s.failing_since, s.last_error.as_deref()),
+            (0, None, None)
+        );
+        assert!(!s.first_poll());
+        assert_eq!(s.wait(&feed(), &schedule(), None, t0()), Some(10 * MIN));
+        s.disable("gone".into());
+        assert_eq!(s.wait(&feed(), &schedule(), Some(failed), t0()), None);
+        assert!(s.enable());
+    }
+
+    /// next_due jitters the wait and sets next_poll; no wait means not scheduled.
+    #[test]
+    fn next_due_sets_next_poll() {
+        let mut s = FeedState::new("f");
+        assert_eq!(s.next_due(Some(100 * MIN), 0.0, t0()), Some(95 * MIN));
+        assert_eq!(s.next_poll, Some(t0() + chrono::Duration::minutes(95)));
+        assert_eq!(s.next_due(None, 0.5, t0()), None);
+        assert_eq!(s.next_poll, None);
+    }
+
+    /// A document from a new place moves the feed there and keeps its validators.
+    #[test]
+    fn a_document_records_the_redirect_and_freshness() {
+        let mut s = FeedState::new("f");
+        s.follow_config(&"https://x.example/old".parse().unwrap());
+        let to: Url = "https://x.example/new".parse().unwrap();
+        s.on_document(t0(), Some(&to), Validators::default(), Some(30 * MIN));
+        assert_eq!(
+            (s.url.as_str(), s.fresh_for),
+            ("https://x.example/new", Some(1800))
+        );
+        s.follow_config(&"https://x.example/old".parse().unwrap());
+        assert_eq!(s.url, "https://x.example/new", "a redirect is remembered");
+        s.follow_config(&"https://x.example/other".parse().unwrap());
+        assert_eq!(
+            s.url, "https://x.example/other",
+            "the operator's change wins"
+        );
+        s.on_new_items(2, t0());
+        s.on_new_items(0, t0() + chrono::Duration::days(31));
+        assert!(
+            s.recent_new.is_empty(),
+            "history older than 30 days is forgotten"
+        );
+        assert_eq!(s.last_new_item, Some(t0()));
+    }
+
+    /// A feed failing for longer than report_after gets one "failing" line, and one "ok"
+    /// line when it recovers.
+    #[test]
+    fn health_lines_are_said_once_per_change() {
+        let mut s = FeedState::new("f");
+        s.on_not_modified(t0());
+        s.on_failure("HTTP 500", t0());
+        assert!(
+            s.health_line(t0() + chrono::Duration::hours(1), 6 * HOUR)
+                .is_none()
+        );
+        let later = t0() + chrono::Duration::hours(7);
+        let (_, line) = s.health_line(later, 6 * HOUR).unwrap();
+        assert_eq!(line.state, "failing");
+        assert!(s.health_line(later, 6 * HOUR).is_none(), "said once");
+        s.on_not_modified(later);
+        let (_, line) = s.health_line(later, 6 * HOUR).unwrap();
+        assert_eq!(line.state, "ok");
+    }
+}

@@ -20,8 +20,9 @@
 //!   cursors and the health check's last write.
 //!
 //! One poll's items, seen keys, alerts, outbox entries and feed state are written in one
-//! transaction ([`Store::commit_poll`]), so an alert exists if and only if its item was
-//! recorded. Alerts that `rematch` finds for items already stored go into the alerts tree
+//! transaction ([`Store::commit_poll`]; a huge document in parts, the last with the state),
+//! so an alert exists if and only if its item was recorded. Which alerts a sighting raises
+//! is [`crate::decide`]'s pure verdict on what the transaction reads. Alerts that `rematch` finds for items already stored go into the alerts tree
 //! and the outbox in one transaction too ([`Store::commit_alerts`]), and are delivered the
 //! same way. Submodules: `items` (a poll's commit, stored items and alerts), `feeds`
 //! (feed states and feed-health lines), `outbox` (undelivered lines and the sinks'

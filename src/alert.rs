@@ -1,6 +1,6 @@
 //! Alerts: their JSON-lines form, and the alert log they are delivered to.
 //!
-//! An alert is committed to the store's outbox with its item (see [`crate::store`]); the
+//! An alert is committed to the store's outbox with its item (see the store module); the
 //! deliverer ([`crate::deliver`]) appends it to the alert log, and only then hands it on to
 //! the sinks (`[[sinks]]`). A line is appended and the file fsynced before the alert counts
 //! as delivered, so a crash can repeat a line (same `id`) but never lose one. serde_json

@@ -1,5 +1,7 @@
 //! One poll of one feed, stage by stage: fetch → decode → parse → normalise → dedup keys →
-//! watch → store (item + alerts in one transaction). Delivery to the alert log is the
+//! watch → decide ([`crate::decide`]) → store (item + alerts in one transaction, with the
+//! feed's state) → schedule (the state's transitions, [`crate::schedule::state`]), all in
+//! one tracing span named after the feed. Delivery to the alert log is the
 //! deliverer's job ([`crate::deliver`]). Every failure is this feed's alone: it is recorded in
 //! the feed's state with the step that failed and returned as [`Outcome::Failed`].
 
@@ -8,18 +10,18 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 use url::Url;
 
 use crate::alert::HealthLine;
 use crate::config::{Backlog, FeedConfig, ScheduleConfig};
 use crate::decode;
-use crate::dedup;
+use crate::dedup::{self, Key};
 use crate::fetch::{Fetched, Fetcher, Validators};
 use crate::hosts::Hosts;
 use crate::parse;
-use crate::schedule::{self, Health};
-use crate::store::{FeedState, Incoming, Store, StoreError};
+use crate::schedule::{Failed, FeedState, unit_random};
+use crate::store::{Finish, Incoming, Store, StoreError};
 use crate::watch::{ItemText, Matcher};
 
 /// Items per store transaction.
@@ -83,7 +85,7 @@ struct Failure {
 }
 
 /// What a successful fetch and parse yielded.
-struct Fetch {
+struct Document {
     validators: Validators,
     parsed: parse::ParsedFeed,
     moved_to: Option<Url>,
@@ -115,21 +117,23 @@ impl Poller {
         let mut state = self
             .store
             .feed_state(&feed.name)?
-            .unwrap_or_else(|| FeedState {
-                name: feed.name.clone(),
-                ..FeedState::default()
-            });
-        // An operator's new URL wins over a remembered redirect; validators belong to a URL.
-        if state.config_url != feed.url.as_str() || state.url.is_empty() {
-            state.config_url = feed.url.to_string();
-            state.url = feed.url.to_string();
-            state.validators = Validators::default();
-        }
+            .unwrap_or_else(|| FeedState::new(&feed.name));
+        state.follow_config(&feed.url);
         Ok(state)
     }
 
-    /// Polls `feed` once (within the global and per-host limits) and records the result.
+    /// Polls `feed` once (within the global and per-host limits) and records the result, in
+    /// one tracing span that names the feed.
     pub async fn poll(&self, feed: &FeedConfig) -> Result<Report, PollError> {
+        // at WARN, so that the feed's name is on its warnings under the default filter
+        let span = tracing::warn_span!("poll", feed = %feed.name);
+        self.poll_feed(feed).instrument(span).await
+    }
+
+    /// One poll, stage by stage: fetch, decode and parse, then (for a new document) keys,
+    /// watches, the alert decision and the commit, and the schedule; the feed's state is
+    /// written once, at the end.
+    async fn poll_feed(&self, feed: &FeedConfig) -> Result<Report, PollError> {
         let store_err = |source| PollError {
             feed: feed.name.clone(),
             source,
@@ -145,129 +149,197 @@ impl Poller {
         let url = Url::parse(&state.url).unwrap_or_else(|_| feed.url.clone());
         let _global = self.in_flight.acquire().await.expect("never closed");
         let started = Instant::now();
-        let result = {
+        let fetched = {
             let _host = self.hosts.acquire(&url).await;
-            self.fetch_and_parse(&url, &state).await
+            self.fetch(&url, &state).await
+        };
+        let parsed = match fetched {
+            Ok(Fetched::Document(doc)) => decode_and_parse(doc).await.map(Some),
+            Ok(Fetched::NotModified) => Ok(None),
+            Err(failure) => Err(failure),
         };
         let now = Utc::now();
-        state.last_poll = Some(now);
-        let first_poll = state.last_success.is_none();
-
-        let (outcome, delay) = match result {
-            Err(f) => {
-                state.failures += 1;
-                state.last_error = Some(f.message.clone());
-                state.last_error_at = Some(now);
-                state.failing_since.get_or_insert(now);
-                let interval = schedule::interval(feed, &self.schedule, &state, now);
-                let mut delay = schedule::after_failure(
-                    interval,
-                    state.failures,
-                    f.transient,
-                    f.retry_after,
-                    self.schedule.max_backoff,
-                );
-                if let Some(r) = f.retry_after {
-                    if let Some(pause) = self.hosts.rate_limited(&url, &feed.name, r) {
-                        warn!(feed = %feed.name, host = %crate::hosts::authority(&url), pause = ?pause, "several feeds of this host are rate-limited: pausing the host");
-                    }
-                }
-                if f.gone {
-                    let reason = format!(
-                        "{url} answered 410 Gone on {}: the outlet removed this feed; `feedwatch enable {}` polls it again",
-                        now.format("%Y-%m-%d %H:%M UTC"),
-                        feed.name
-                    );
-                    warn!(feed = %feed.name, url = %url, "feed disabled: {reason}");
-                    state.disabled = Some(reason);
-                    delay = Duration::MAX;
-                } else {
-                    warn!(feed = %feed.name, url = %url, failures = state.failures, retry_in = %humantime::format_duration(Duration::from_secs(delay.as_secs())), error = %f.message, "poll failed");
-                }
-                let outcome = Outcome::Failed {
-                    message: f.message,
-                    transient: f.transient,
-                };
-                (outcome, delay)
-            }
+        let (outcome, next_in, health_line) = match parsed {
+            Err(failure) => self.failed(feed, &url, &mut state, failure, now),
             Ok(None) => {
-                mark_success(&mut state, now);
-                (
-                    Outcome::NotModified,
-                    schedule::interval(feed, &self.schedule, &state, now),
-                )
+                state.on_not_modified(now);
+                let (next_in, line) = self.schedule(feed, &mut state, None, unit_random(), now);
+                (Outcome::NotModified, next_in, line)
             }
-            Ok(Some(fetch)) => {
-                mark_success(&mut state, now);
-                if let Some(to) = &fetch.moved_to {
-                    info!(feed = %feed.name, from = %url, to = %to, "feed moved permanently (301/308): polling the new URL from now on");
-                    state.url = to.to_string();
-                }
-                state.validators = fetch.validators;
-                let ttl = fetch
-                    .parsed
-                    .ttl_minutes
-                    .map(|m| Duration::from_secs(u64::from(m) * 60));
-                state.fresh_for = fetch.fresh_for.max(ttl).map(|d| d.as_secs());
-                let items = fetch.parsed.items.len();
-                let mut parsed_items = fetch.parsed.items;
-                if items > self.max_items {
-                    warn!(feed = %feed.name, items, max_items = self.max_items, "the document has {items} items; only its first {} are read (fetch.max_items)", self.max_items);
-                    parsed_items.truncate(self.max_items);
-                }
-                let (policy, changed) = dedup::next_policy(state.key_policy, &parsed_items);
-                if changed {
-                    // said once per change: the policy is part of the feed's stored state
-                    info!(feed = %feed.name, policy = ?policy, "{}", policy_note(policy));
-                }
-                state.key_policy = Some(policy);
-                let incoming = self.prepare(feed, parsed_items, policy, first_poll, now);
-                // Each item commits with its alerts; a huge document commits in parts so
-                // that no transaction grows without bound.
-                let (mut new_items, mut alerts) = (0, 0);
-                for part in incoming.chunks(COMMIT_ITEMS) {
-                    let committed = self
-                        .store
-                        .commit_poll(&state, part, now)
-                        .map_err(store_err)?;
-                    for a in &committed.alerts {
-                        info!(feed = %feed.name, watch = %a.watch, alert = %a.id, title = %a.title, "alert");
-                        self.metrics.alert(&a.watch);
-                    }
-                    state.items = committed.state.items;
-                    new_items += committed.new_items;
-                    alerts += committed.alerts.len();
-                }
-                if new_items > 0 {
-                    state.recent_new.push((now, new_items as u32));
-                    state.last_new_item = Some(now);
-                }
-                state.recent_new.retain(|(t, _)| {
-                    now.signed_duration_since(*t).to_std().unwrap_or_default() <= schedule::HISTORY
-                });
-                let outcome = Outcome::Polled {
-                    items,
-                    new_items,
-                    alerts,
-                };
-                (
-                    outcome,
-                    schedule::interval(feed, &self.schedule, &state, now),
-                )
+            Ok(Some(doc)) => {
+                return self
+                    .record_document(feed, &url, state, doc, now, started)
+                    .map_err(store_err);
             }
         };
-        let next_in =
-            (delay != Duration::MAX).then(|| schedule::jitter(delay, schedule::unit_random()));
-        state.next_poll = next_in
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .map(|d| now + d);
-        let health_line = self.record(&mut state, now).map_err(store_err)?;
+        let health_line = self.save(&state, health_line).map_err(store_err)?;
         self.count(&outcome, started.elapsed());
         Ok(Report {
             outcome,
             next_in,
             health_line,
         })
+    }
+
+    /// A failed poll: counted in the state, backed off (or the feed disabled, for 410 Gone),
+    /// and said in the log.
+    fn failed(
+        &self,
+        feed: &FeedConfig,
+        url: &Url,
+        state: &mut FeedState,
+        f: Failure,
+        now: DateTime<Utc>,
+    ) -> (Outcome, Option<Duration>, Option<(Key, HealthLine)>) {
+        state.on_failure(&f.message, now);
+        if let Some(r) = f.retry_after {
+            if let Some(pause) = self.hosts.rate_limited(url, &feed.name, r) {
+                warn!(host = %crate::hosts::authority(url), pause = ?pause, "several feeds of this host are rate-limited: pausing the host");
+            }
+        }
+        if f.gone {
+            let reason = format!(
+                "{url} answered 410 Gone on {}: the outlet removed this feed; `feedwatch enable {}` polls it again",
+                now.format("%Y-%m-%d %H:%M UTC"),
+                feed.name
+            );
+            warn!(url = %url, "feed disabled: {reason}");
+            state.disable(reason);
+        }
+        let failed = Failed {
+            transient: f.transient,
+            retry_after: f.retry_after,
+        };
+        let wait = state.wait(feed, &self.schedule, Some(failed), now);
+        if let (false, Some(delay)) = (f.gone, wait) {
+            warn!(url = %url, failures = state.failures, retry_in = %humantime::format_duration(Duration::from_secs(delay.as_secs())), error = %f.message, "poll failed");
+        }
+        let next_in = state.next_due(wait, unit_random(), now);
+        let line = state.health_line(now, self.schedule.report_after);
+        let outcome = Outcome::Failed {
+            message: f.message,
+            transient: f.transient,
+        };
+        (outcome, next_in, line)
+    }
+
+    /// A new document: its items keyed, matched and committed with the alerts that
+    /// [`crate::decide`] raises, and the feed's state (scheduled) with them.
+    fn record_document(
+        &self,
+        feed: &FeedConfig,
+        url: &Url,
+        mut state: FeedState,
+        doc: Document,
+        now: DateTime<Utc>,
+        started: Instant,
+    ) -> Result<Report, StoreError> {
+        let first_poll = state.first_poll();
+        if let Some(to) = &doc.moved_to {
+            info!(from = %url, to = %to, "feed moved permanently (301/308): polling the new URL from now on");
+        }
+        let ttl = doc
+            .parsed
+            .ttl_minutes
+            .map(|m| Duration::from_secs(u64::from(m) * 60));
+        state.on_document(
+            now,
+            doc.moved_to.as_ref(),
+            doc.validators,
+            doc.fresh_for.max(ttl),
+        );
+        let items = doc.parsed.items.len();
+        let parsed_items = self.first_items(doc.parsed.items);
+        let policy = key_policy(&mut state, &parsed_items);
+        let incoming = self.prepare(feed, parsed_items, policy, first_poll, now);
+        let (new_items, alerts, next_in, health_line) = self.commit(feed, state, &incoming, now)?;
+        let outcome = Outcome::Polled {
+            items,
+            new_items,
+            alerts,
+        };
+        self.count(&outcome, started.elapsed());
+        Ok(Report {
+            outcome,
+            next_in,
+            health_line,
+        })
+    }
+
+    /// The items read from a document: its first `fetch.max_items`.
+    fn first_items(&self, mut items: Vec<parse::Item>) -> Vec<parse::Item> {
+        if items.len() > self.max_items {
+            let n = items.len();
+            warn!(
+                items = n,
+                max_items = self.max_items,
+                "the document has {n} items; only its first {} are read (fetch.max_items)",
+                self.max_items
+            );
+            items.truncate(self.max_items);
+        }
+        items
+    }
+
+    /// Commits a document's items with their alerts, and with the last part the feed's
+    /// state, its new items counted and its next poll scheduled. Each item commits with its
+    /// alerts; a huge document commits in parts so that no transaction grows without bound.
+    /// Returns (new items, alerts, next poll in, whether a health line was queued).
+    fn commit(
+        &self,
+        feed: &FeedConfig,
+        mut state: FeedState,
+        incoming: &[Incoming],
+        now: DateTime<Utc>,
+    ) -> Result<(usize, usize, Option<Duration>, bool), StoreError> {
+        let unit = unit_random();
+        let scheduled = std::cell::RefCell::new((None, None));
+        let mut parts: Vec<&[Incoming]> = incoming.chunks(COMMIT_ITEMS).collect();
+        if parts.is_empty() {
+            parts.push(&[]); // an empty document still records the poll
+        }
+        let last = parts.len() - 1;
+        let (mut new_items, mut alerts, mut health_line) = (0, 0, false);
+        for (i, part) in parts.into_iter().enumerate() {
+            let before = new_items;
+            let finish = |state: &mut FeedState, new: usize| {
+                state.on_new_items(before + new, now);
+                let (next_in, line) = self.schedule(feed, state, None, unit, now);
+                let text = line.as_ref().map(|(id, l)| (*id, l.to_line()));
+                *scheduled.borrow_mut() = (next_in, line.map(|(_, l)| l));
+                text
+            };
+            let finish: Option<Finish> = (i == last).then_some(&finish);
+            let committed = self.store.commit_poll_part(&state, part, now, finish)?;
+            for a in &committed.alerts {
+                info!(watch = %a.watch, alert = %a.id, title = %a.title, "alert");
+                self.metrics.alert(&a.watch);
+            }
+            state = committed.state;
+            new_items += committed.new_items;
+            alerts += committed.alerts.len();
+            health_line = committed.health_line;
+        }
+        let (next_in, line) = scheduled.into_inner();
+        if let Some(line) = line {
+            warn!(state = %line.state, since = %line.since, "feed health");
+        }
+        Ok((new_items, alerts, next_in, health_line))
+    }
+
+    /// Schedules the feed's next poll after this one (jittered by `unit`) and returns when
+    /// it is due with the feed-health line that the state now calls for, if any.
+    fn schedule(
+        &self,
+        feed: &FeedConfig,
+        state: &mut FeedState,
+        failed: Option<Failed>,
+        unit: f64,
+        now: DateTime<Utc>,
+    ) -> (Option<Duration>, Option<(Key, HealthLine)>) {
+        let wait = state.wait(feed, &self.schedule, failed, now);
+        let next_in = state.next_due(wait, unit, now);
+        (next_in, state.health_line(now, self.schedule.report_after))
     }
 
     fn count(&self, outcome: &Outcome, took: Duration) {
@@ -289,92 +361,34 @@ impl Poller {
         };
     }
 
-    /// Saves the feed's state, with a feed-health line when it has been failing or stale for
-    /// longer than `schedule.report_after`, or has recovered after such a line.
-    fn record(&self, state: &mut FeedState, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let line = match schedule::assess(state, now) {
-            Health::Failing { since } | Health::Stale { since } if state.reported.is_none() => {
-                let word = schedule::assess(state, now).word();
-                let long = now
-                    .signed_duration_since(since)
-                    .to_std()
-                    .unwrap_or_default()
-                    >= self.schedule.report_after;
-                long.then(|| {
-                    state.reported = Some(word.to_string());
-                    HealthLine::new(&state.name, word, since, state.last_error.as_deref(), now)
-                })
-            }
-            Health::Ok if state.reported.is_some() => {
-                state.reported = None;
-                let since = state.last_success.unwrap_or(now);
-                Some(HealthLine::new(&state.name, "ok", since, None, now))
-            }
-            _ => None,
-        };
+    /// Saves the feed's state, with its feed-health line if it calls for one.
+    fn save(&self, state: &FeedState, line: Option<(Key, HealthLine)>) -> Result<bool, StoreError> {
         match line {
             Some((id, line)) => {
-                warn!(feed = %state.name, state = %line.state, since = %line.since, "feed health");
+                warn!(state = %line.state, since = %line.since, "feed health");
                 self.store.record_health(state, id, &line.to_line())
             }
             None => self.store.save_feed_state(state).map(|()| false),
         }
     }
 
-    /// Fetch, decode and parse. `Ok(None)` is a 304.
-    async fn fetch_and_parse(
-        &self,
-        url: &Url,
-        state: &FeedState,
-    ) -> Result<Option<Fetch>, Failure> {
-        let doc = match self.fetcher.fetch(url, &state.validators).await {
-            Ok(Fetched::NotModified) => return Ok(None),
-            Ok(Fetched::Document(doc)) => {
-                self.metrics
-                    .bytes_fetched
-                    .fetch_add(doc.body.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                doc
+    /// Fetches `url` with the state's validators. `Ok(NotModified)` is a 304.
+    async fn fetch(&self, url: &Url, state: &FeedState) -> Result<Fetched, Failure> {
+        match self.fetcher.fetch(url, &state.validators).await {
+            Ok(fetched) => {
+                if let Fetched::Document(doc) = &fetched {
+                    self.metrics
+                        .bytes_fetched
+                        .fetch_add(doc.body.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(fetched)
             }
-            Err(e) => {
-                return Err(Failure {
-                    message: format!("fetching {url}: {e}"),
-                    transient: e.is_transient(),
-                    retry_after: e.retry_after(),
-                    gone: e.is_gone(),
-                });
-            }
-        };
-        let failure = |message: String| Failure {
-            message,
-            transient: false,
-            retry_after: None,
-            gone: false,
-        };
-        let content_type = doc.content_type.clone();
-        let (validators, moved_to, fresh_for) =
-            (doc.validators.clone(), doc.moved_to.clone(), doc.fresh_for);
-        let base = doc.url.clone();
-        let parsed = tokio::task::spawn_blocking(move || {
-            let decoded = decode::to_utf8(&doc.body, doc.content_type.as_deref());
-            let encoding = decoded.encoding;
-            parse::parse(&decoded.text, &doc.url, doc.content_type.as_deref())
-                .map_err(|e| (e, encoding))
-        })
-        .await;
-        match parsed {
-            Ok(Ok(parsed)) => Ok(Some(Fetch {
-                validators,
-                parsed,
-                moved_to,
-                fresh_for,
-            })),
-            Ok(Err((e, encoding))) => Err(failure(format!(
-                "parsing {base} ({}, {encoding}): {e}",
-                content_type.as_deref().unwrap_or("no content type")
-            ))),
-            Err(join) => Err(failure(format!(
-                "parsing {base}: the parser task failed: {join}"
-            ))),
+            Err(e) => Err(Failure {
+                message: format!("fetching {url}: {e}"),
+                transient: e.is_transient(),
+                retry_after: e.retry_after(),
+                gone: e.is_gone(),
+            }),
         }
     }
 
@@ -414,6 +428,55 @@ impl Poller {
     }
 }
 
+/// Decodes a fetched document to UTF-8 and parses it, off the async threads; a parser
+/// panic stays this feed's failure.
+async fn decode_and_parse(doc: Box<crate::fetch::Document>) -> Result<Document, Failure> {
+    let failure = |message: String| Failure {
+        message,
+        transient: false,
+        retry_after: None,
+        gone: false,
+    };
+    let content_type = doc.content_type.clone();
+    let (validators, moved_to, fresh_for) =
+        (doc.validators.clone(), doc.moved_to.clone(), doc.fresh_for);
+    let base = doc.url.clone();
+    let parsed = tokio::task::spawn_blocking(move || {
+        let decoded = decode::to_utf8(&doc.body, doc.content_type.as_deref());
+        let encoding = decoded.encoding;
+        parse::parse(&decoded.text, &doc.url, doc.content_type.as_deref())
+            .map_err(|e| (e, encoding))
+    })
+    .await;
+    match parsed {
+        Ok(Ok(parsed)) => Ok(Document {
+            validators,
+            parsed,
+            moved_to,
+            fresh_for,
+        }),
+        Ok(Err((e, encoding))) => Err(failure(format!(
+            "parsing {base} ({}, {encoding}): {e}",
+            content_type.as_deref().unwrap_or("no content type")
+        ))),
+        Err(join) => Err(failure(format!(
+            "parsing {base}: the parser task failed: {join}"
+        ))),
+    }
+}
+
+/// The key policy for this document's items (DESIGN.md, "Item identity"), kept in the
+/// feed's state; a change is logged once.
+fn key_policy(state: &mut FeedState, items: &[parse::Item]) -> dedup::KeyPolicy {
+    let (policy, changed) = dedup::next_policy(state.key_policy, items);
+    if changed {
+        // said once per change: the policy is part of the feed's stored state
+        info!(policy = ?policy, "{}", policy_note(policy));
+    }
+    state.key_policy = Some(policy);
+    policy
+}
+
 /// The log line for a feed whose key policy changed to `policy`.
 fn policy_note(policy: dedup::KeyPolicy) -> &'static str {
     match policy {
@@ -427,14 +490,6 @@ fn policy_note(policy: dedup::KeyPolicy) -> &'static str {
             "item keys: more than 5% of this feed's guids and links are blank or repeated; identifying items by title, date and text"
         }
     }
-}
-
-fn mark_success(state: &mut FeedState, now: DateTime<Utc>) {
-    state.last_success = Some(now);
-    state.failures = 0;
-    state.failing_since = None;
-    state.last_error = None;
-    state.last_error_at = None;
 }
 
 /// Whether an item of a feed's first poll may alert (DESIGN.md, "Backlog"): undated items

@@ -10,7 +10,7 @@
 //! one: copy into `S.compacting`, flush, write the marker `COMPACTED` into it; rename `S` to
 //! `S.retired`; rename `S.compacting` to `S`; delete `S.retired`. Both stores stay open (so
 //! locked) until both renames are done, so another feedwatch sees a held store throughout.
-//! A crash at any point leaves a state that [`recover`] finishes on the next open: `S`
+//! A crash at any point leaves a state that `recover` finishes on the next open: `S`
 //! missing and a marked `S.compacting` means the second rename is still to do; any other
 //! `S.compacting` or `S.retired` is a leftover to delete.
 

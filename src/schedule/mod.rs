@@ -5,13 +5,19 @@
 //! one. Intervals are fixed or adaptive (`"auto"`: a week divided by the items the feed
 //! published in the last week, within bounds), never shorter than the freshness the feed
 //! declares, with ±5% jitter; failures back off exponentially, capped, and never give up.
+//!
+//! The feed's state itself, and what a poll changes in it, is [`state`]'s; the store only
+//! persists it.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::config::{FeedConfig, Interval, ScheduleConfig};
-use crate::store::FeedState;
+
+pub mod state;
+
+pub use state::{Failed, FeedState};
 
 pub const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);
 

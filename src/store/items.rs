@@ -1,0 +1,365 @@
+//! Items: one poll's items, seen keys, alerts and outbox entries committed in one
+//! transaction, what [`crate::decide`] says to record applied there, and the queries over
+//! stored items and alerts.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+
+use super::{FeedState, HEALTH_TAG, Result, Store, StoreError, decode, encode, time_key};
+use crate::alert::Alert;
+use crate::decide::{Decision, Known, Sighting, decide};
+use crate::dedup::{ItemKeys, Key};
+use crate::parse::Item;
+use crate::watch::Fired;
+
+/// An item as remembered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredItem {
+    pub key: String,
+    /// Every feed it has been seen in, the first one first.
+    pub feeds: Vec<String>,
+    pub guid: Option<String>,
+    pub link: Option<String>,
+    pub title: String,
+    pub summary: String,
+    pub content: String,
+    pub categories: Vec<String>,
+    pub published: Option<DateTime<Utc>>,
+    pub first_seen: DateTime<Utc>,
+    /// Digest of the text, to notice edits.
+    pub digest: String,
+    /// Every watch its text has matched at any sighting, whether it alerted or was held
+    /// back as backlog: an edit alerts only for watches not in here.
+    #[serde(default)]
+    pub matched: Vec<String>,
+}
+
+impl StoredItem {
+    /// The alert of `fired` for this item (stored under `key`), raised at `detected`: from
+    /// the feed where the item was first seen.
+    pub fn alert(&self, key: Key, detected: DateTime<Utc>, fired: &Fired) -> Alert {
+        Alert::new(
+            key,
+            &self.feeds[0],
+            &self.title,
+            self.link.as_deref(),
+            self.published,
+            detected,
+            fired,
+        )
+    }
+}
+
+/// One item of a polled document, with what the pure stages decided about it.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub keys: ItemKeys,
+    pub item: Item,
+    pub digest: String,
+    /// The watches its text fires.
+    pub fired: Vec<Fired>,
+    /// False for backlog items of a feed's first poll: stored and seen, never alerted.
+    pub may_alert: bool,
+}
+
+/// What one committed poll changed.
+#[derive(Debug, Default)]
+pub struct Committed {
+    pub new_items: usize,
+    pub alerts: Vec<Alert>,
+    /// The feed's state as saved (its item count updated).
+    pub state: FeedState,
+    /// Whether a feed-health line was queued with the state.
+    pub health_line: bool,
+}
+
+/// How a poll's last commit completes the feed's state inside its transaction: given the
+/// state (item count updated) and the new items of this commit, it makes the state to save
+/// and may return a feed-health line (id, line) to queue with it. It may run more than once
+/// (a transaction that conflicts is retried), so it must depend on its inputs only.
+pub type Finish<'a> = &'a dyn Fn(&mut FeedState, usize) -> Option<(Key, String)>;
+
+impl Store {
+    /// Records one poll of `state.name` in one transaction: new items and their seen keys,
+    /// edits, the alerts they raise (into the outbox), and the feed's new state.
+    pub fn commit_poll(
+        &self,
+        state: &FeedState,
+        incoming: &[Incoming],
+        now: DateTime<Utc>,
+    ) -> Result<Committed> {
+        self.commit_poll_part(state, incoming, now, Some(&|_, _| None))
+    }
+
+    /// Records one part of a poll of `state.name` in one transaction, as
+    /// [`Store::commit_poll`] does. With `finish`, the feed's state, completed by it, is saved
+    /// in the same transaction with its feed-health line if any; without, the state is not
+    /// written (the poll's last part writes it, so that a poll writes it once).
+    ///
+    /// For each item, what the store knows (seen before? its feeds, digest and matched
+    /// watches; which of the watches it fires already alerted for this story) is read inside
+    /// the transaction and [`decide`] says what to record and raise: two polls that see one
+    /// story at once conflict, and the one retried finds the other's alert.
+    pub fn commit_poll_part(
+        &self,
+        state: &FeedState,
+        incoming: &[Incoming],
+        now: DateTime<Utc>,
+        finish: Option<Finish>,
+    ) -> Result<Committed> {
+        let trees = (
+            &self.feeds,
+            &self.items,
+            &self.seen,
+            &self.alerts,
+            &self.health,
+            &self.outbox,
+            &self.first_seen,
+        );
+        let result =
+            trees.transaction(|(feeds, items, seen, alerts, health, outbox, first_seen)| {
+                let mut out = Committed::default();
+                let mut state = state.clone();
+                for inc in incoming {
+                    let existing = find(seen, &inc.keys)?;
+                    let stored: Option<StoredItem> = match existing {
+                        Some(key) => items
+                            .get(key.0)?
+                            .map(|v| decode("items", &v))
+                            .transpose()
+                            .map_err(abort)?,
+                        None => None,
+                    };
+                    let key = existing.unwrap_or(inc.keys.primary);
+                    let known = match (existing, &stored) {
+                        (None, _) => Known::New,
+                        (Some(_), None) => Known::Tombstone,
+                        (Some(_), Some(s)) => Known::Stored {
+                            feeds: &s.feeds,
+                            digest: &s.digest,
+                            matched: &s.matched,
+                        },
+                    };
+                    // the watches that already alerted for this story, from any feed
+                    let mut alerted = Vec::new();
+                    if !matches!(known, Known::Tombstone) {
+                        for f in &inc.fired {
+                            if alerts.get(key.alert_id(&f.watch).0)?.is_some() {
+                                alerted.push(f.watch.as_str());
+                            }
+                        }
+                    }
+                    let sighting = Sighting {
+                        feed: &state.name,
+                        digest: &inc.digest,
+                        fired: &inc.fired,
+                        may_alert: inc.may_alert,
+                    };
+                    let decision = decide(known, sighting, |w| alerted.contains(&w));
+                    let Decision::Record {
+                        new_item,
+                        add_feed,
+                        edited,
+                        matched,
+                        raise,
+                    } = decision
+                    else {
+                        record_keys(seen, &inc.keys, key)?;
+                        continue;
+                    };
+                    let mut stored = match stored {
+                        Some(stored) => stored,
+                        None => {
+                            first_seen.insert(&time_key(now, key)[..], &[])?;
+                            new_record(inc, &state.name, now)
+                        }
+                    };
+                    if new_item {
+                        out.new_items += 1;
+                        state.items += 1;
+                    }
+                    if add_feed {
+                        stored.feeds.push(state.name.clone());
+                        state.items += 1;
+                    }
+                    if edited {
+                        apply_text(&mut stored, &inc.item, &inc.digest);
+                    }
+                    stored.matched = matched;
+                    for fired in raise {
+                        let alert = stored.alert(key, now, fired);
+                        let id = key.alert_id(&fired.watch);
+                        alerts.insert(&id.0, encode(&alert))?;
+                        outbox.insert(&time_key(now, id)[..], &[])?;
+                        out.alerts.push(alert);
+                    }
+                    stored.key = key.hex();
+                    items.insert(&key.0, encode(&stored))?;
+                    record_keys(seen, &inc.keys, key)?;
+                }
+                if let Some(finish) = finish {
+                    let line = finish(&mut state, out.new_items);
+                    feeds.insert(state.name.as_bytes(), encode(&state))?;
+                    if let Some((id, line)) = line {
+                        // a line with this id was written once already: never twice
+                        if health.get(id.0)?.is_none() {
+                            health.insert(&id.0, line.as_bytes())?;
+                            outbox.insert(&time_key(Utc::now(), id)[..], &[HEALTH_TAG])?;
+                            out.health_line = true;
+                        }
+                    }
+                }
+                out.state = state;
+                Ok(out)
+            });
+        result.map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })
+    }
+
+    /// Stored items, newest first.
+    pub fn items(&self) -> Result<Vec<StoredItem>> {
+        let mut items: Vec<StoredItem> = self
+            .items
+            .iter()
+            .values()
+            .map(|v| decode("items", &v?))
+            .collect::<Result<_>>()?;
+        items.sort_by_key(|i| std::cmp::Reverse((i.first_seen, i.published)));
+        Ok(items)
+    }
+
+    /// The item stored under `key`, if retention has not dropped it.
+    pub fn item(&self, key: Key) -> Result<Option<StoredItem>> {
+        self.items
+            .get(key.0)?
+            .map(|v| decode("items", &v))
+            .transpose()
+    }
+
+    /// How many items the store holds (bodies, not tombstones).
+    pub fn item_count(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Stored items with their keys, one at a time in key order, so that a pass over a
+    /// large store (`rematch`) never holds it all in memory.
+    pub fn each_item(&self) -> impl Iterator<Item = Result<(Key, StoredItem)>> + '_ {
+        self.items.iter().map(|entry| {
+            let (k, v) = entry?;
+            let key =
+                <[u8; 16]>::try_from(k.as_ref())
+                    .map(Key)
+                    .map_err(|_| StoreError::BadKey {
+                        tree: "items",
+                        len: k.len(),
+                    })?;
+            Ok((key, decode("items", &v)?))
+        })
+    }
+
+    /// Whether the alert with this id was ever raised (its watch fired for its item).
+    pub fn has_alert(&self, id: Key) -> Result<bool> {
+        Ok(self.alerts.contains_key(id.0)?)
+    }
+
+    /// Raises alerts found outside a poll (`rematch`): each `(alert id, alert)` whose id was
+    /// never raised goes into the alerts tree and the outbox, all in one transaction, to be
+    /// delivered like a poll's. Returns the alerts written; ids already present are skipped,
+    /// so running this twice raises nothing the second time.
+    pub fn commit_alerts(&self, raised: &[(Key, Alert)]) -> Result<Vec<Alert>> {
+        let now = Utc::now();
+        let result = (&self.alerts, &self.outbox).transaction(|(alerts, outbox)| {
+            let mut written = Vec::new();
+            for (id, alert) in raised {
+                if alerts.get(id.0)?.is_some() {
+                    continue;
+                }
+                alerts.insert(&id.0, encode(alert))?;
+                outbox.insert(&time_key(now, *id)[..], &[])?;
+                written.push(alert.clone());
+            }
+            Ok(written)
+        });
+        result.map_err(|e: TransactionError<StoreError>| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })
+    }
+
+    /// Every alert raised, newest first.
+    pub fn alerts(&self) -> Result<Vec<Alert>> {
+        let mut alerts: Vec<Alert> = self
+            .alerts
+            .iter()
+            .values()
+            .map(|v| decode("alerts", &v?))
+            .collect::<Result<_>>()?;
+        alerts.sort_by(|a, b| (&b.detected, &b.published).cmp(&(&a.detected, &a.published)));
+        Ok(alerts)
+    }
+}
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
+
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+/// The item any of these keys was seen under.
+fn find(seen: &TransactionalTree, keys: &ItemKeys) -> TxResult<Option<Key>> {
+    for k in &keys.candidates {
+        if let Some(v) = seen.get(k.0)? {
+            if let Ok(bytes) = <[u8; 16]>::try_from(v.as_ref()) {
+                return Ok(Some(Key(bytes)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Records every candidate key as naming `item`. A key already recorded is not written
+/// again: most items of a poll were seen before, and every sled write costs log space.
+fn record_keys(seen: &TransactionalTree, keys: &ItemKeys, item: Key) -> TxResult<()> {
+    for k in &keys.candidates {
+        if seen.get(k.0)?.as_deref() != Some(&item.0[..]) {
+            seen.insert(&k.0, &item.0)?;
+        }
+    }
+    Ok(())
+}
+
+/// A new item's record, as first seen in `feed` at `now`.
+fn new_record(inc: &Incoming, feed: &str, now: DateTime<Utc>) -> StoredItem {
+    StoredItem {
+        key: inc.keys.primary.hex(),
+        feeds: vec![feed.to_string()],
+        guid: inc.item.guid.clone(),
+        link: inc.item.link.clone(),
+        title: inc.item.title.clone(),
+        summary: inc.item.summary.clone(),
+        content: inc.item.content.clone(),
+        categories: inc.item.categories.clone(),
+        published: inc.item.published,
+        first_seen: now,
+        digest: inc.digest.clone(),
+        matched: Vec::new(),
+    }
+}
+
+fn apply_text(stored: &mut StoredItem, item: &Item, digest: &str) {
+    stored.title = item.title.clone();
+    stored.summary = item.summary.clone();
+    stored.content = item.content.clone();
+    stored.categories = item.categories.clone();
+    stored.digest = digest.to_string();
+    if item.link.is_some() {
+        stored.link = item.link.clone();
+    }
+    if item.published.is_some() {
+        stored.published = item.published;
+    }
+}

@@ -34,7 +34,10 @@
 pub mod compact;
 pub mod export;
 mod migrate;
+mod query;
 pub mod retention;
+
+pub use query::{Cursor, ItemsNewest};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -250,6 +253,7 @@ impl Store {
             Some(found) if found < SCHEMA_VERSION => migrate::run(&store, found)?,
             Some(_) => {}
         }
+        store.ensure_alert_index()?;
         let _ = std::fs::write(path.join(PID_FILE), std::process::id().to_string());
         Ok(store)
     }
@@ -375,88 +379,91 @@ impl Store {
             &self.alerts,
             &self.outbox,
             &self.first_seen,
+            &self.alert_index()?,
         );
-        let result = trees.transaction(|(feeds, items, seen, alerts, outbox, first_seen)| {
-            let mut out = Committed::default();
-            let mut state = state.clone();
-            for inc in incoming {
-                let existing = find(seen, &inc.keys)?;
-                // the watches this sighting may alert for
-                let (key, mut stored, raise): (Key, StoredItem, Vec<&Fired>) = match existing {
-                    Some(key) => {
-                        let Some(stored) = items.get(key.0)? else {
-                            // a tombstone: seen long ago, body dropped; never alert again
-                            record_keys(seen, &inc.keys, key)?;
-                            continue;
-                        };
-                        let mut stored: StoredItem = decode("items", &stored).map_err(abort)?;
-                        let edited = stored.digest != inc.digest;
-                        let new_here = !stored.feeds.contains(&state.name);
-                        if !edited && !new_here {
-                            record_keys(seen, &inc.keys, key)?;
-                            continue;
-                        }
-                        if new_here {
-                            stored.feeds.push(state.name.clone());
-                            state.items += 1;
-                        }
-                        // an edit may fire a watch that never matched this item before
-                        let mut raise = Vec::new();
-                        if edited {
-                            apply_text(&mut stored, &inc.item, &inc.digest);
-                            for fired in &inc.fired {
-                                if !stored.matched.contains(&fired.watch) {
-                                    stored.matched.push(fired.watch.clone());
-                                    raise.push(fired);
+        let result =
+            trees.transaction(|(feeds, items, seen, alerts, outbox, first_seen, index)| {
+                let mut out = Committed::default();
+                let mut state = state.clone();
+                for inc in incoming {
+                    let existing = find(seen, &inc.keys)?;
+                    // the watches this sighting may alert for
+                    let (key, mut stored, raise): (Key, StoredItem, Vec<&Fired>) = match existing {
+                        Some(key) => {
+                            let Some(stored) = items.get(key.0)? else {
+                                // a tombstone: seen long ago, body dropped; never alert again
+                                record_keys(seen, &inc.keys, key)?;
+                                continue;
+                            };
+                            let mut stored: StoredItem = decode("items", &stored).map_err(abort)?;
+                            let edited = stored.digest != inc.digest;
+                            let new_here = !stored.feeds.contains(&state.name);
+                            if !edited && !new_here {
+                                record_keys(seen, &inc.keys, key)?;
+                                continue;
+                            }
+                            if new_here {
+                                stored.feeds.push(state.name.clone());
+                                state.items += 1;
+                            }
+                            // an edit may fire a watch that never matched this item before
+                            let mut raise = Vec::new();
+                            if edited {
+                                apply_text(&mut stored, &inc.item, &inc.digest);
+                                for fired in &inc.fired {
+                                    if !stored.matched.contains(&fired.watch) {
+                                        stored.matched.push(fired.watch.clone());
+                                        raise.push(fired);
+                                    }
                                 }
                             }
+                            (key, stored, raise)
                         }
-                        (key, stored, raise)
+                        None => {
+                            out.new_items += 1;
+                            state.items += 1;
+                            let stored = StoredItem {
+                                key: inc.keys.primary.hex(),
+                                feeds: vec![state.name.clone()],
+                                guid: inc.item.guid.clone(),
+                                link: inc.item.link.clone(),
+                                title: inc.item.title.clone(),
+                                summary: inc.item.summary.clone(),
+                                content: inc.item.content.clone(),
+                                categories: inc.item.categories.clone(),
+                                published: inc.item.published,
+                                first_seen: now,
+                                digest: inc.digest.clone(),
+                                matched: inc.fired.iter().map(|f| f.watch.clone()).collect(),
+                            };
+                            first_seen.insert(&time_key(now, inc.keys.primary)[..], &[])?;
+                            let raise = if inc.may_alert {
+                                inc.fired.iter().collect()
+                            } else {
+                                Vec::new() // backlog: matched, remembered, held back
+                            };
+                            (inc.keys.primary, stored, raise)
+                        }
+                    };
+                    for fired in raise {
+                        let alert = stored.alert(key, now, fired);
+                        let id = key.alert_id(&fired.watch);
+                        if alerts.get(id.0)?.is_some() {
+                            continue; // this watch fired for this story already
+                        }
+                        alerts.insert(&id.0, encode(&alert))?;
+                        index.insert(query::alert_index_key(&alert, id), &[])?;
+                        outbox.insert(&time_key(now, id)[..], &[])?;
+                        out.alerts.push(alert);
                     }
-                    None => {
-                        out.new_items += 1;
-                        state.items += 1;
-                        let stored = StoredItem {
-                            key: inc.keys.primary.hex(),
-                            feeds: vec![state.name.clone()],
-                            guid: inc.item.guid.clone(),
-                            link: inc.item.link.clone(),
-                            title: inc.item.title.clone(),
-                            summary: inc.item.summary.clone(),
-                            content: inc.item.content.clone(),
-                            categories: inc.item.categories.clone(),
-                            published: inc.item.published,
-                            first_seen: now,
-                            digest: inc.digest.clone(),
-                            matched: inc.fired.iter().map(|f| f.watch.clone()).collect(),
-                        };
-                        first_seen.insert(&time_key(now, inc.keys.primary)[..], &[])?;
-                        let raise = if inc.may_alert {
-                            inc.fired.iter().collect()
-                        } else {
-                            Vec::new() // backlog: matched, remembered, held back
-                        };
-                        (inc.keys.primary, stored, raise)
-                    }
-                };
-                for fired in raise {
-                    let alert = stored.alert(key, now, fired);
-                    let id = key.alert_id(&fired.watch);
-                    if alerts.get(id.0)?.is_some() {
-                        continue; // this watch fired for this story already
-                    }
-                    alerts.insert(&id.0, encode(&alert))?;
-                    outbox.insert(&time_key(now, id)[..], &[])?;
-                    out.alerts.push(alert);
+                    stored.key = key.hex();
+                    items.insert(&key.0, encode(&stored))?;
+                    record_keys(seen, &inc.keys, key)?;
                 }
-                stored.key = key.hex();
-                items.insert(&key.0, encode(&stored))?;
-                record_keys(seen, &inc.keys, key)?;
-            }
-            feeds.insert(state.name.as_bytes(), encode(&state))?;
-            out.state = state;
-            Ok(out)
-        });
+                feeds.insert(state.name.as_bytes(), encode(&state))?;
+                out.state = state;
+                Ok(out)
+            });
         result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => StoreError::Sled(e),
@@ -588,13 +595,15 @@ impl Store {
     /// so running this twice raises nothing the second time.
     pub fn commit_alerts(&self, raised: &[(Key, Alert)]) -> Result<Vec<Alert>> {
         let now = Utc::now();
-        let result = (&self.alerts, &self.outbox).transaction(|(alerts, outbox)| {
+        let trees = (&self.alerts, &self.outbox, &self.alert_index()?);
+        let result = trees.transaction(|(alerts, outbox, index)| {
             let mut written = Vec::new();
             for (id, alert) in raised {
                 if alerts.get(id.0)?.is_some() {
                     continue;
                 }
                 alerts.insert(&id.0, encode(alert))?;
+                index.insert(query::alert_index_key(alert, *id), &[])?;
                 outbox.insert(&time_key(now, *id)[..], &[])?;
                 written.push(alert.clone());
             }

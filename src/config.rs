@@ -36,6 +36,8 @@ pub const KEYS: &[&str] = &[
     "storage.keep",
     "alerts.log",
     "api.listen",
+    "api.allow_remote",
+    "api.hosts",
     "fetch.timeout",
     "fetch.connect_timeout",
     "fetch.read_timeout",
@@ -173,6 +175,10 @@ pub struct AlertsConfig {
 pub struct ApiConfig {
     /// Where the local HTTP endpoint listens; `None` turns it off.
     pub listen: Option<std::net::SocketAddr>,
+    /// Opt-in to a non-loopback `listen` (see [`crate::api`]).
+    pub allow_remote: bool,
+    /// `Host` names served besides the loopback ones.
+    pub hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -527,6 +533,7 @@ impl Reader<'_> {
                 .map(|(s, _)| resolve(PathBuf::from(s)))
                 .unwrap_or_else(|| env.default_alert_log()),
         };
+        let api_table = api;
         let api = ApiConfig {
             listen: match self.string(api, "api", "listen") {
                 None => Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9185))),
@@ -539,7 +546,18 @@ impl Reader<'_> {
                     }
                 },
             },
+            allow_remote: self.boolean(api, "api", "allow_remote").unwrap_or(false),
+            hosts: self
+                .string_list(api, "api", "hosts")
+                .map_or_else(Vec::new, |h| h.into_iter().map(|(s, _)| s).collect()),
         };
+        let listen_at = api_table.get("listen").map_or(0, |v| v.span().start);
+        if let Some(a) = api
+            .listen
+            .filter(|a| !a.ip().is_loopback() && !api.allow_remote)
+        {
+            self.error(listen_at, "api.listen", format!("{a} is not a loopback address: the api serves alerts and feed URLs without authentication; set [api] allow_remote = true to listen there anyway"));
+        }
         let fetch = FetchConfig {
             timeout: self
                 .duration(fetch, "fetch", "timeout")

@@ -20,6 +20,8 @@ mod opml;
 mod packaging;
 /// `once` against served feeds: alerts, backlog, dedup, conditional GET, charsets, failures.
 mod pipeline;
+/// The issue "Faults that lose, corrupt or stall": the API's faults (5, 6, 14).
+mod regression_api;
 /// `rematch` on a real store: dry runs, raising once, selecting by time and watch.
 mod rematch;
 /// Sinks beyond the alert log: webhook (signed, retried) and exec.

@@ -628,3 +628,56 @@ fn dir_size(path: &std::path::Path) -> u64 {
 pub fn warn_unavailable(addr: SocketAddr, e: &std::io::Error) {
     warn!(listen = %addr, error = %e, "cannot listen for the api (healthz, metrics, queries); running without it. Set [api] listen to a free address, or \"\" to turn it off");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_and_listed_ones_are_allowed() {
+        let listed = ["feeds.example.org".to_string(), "Box:8080".to_string()];
+        for ok in [
+            "127.0.0.1:9185",
+            "127.1.2.3",
+            "localhost",
+            "LOCALHOST.:9185",
+            "app.localhost:1",
+            "[::1]:9185",
+            "[::1]",
+            "feeds.example.org",
+            "feeds.example.org.:9185",
+            "box:8080",
+        ] {
+            assert!(host_allowed(Some(ok.as_bytes()), &listed), "{ok}");
+        }
+        assert!(host_allowed(None, &listed), "no Host: not a browser");
+        for refused in [
+            "attacker.example",
+            "attacker.example:9185",
+            "127.0.0.1.nip.io",
+            "localhost.attacker.example",
+            "box:9090",
+            "box",
+            "[::2]:9185",
+            "0.0.0.0:9185",
+            "127.0.0.1:x",
+            "[::1]x",
+            "",
+        ] {
+            assert!(
+                !host_allowed(Some(refused.as_bytes()), &listed),
+                "{refused}"
+            );
+        }
+        assert!(!host_allowed(Some(b"\xff\xfe"), &listed));
+    }
+
+    #[test]
+    fn next_links_are_read() {
+        assert_eq!(
+            next_link("</api/alerts?limit=0&before=ab>; rel=\"next\""),
+            Some("/api/alerts?limit=0&before=ab")
+        );
+        assert_eq!(next_link("</x>; rel=\"prev\""), None);
+    }
+}

@@ -4,11 +4,22 @@
 //! as `feedwatch feeds|items|alerts --json`. sled lets one process open the store, so this
 //! is how the CLI queries a store that the service holds: the service writes the address
 //! it bound beside the store, in `feedwatch.api`.
+//!
+//! It has no authentication, so: a non-loopback `listen` needs `[api] allow_remote = true`
+//! (the config refuses it otherwise, and the start warns), and a request is answered only
+//! when its `Host` is a loopback name or one of `[api] hosts` (a DNS-rebinding web page is
+//! refused). It survives clients that hold connections: connections are capped (a new one
+//! past the cap closes the longest idle), heads must arrive within a timeout, idle
+//! connections close, and a failing accept backs off. Queries are read through the store's
+//! indexes, a few at a time, and large answers come in pages ([`PAGE`]).
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -16,8 +27,10 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, warn};
@@ -34,6 +47,21 @@ pub const ADDR_FILE: &str = "feedwatch.api";
 /// How long the scheduler may stay silent before `/healthz` says it is stuck.
 pub const HEARTBEAT_LIMIT_SECS: i64 = 60;
 
+/// Most connections served at once, whatever the descriptor limit.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Time a client has to send a request's head, from the connection (or the end of the
+/// last response) on: a client that opens and says nothing, or dribbles, is closed.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection with no request in progress for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Queries (`/api/*`, `/metrics`) answered at once; more wait for a turn.
+pub const QUERY_SLOTS: usize = 4;
+/// How long a query waits for a turn before it is answered 503.
+pub const QUERY_WAIT: Duration = Duration::from_secs(10);
+/// Rows of `/api/items` and `/api/alerts` in one answer; more come page by page (a
+/// `Link: <...>; rel="next"` header names the next one).
+pub const PAGE: usize = 500;
+
 /// What the endpoint reads.
 #[derive(Clone)]
 pub struct Api {
@@ -43,9 +71,145 @@ pub struct Api {
     pub config: Arc<RwLock<Arc<Config>>>,
 }
 
+/// The connections being served, oldest first, so that a new one past the cap can close
+/// the longest idle one instead of being refused (or of running out of descriptors).
+#[derive(Default)]
+struct Conns {
+    next: u64,
+    open: BTreeMap<u64, Arc<Conn>>,
+}
+
+struct Conn {
+    /// Requests of this connection being answered.
+    busy: AtomicUsize,
+    /// Since when no request is in progress.
+    idle_since: Mutex<Instant>,
+    /// Told to close (evicted).
+    close: Notify,
+}
+
+impl Conn {
+    fn idle_since(&self) -> Instant {
+        *self.idle_since.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Conns {
+    /// Closes the oldest connection without a request in progress; false if all are busy.
+    fn evict_idle(&mut self) -> bool {
+        let oldest = self
+            .open
+            .iter()
+            .find(|(_, c)| c.busy.load(Ordering::Acquire) == 0)
+            .map(|(id, _)| *id);
+        match oldest.and_then(|id| self.open.remove(&id)) {
+            Some(conn) => {
+                conn.close.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Connections the API may hold: half the descriptors this process may open (the rest is
+/// for feeds, the store and the logs), at most [`MAX_CONNECTIONS`].
+pub fn connection_cap() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given, nothing else
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur
+    } else {
+        1024
+    };
+    (soft / 2).clamp(8, MAX_CONNECTIONS as u64) as usize
+}
+
+/// Whether a request's `Host` header may be answered: loopback names and addresses, and
+/// the names of `[api] hosts` (with or without a port). A web page whose DNS name was
+/// rebound to 127.0.0.1 sends its own name, and is refused. A request without `Host` (not
+/// one a browser sends) is answered.
+pub fn host_allowed(host: Option<&[u8]>, hosts: &[String]) -> bool {
+    let Some(host) = host else { return true };
+    let Ok(host) = std::str::from_utf8(host) else {
+        return false;
+    };
+    let host = host.trim().to_ascii_lowercase();
+    let name = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, port)) if port.is_empty() || is_port(port) => ip.to_string(),
+            _ => return false,
+        },
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if is_port(port) => name.to_string(),
+            Some(_) => return false,
+            None => host.clone(),
+        },
+    };
+    let name = name.strip_suffix('.').unwrap_or(&name);
+    if name == "localhost" || name.ends_with(".localhost") {
+        return true;
+    }
+    if name
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+    {
+        return true;
+    }
+    hosts.iter().any(|h| {
+        let h = h.trim().to_ascii_lowercase();
+        h == host || h.strip_suffix('.').unwrap_or(&h) == name
+    })
+}
+
+fn is_port(s: &str) -> bool {
+    let p = s.strip_prefix(':').unwrap_or(s);
+    !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Logs at most once a minute per kind, so a flood is seen without flooding the log.
+struct Every {
+    last: Mutex<Option<Instant>>,
+}
+
+impl Every {
+    fn new() -> Every {
+        Every {
+            last: Mutex::new(None),
+        }
+    }
+
+    fn due(&self) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if last.is_some_and(|l| now.duration_since(l) < Duration::from_secs(60)) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+}
+
+/// The API with what its connections share.
+#[derive(Clone)]
+struct Served {
+    api: Api,
+    queries: Arc<Semaphore>,
+    refused_host: Arc<Every>,
+}
+
 /// Binds `addr` and serves until `stop`, on `tasks` (the listener and one task per
 /// connection). Returns the bound address (useful when the port was 0) after writing it to
 /// [`ADDR_FILE`] beside the store; the file is removed when the listener stops.
+///
+/// Connections are capped ([`connection_cap`]); past the cap a new one closes the longest
+/// idle one, so `/healthz` is answered however many clients sit on connections. Each gets
+/// [`HEADER_READ_TIMEOUT`] to send a request and is closed after [`IDLE_TIMEOUT`] without
+/// one. An accept that fails (out of descriptors) is logged and retried after a pause
+/// that grows to a second, instead of at once, forever.
 pub async fn start(
     addr: SocketAddr,
     api: Api,
@@ -56,33 +220,84 @@ pub async fn start(
     let bound = listener.local_addr()?;
     let addr_file: PathBuf = api.store.path().join(ADDR_FILE);
     let _ = std::fs::write(&addr_file, bound.to_string());
-    info!(listen = %bound, "api listening");
+    let cap = connection_cap();
+    info!(listen = %bound, connections = cap, "api listening");
+    if !bound.ip().is_loopback() {
+        warn!(listen = %bound, "the api listens beyond loopback ([api] allow_remote = true): anyone who can reach it reads the alerts and the feed URLs, without authentication");
+    }
+    let served = Served {
+        api,
+        queries: Arc::new(Semaphore::new(QUERY_SLOTS)),
+        refused_host: Arc::new(Every::new()),
+    };
+    let conns = Arc::new(Mutex::new(Conns::default()));
     let connections = tasks.clone();
     let listen = async move {
+        let at_cap = Every::new();
+        let accept_failed = Every::new();
+        let mut pause = Duration::from_millis(10);
         loop {
             let conn = tokio::select! {
                 _ = stop.cancelled() => break,
                 conn = listener.accept() => conn,
             };
-            let Ok((stream, _)) = conn else { continue };
-            let api = api.clone();
+            let stream = match conn {
+                Ok((stream, _)) => {
+                    pause = Duration::from_millis(10);
+                    stream
+                }
+                Err(e) => {
+                    // out of descriptors, typically: the connection stays queued, so
+                    // accepting again at once would spin. Free one, wait, try again.
+                    let freed = conns.lock().unwrap_or_else(|p| p.into_inner()).evict_idle();
+                    if accept_failed.due() {
+                        warn!(error = %e, retry_in = ?pause, closed_an_idle_connection = freed, "api: cannot accept a connection");
+                    }
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            let conn = Arc::new(Conn {
+                busy: AtomicUsize::new(0),
+                idle_since: Mutex::new(Instant::now()),
+                close: Notify::new(),
+            });
+            let id = {
+                let mut all = conns.lock().unwrap_or_else(|p| p.into_inner());
+                if all.open.len() >= cap {
+                    let evicted = all.evict_idle();
+                    if at_cap.due() {
+                        warn!(
+                            connections = cap,
+                            "api: too many connections; closing the longest idle ones (or refusing new ones while all are busy)"
+                        );
+                    }
+                    if !evicted {
+                        continue; // every connection is being answered: drop this one
+                    }
+                }
+                all.next += 1;
+                let id = all.next;
+                all.open.insert(id, conn.clone());
+                id
+            };
+            let served = served.clone();
             let stop = stop.clone();
+            let conns = conns.clone();
             // connections end with the service too: each holds the store, which must be
             // let go of when the service stops or closes the store to compact it
             connections.spawn(
                 async move {
-                    let service = service_fn(move |req| {
-                        let api = api.clone();
-                        async move { Ok::<_, Infallible>(api.handle(req).await) }
-                    });
-                    let conn =
-                        http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                    tokio::select! {
-                        _ = stop.cancelled() => {}
-                        served = conn => if let Err(e) = served {
-                            tracing::debug!(error = %e, "api connection");
-                        }
-                    }
+                    serve(stream, served, conn, stop).await;
+                    conns
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .open
+                        .remove(&id);
                 }
                 .in_current_span(),
             );
@@ -91,6 +306,105 @@ pub async fn start(
     };
     tasks.spawn(listen.instrument(tracing::info_span!("api")));
     Ok(bound)
+}
+
+/// Serves one connection until it ends, idles out, is evicted, or the service stops.
+/// Connections end with the service too: each holds the store, which must be let go of
+/// when the service stops or closes the store to compact it.
+async fn serve(
+    stream: tokio::net::TcpStream,
+    served: Served,
+    conn: Arc<Conn>,
+    stop: CancellationToken,
+) {
+    let in_service = conn.clone();
+    let service = service_fn(move |req| {
+        let served = served.clone();
+        let conn = in_service.clone();
+        async move {
+            conn.busy.fetch_add(1, Ordering::AcqRel);
+            let resp = served.handle(req).await;
+            *conn.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+            conn.busy.fetch_sub(1, Ordering::AcqRel);
+            Ok::<_, Infallible>(resp)
+        }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    let idle = async {
+        loop {
+            if conn.busy.load(Ordering::Acquire) > 0 {
+                tokio::time::sleep(IDLE_TIMEOUT).await;
+                continue;
+            }
+            let since = conn.idle_since();
+            if since.elapsed() >= IDLE_TIMEOUT {
+                return;
+            }
+            tokio::time::sleep_until(since + IDLE_TIMEOUT).await;
+        }
+    };
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = conn.close.notified() => {}
+        _ = idle => {}
+        served = connection => if let Err(e) = served {
+            tracing::debug!(error = %e, "api connection");
+        }
+    }
+}
+
+/// Hands each row of `view` to `each`, asking the API at `base` page by page (the CLI,
+/// while the service holds the store).
+pub async fn each_row(
+    base: &str,
+    view: &str,
+    params: &[(&str, String)],
+    each: &mut dyn FnMut(serde_json::Value) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    crate::fetch::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let mut url = reqwest::Url::parse_with_params(&format!("{base}/api/{view}"), params)?;
+    loop {
+        let resp = client.get(url.clone()).send().await.with_context(|| {
+            format!(
+                "the store is held by a running feedwatch, and its API at {base} does not answer"
+            )
+        })?;
+        if !resp.status().is_success() {
+            anyhow::bail!(
+                "{url}: HTTP {}: {}",
+                resp.status(),
+                resp.text().await.unwrap_or_default()
+            );
+        }
+        let next = resp
+            .headers()
+            .get("link")
+            .and_then(|l| l.to_str().ok())
+            .and_then(next_link)
+            .map(str::to_string);
+        let body = resp.text().await?;
+        for line in body.lines() {
+            each(serde_json::from_str(line)?)?;
+        }
+        match next {
+            Some(next) => url = url.join(&next)?,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// The target of a `Link: <...>; rel="next"` header.
+fn next_link(link: &str) -> Option<&str> {
+    let (target, rel) = link.split_once(';')?;
+    (rel.trim() == "rel=\"next\"")
+        .then(|| target.trim().strip_prefix('<')?.strip_suffix('>'))
+        .flatten()
 }
 
 /// The address of the API of the process holding the store at `store_path`, if it said.
@@ -102,33 +416,103 @@ pub fn address_of(store_path: &std::path::Path) -> Option<SocketAddr> {
         .ok()
 }
 
-impl Api {
+impl Served {
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let config = self.api.config();
+        let host = req.headers().get(hyper::header::HOST).map(|h| h.as_bytes());
+        if !host_allowed(host, &config.api.hosts) {
+            if self.refused_host.due() {
+                // the name is the client's: shown escaped
+                let host = String::from_utf8_lossy(host.unwrap_or_default());
+                warn!(host = ?host, "api: refused a request for a host name that is not loopback nor in [api] hosts (a DNS-rebinding web page, or a name to add there)");
+            }
+            return text(
+                StatusCode::FORBIDDEN,
+                "refused: the Host header names neither a loopback address nor one of [api] hosts\n",
+            );
+        }
         if req.method() != Method::GET {
             return text(StatusCode::METHOD_NOT_ALLOWED, "only GET is served\n");
         }
-        let query = parse_query(req.uri().query().unwrap_or(""));
-        let param = move |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        let limit = param("limit").and_then(|l| l.parse().ok()).unwrap_or(50);
-        let api = self.clone();
         let path = req.uri().path().to_string();
-        // store reads are blocking
-        let result = tokio::task::spawn_blocking(move || match path.as_str() {
-            "/healthz" => Ok(api.healthz()),
-            "/metrics" => api.metrics_text().map(|t| text(StatusCode::OK, &t)),
-            "/api/feeds" => api.lines(|c, s| views::feeds(c, s, chrono::Utc::now())),
-            "/api/items" => api.lines(|_, s| views::items(s, param("feed").as_deref(), limit)),
-            "/api/alerts" => api.lines(|_, s| views::alerts(s, param("watch").as_deref(), limit)),
-            _ => Ok(text(
-                StatusCode::NOT_FOUND,
-                "not found: try /healthz, /metrics, /api/feeds, /api/items, /api/alerts\n",
-            )),
-        })
-        .await;
+        // store reads are blocking, and a few at a time (each may read many records)
+        let _turn = match path.as_str() {
+            "/healthz" => None,
+            _ => match tokio::time::timeout(QUERY_WAIT, self.queries.clone().acquire_owned()).await
+            {
+                Ok(Ok(permit)) => Some(permit),
+                _ => {
+                    return text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "busy: too many queries at once; try again\n",
+                    );
+                }
+            },
+        };
+        let query = parse_query(req.uri().query().unwrap_or(""));
+        let api = self.api.clone();
+        let result = tokio::task::spawn_blocking(move || api.answer(&path, &query)).await;
         match result {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
             Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
+        }
+    }
+}
+
+impl Api {
+    fn answer(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> crate::store::Result<Response<Full<Bytes>>> {
+        let param = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let limit = param("limit").and_then(|l| l.parse().ok()).unwrap_or(50);
+        match path {
+            "/healthz" => Ok(self.healthz()),
+            "/metrics" => self.metrics_text().map(|t| text(StatusCode::OK, &t)),
+            "/api/feeds" => {
+                let rows = views::feeds(&self.config(), &self.store, chrono::Utc::now())?;
+                Ok(lines(rows, None))
+            }
+            "/api/items" | "/api/alerts" => {
+                let (view, filter) = match path {
+                    "/api/items" => ("items", "feed"),
+                    _ => ("alerts", "watch"),
+                };
+                let before = param("before");
+                if before
+                    .as_deref()
+                    .is_some_and(|b| b.len() % 2 != 0 || !b.bytes().all(|c| c.is_ascii_hexdigit()))
+                {
+                    return Ok(text(
+                        StatusCode::BAD_REQUEST,
+                        "before: not a cursor of this api\n",
+                    ));
+                }
+                let page = views::page(
+                    &self.store,
+                    view,
+                    param(filter).as_deref(),
+                    limit,
+                    before.as_deref(),
+                    PAGE,
+                )?;
+                let next = page.next.map(|(cursor, left)| {
+                    let mut q = url::form_urlencoded::Serializer::new(String::new());
+                    if let Some(f) = param(filter) {
+                        q.append_pair(filter, &f);
+                    }
+                    q.append_pair("limit", &left.to_string());
+                    q.append_pair("before", &cursor);
+                    format!("{path}?{}", q.finish())
+                });
+                Ok(lines(page.rows, next))
+            }
+            _ => Ok(text(
+                StatusCode::NOT_FOUND,
+                "not found: try /healthz, /metrics, /api/feeds, /api/items, /api/alerts\n",
+            )),
         }
     }
 
@@ -137,24 +521,6 @@ impl Api {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-    }
-
-    fn lines(
-        &self,
-        rows: impl FnOnce(&Config, &Store) -> crate::store::Result<Vec<serde_json::Value>>,
-    ) -> crate::store::Result<Response<Full<Bytes>>> {
-        let rows = rows(&self.config(), &self.store)?;
-        let mut body = String::new();
-        for r in rows {
-            body.push_str(&r.to_string());
-            body.push('\n');
-        }
-        let mut resp = Response::new(Full::new(Bytes::from(body)));
-        resp.headers_mut().insert(
-            "content-type",
-            "application/x-ndjson".parse().expect("valid"),
-        );
-        Ok(resp)
     }
 
     /// 200 when the scheduler beat recently and the store takes a write; 503 and why not.
@@ -219,6 +585,24 @@ impl Api {
     }
 }
 
+/// JSON lines, with a link to the next page if there is one.
+fn lines(rows: Vec<serde_json::Value>, next: Option<String>) -> Response<Full<Bytes>> {
+    let mut body = String::new();
+    for r in rows {
+        body.push_str(&r.to_string());
+        body.push('\n');
+    }
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    resp.headers_mut().insert(
+        "content-type",
+        "application/x-ndjson".parse().expect("valid"),
+    );
+    if let Some(link) = next.and_then(|n| format!("<{n}>; rel=\"next\"").parse().ok()) {
+        resp.headers_mut().insert("link", link);
+    }
+    resp
+}
+
 fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
     *resp.status_mut() = status;
@@ -254,4 +638,57 @@ fn dir_size(path: &std::path::Path) -> u64 {
 /// Logs why the API could not start; the service runs on without it.
 pub fn warn_unavailable(addr: SocketAddr, e: &std::io::Error) {
     warn!(listen = %addr, error = %e, "cannot listen for the api (healthz, metrics, queries); running without it. Set [api] listen to a free address, or \"\" to turn it off");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_and_listed_ones_are_allowed() {
+        let listed = ["feeds.example.org".to_string(), "Box:8080".to_string()];
+        for ok in [
+            "127.0.0.1:9185",
+            "127.1.2.3",
+            "localhost",
+            "LOCALHOST.:9185",
+            "app.localhost:1",
+            "[::1]:9185",
+            "[::1]",
+            "feeds.example.org",
+            "feeds.example.org.:9185",
+            "box:8080",
+        ] {
+            assert!(host_allowed(Some(ok.as_bytes()), &listed), "{ok}");
+        }
+        assert!(host_allowed(None, &listed), "no Host: not a browser");
+        for refused in [
+            "attacker.example",
+            "attacker.example:9185",
+            "127.0.0.1.nip.io",
+            "localhost.attacker.example",
+            "box:9090",
+            "box",
+            "[::2]:9185",
+            "0.0.0.0:9185",
+            "127.0.0.1:x",
+            "[::1]x",
+            "",
+        ] {
+            assert!(
+                !host_allowed(Some(refused.as_bytes()), &listed),
+                "{refused}"
+            );
+        }
+        assert!(!host_allowed(Some(b"\xff\xfe"), &listed));
+    }
+
+    #[test]
+    fn next_links_are_read() {
+        assert_eq!(
+            next_link("</api/alerts?limit=0&before=ab>; rel=\"next\""),
+            Some("/api/alerts?limit=0&before=ab")
+        );
+        assert_eq!(next_link("</x>; rel=\"prev\""), None);
+    }
 }

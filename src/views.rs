@@ -3,16 +3,17 @@
 //! and the API build them here from the store, so an operator sees the same thing whether
 //! the command opened the store or asked the running service.
 
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io::Write as _;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::alert::rfc3339;
+use crate::alert::{Alert, rfc3339};
 use crate::config::Config;
 use crate::dedup::Key;
 use crate::schedule::{self, Health};
-use crate::store::{self, Store};
+use crate::store::{self, Cursor, Store};
 
 /// One object per feed of the config, then per feed only the store knows.
 pub fn feeds(config: &Config, store: &Store, now: DateTime<Utc>) -> store::Result<Vec<Value>> {
@@ -63,12 +64,34 @@ pub fn feeds(config: &Config, store: &Store, now: DateTime<Utc>) -> store::Resul
 
 /// Stored items, newest first.
 pub fn items(store: &Store, feed: Option<&str>, limit: usize) -> store::Result<Vec<Value>> {
-    let items = store.items()?;
-    Ok(items
-        .iter()
-        .filter(|i| feed.is_none_or(|f| i.feeds.iter().any(|x| x == f)))
+    each_item(store, feed, None)
         .take(if limit == 0 { usize::MAX } else { limit })
-        .map(|i| {
+        .map(|r| r.map(|(_, v)| v))
+        .collect()
+}
+
+/// Alerts raised, newest first: the objects of the alert log, each with `feeds`, every feed
+/// its story has been seen in so far, first-seen first (the alert's `feed` alone once
+/// retention has dropped the item).
+pub fn alerts(store: &Store, watch: Option<&str>, limit: usize) -> store::Result<Vec<Value>> {
+    each_alert(store, watch, None)?
+        .take(if limit == 0 { usize::MAX } else { limit })
+        .map(|r| r.map(|(_, v)| v))
+        .collect()
+}
+
+/// The rows of [`items`], read one at a time through the store's index (never the whole
+/// store), from below `before` (a cursor of an earlier row), each with its cursor.
+pub fn each_item<'a>(
+    store: &'a Store,
+    feed: Option<&'a str>,
+    before: Option<&[u8]>,
+) -> impl Iterator<Item = store::Result<(Cursor, Value)>> + 'a {
+    store.items_newest(before).filter_map(move |r| match r {
+        Err(e) => Some(Err(e)),
+        Ok((_, i)) if !feed.is_none_or(|f| i.feeds.iter().any(|x| x == f)) => None,
+        Ok((c, i)) => Some(Ok((
+            c,
             json!({
                 "feed": i.feeds[0],
                 "feeds": i.feeds,
@@ -78,30 +101,140 @@ pub fn items(store: &Store, feed: Option<&str>, limit: usize) -> store::Result<V
                 "link": i.link,
                 "published": i.published.map(rfc3339),
                 "first_seen": rfc3339(i.first_seen),
-            })
-        })
-        .collect())
+            }),
+        ))),
+    })
 }
 
-/// Alerts raised, newest first: the objects of the alert log, each with `feeds`, every feed
-/// its story has been seen in so far, first-seen first (the alert's `feed` alone once
-/// retention has dropped the item).
-pub fn alerts(store: &Store, watch: Option<&str>, limit: usize) -> store::Result<Vec<Value>> {
-    let alerts = store.alerts()?;
-    alerts
-        .iter()
-        .filter(|a| watch.is_none_or(|w| a.watch == w))
-        .take(if limit == 0 { usize::MAX } else { limit })
-        .map(|a| {
-            // only the items of the alerts shown are read
-            let stored = match Key::from_hex(&a.item) {
-                Some(key) => store.item(key)?,
-                None => None,
+/// The rows of [`alerts`], one at a time, like [`each_item`].
+pub fn each_alert<'a>(
+    store: &'a Store,
+    watch: Option<&'a str>,
+    before: Option<&[u8]>,
+) -> store::Result<impl Iterator<Item = store::Result<(Cursor, Value)>> + 'a> {
+    Ok(store.alerts_newest(before)?.filter_map(move |r| match r {
+        Err(e) => Some(Err(e)),
+        Ok((_, a)) if watch.is_some_and(|w| a.watch != w) => None,
+        Ok((c, a)) => Some(alert_row(store, &a).map(|v| (c, v))),
+    }))
+}
+
+/// An alert's object, with the feeds of its item (only the items of the alerts shown are
+/// read).
+fn alert_row(store: &Store, a: &Alert) -> store::Result<Value> {
+    let stored = match Key::from_hex(&a.item) {
+        Some(key) => store.item(key)?,
+        None => None,
+    };
+    let mut v = serde_json::to_value(a).expect("alerts serialise");
+    v["feeds"] = json!(stored.map_or_else(|| vec![a.feed.clone()], |i| i.feeds));
+    Ok(v)
+}
+
+/// One answer of the API to `items` or `alerts`: at most a page of rows, and where the
+/// next page starts when more rows are wanted and there are.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub rows: Vec<Value>,
+    /// The cursor to read below for the next page (hex), with how many rows are still
+    /// wanted (0: all).
+    pub next: Option<(String, usize)>,
+}
+
+/// Up to `limit` rows (0: all) of `view` ("items" or "alerts", filtered by feed or watch)
+/// from below the cursor `before`, but at most about `max` in this page. A page ends
+/// between rows of different cursors (items of one poll share one), so a page may run
+/// over `max` by the rest of one poll's items.
+pub fn page(
+    store: &Store,
+    view: &str,
+    filter: Option<&str>,
+    limit: usize,
+    before: Option<&str>,
+    max: usize,
+) -> store::Result<Page> {
+    let want = if limit == 0 { usize::MAX } else { limit };
+    let before = before.and_then(from_hex);
+    let rows: Box<dyn Iterator<Item = store::Result<(Cursor, Value)>>> = match view {
+        "items" => Box::new(each_item(store, filter, before.as_deref())),
+        _ => Box::new(each_alert(store, filter, before.as_deref())?),
+    };
+    let mut page = Page::default();
+    let mut last: Option<Cursor> = None;
+    for row in rows {
+        let (cursor, value) = row?;
+        if page.rows.len() >= want {
+            break;
+        }
+        if page.rows.len() >= max && last.as_ref() != Some(&cursor) {
+            let left = if limit == 0 {
+                0
+            } else {
+                want - page.rows.len()
             };
-            let mut v = serde_json::to_value(a).expect("alerts serialise");
-            v["feeds"] = json!(stored.map_or_else(|| vec![a.feed.clone()], |i| i.feeds));
-            Ok(v)
-        })
+            page.next = last.map(|c| (hex(&c), left));
+            break;
+        }
+        page.rows.push(value);
+        last = Some(cursor);
+    }
+    Ok(page)
+}
+
+/// Every row of `view` for the CLI, handed to `each` one at a time as they are read:
+/// `--limit 0` streams a store of any size.
+pub fn each_row(
+    config: &Config,
+    store: &Store,
+    view: &str,
+    param: impl Fn(&str) -> Option<String>,
+    each: &mut dyn FnMut(Value) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let limit = param("limit").and_then(|l| l.parse().ok()).unwrap_or(50);
+    let take = if limit == 0 { usize::MAX } else { limit };
+    let (feed, watch) = (param("feed"), param("watch"));
+    let rows: Box<dyn Iterator<Item = store::Result<(Cursor, Value)>>> = match view {
+        "feeds" => Box::new(
+            feeds(config, store, Utc::now())?
+                .into_iter()
+                .map(|v| Ok((Cursor::default(), v))),
+        ),
+        "items" => Box::new(each_item(store, feed.as_deref(), None).take(take)),
+        _ => Box::new(each_alert(store, watch.as_deref(), None)?.take(take)),
+    };
+    for row in rows {
+        each(row?.1)?;
+    }
+    Ok(())
+}
+
+/// Writes each row to stdout as it comes: a JSON line, or `render`ed for a person.
+pub fn printer(
+    json: bool,
+    render: fn(&[Value]) -> String,
+) -> impl FnMut(Value) -> anyhow::Result<()> {
+    move |row| {
+        let mut out = std::io::stdout().lock();
+        if json {
+            writeln!(out, "{row}")?;
+        } else {
+            write!(out, "{}", render(std::slice::from_ref(&row)))?;
+        }
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
         .collect()
 }
 

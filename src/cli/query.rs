@@ -3,7 +3,6 @@
 
 use std::io::Write;
 
-use anyhow::Context;
 use chrono::Utc;
 
 use super::runtime;
@@ -27,7 +26,8 @@ pub(super) fn items(
 ) -> anyhow::Result<()> {
     let mut params = vec![("limit", limit.to_string())];
     params.extend(feed.map(|f| ("feed", f)));
-    show(&query(config, "items", &params)?, json, views::render_items)
+    let print = &mut views::printer(json, views::render_items);
+    query_each(config, "items", &params, print)
 }
 
 /// `alerts`: alerts raised, newest first; with `follow`, then the log's new lines.
@@ -42,10 +42,11 @@ pub(super) fn alerts(
     params.extend(watch.clone().map(|w| ("watch", w)));
     // where the log ends now: what is written after this is followed
     let from = std::fs::metadata(&config.alerts.log).map_or(0, |m| m.len());
-    let mut rows = query(config, "alerts", &params)?;
     if !follow {
-        return show(&rows, json, views::render_alerts);
+        let print = &mut views::printer(json, views::render_alerts);
+        return query_each(config, "alerts", &params, print);
     }
+    let mut rows = query(config, "alerts", &params)?;
     rows.reverse(); // oldest first, then the new ones as they come
     show(&rows, json, views::render_alerts)?;
     follow_log(&config.alerts.log, from, watch.as_deref(), json)
@@ -76,31 +77,25 @@ fn query(
     view: &str,
     params: &[(&str, String)],
 ) -> anyhow::Result<Vec<serde_json::Value>> {
-    let param = |k: &str| {
-        params
-            .iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.as_str())
-    };
-    let limit = param("limit").and_then(|l| l.parse().ok()).unwrap_or(50);
+    let mut rows = Vec::new();
+    query_each(config, view, params, &mut |r| {
+        rows.push(r);
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+/// Each row of one view, as it is read (from the store, or page by page from the API).
+fn query_each(
+    config: &Config,
+    view: &str,
+    params: &[(&str, String)],
+    each: &mut dyn FnMut(serde_json::Value) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let param = |k: &str| params.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
     match source(config)? {
-        Source::Store(store) => Ok(match view {
-            "feeds" => views::feeds(config, &store, Utc::now())?,
-            "items" => views::items(&store, param("feed"), limit)?,
-            _ => views::alerts(&store, param("watch"), limit)?,
-        }),
-        Source::Api(base) => runtime()?.block_on(async {
-            let url = reqwest::Url::parse_with_params(&format!("{base}/api/{view}"), params)?;
-            crate::fetch::install_crypto_provider();
-            let resp = reqwest::Client::new().get(url.clone()).send().await.with_context(|| {
-                format!("the store is held by a running feedwatch, and its API at {base} does not answer")
-            })?;
-            if !resp.status().is_success() {
-                anyhow::bail!("{url}: HTTP {}: {}", resp.status(), resp.text().await.unwrap_or_default());
-            }
-            let body = resp.text().await?;
-            body.lines().map(|l| Ok(serde_json::from_str(l)?)).collect()
-        }),
+        Source::Store(store) => views::each_row(config, &store, view, param, each),
+        Source::Api(base) => runtime()?.block_on(crate::api::each_row(&base, view, params, each)),
     }
 }
 

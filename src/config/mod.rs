@@ -51,6 +51,8 @@ pub const KEYS: &[&str] = &[
     "storage.keep",
     "alerts.log",
     "api.listen",
+    "api.allow_remote",
+    "api.hosts",
     "fetch.timeout",
     "fetch.connect_timeout",
     "fetch.read_timeout",

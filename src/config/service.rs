@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use toml::de::DeTable;
+use toml::de::{DeTable, DeValue};
 
 use super::Env;
 use super::reader::{Reader, set};
@@ -59,12 +59,18 @@ impl Default for AlertsConfig {
 pub struct ApiConfig {
     /// Where the local HTTP endpoint listens; `None` turns it off.
     pub listen: Option<SocketAddr>,
+    /// Opt-in to a non-loopback `listen` (see [`crate::api`]).
+    pub allow_remote: bool,
+    /// `Host` names served besides the loopback ones.
+    pub hosts: Vec<String>,
 }
 
 impl Default for ApiConfig {
     fn default() -> ApiConfig {
         ApiConfig {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 9185))),
+            allow_remote: false,
+            hosts: Vec::new(),
         }
     }
 }
@@ -193,6 +199,22 @@ impl Reader<'_> {
                     c.listen = None;
                 }
             },
+        }
+        let listen_at = t.get("listen").map_or(0, |v| v.span().start);
+        if let Some(b) = self.boolean(t, "api", "allow_remote") {
+            c.allow_remote = b;
+        }
+        // `hosts = []` (the documented default) is no list of names, and no error either
+        let empty =
+            matches!(t.get("hosts").map(|v| v.get_ref()), Some(DeValue::Array(a)) if a.is_empty());
+        if !empty && let Some(h) = self.string_list(t, "api", "hosts") {
+            c.hosts = h.into_iter().map(|(s, _)| s).collect();
+        }
+        if let Some(a) = c
+            .listen
+            .filter(|a| !a.ip().is_loopback() && !c.allow_remote)
+        {
+            self.error(listen_at, "api.listen", format!("{a} is not a loopback address: the api serves alerts and feed URLs without authentication; set [api] allow_remote = true to listen there anyway"));
         }
         c
     }

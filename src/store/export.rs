@@ -381,6 +381,7 @@ impl<'a> Importer<'a> {
 
     fn finish(mut self) -> Result<Counts> {
         self.apply()?;
+        self.store.rebuild_alert_index()?;
         self.store.flush()?;
         self.store.meta.remove(IMPORTING)?;
         self.store.flush()?;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
-use super::{FeedState, HEALTH_TAG, Result, Store, StoreError, decode, encode, time_key};
+use super::{FeedState, HEALTH_TAG, Result, Store, StoreError, decode, encode, query, time_key};
 use crate::alert::Alert;
 use crate::decide::{Decision, Known, Sighting, decide};
 use crate::dedup::{ItemKeys, Key};
@@ -117,9 +117,10 @@ impl Store {
             &self.health,
             &self.outbox,
             &self.first_seen,
+            &self.alert_index()?,
         );
-        let result =
-            trees.transaction(|(feeds, items, seen, alerts, health, outbox, first_seen)| {
+        let result = trees.transaction(
+            |(feeds, items, seen, alerts, health, outbox, first_seen, index)| {
                 let mut out = Committed::default();
                 let mut state = state.clone();
                 for inc in incoming {
@@ -192,6 +193,7 @@ impl Store {
                         let alert = stored.alert(key, now, fired);
                         let id = key.alert_id(&fired.watch);
                         alerts.insert(&id.0, encode(&alert))?;
+                        index.insert(query::alert_index_key(&alert, id), &[])?;
                         outbox.insert(&time_key(now, id)[..], &[])?;
                         out.alerts.push(alert);
                     }
@@ -213,7 +215,8 @@ impl Store {
                 }
                 out.state = state;
                 Ok(out)
-            });
+            },
+        );
         result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => StoreError::Sled(e),
@@ -272,13 +275,15 @@ impl Store {
     /// so running this twice raises nothing the second time.
     pub fn commit_alerts(&self, raised: &[(Key, Alert)]) -> Result<Vec<Alert>> {
         let now = Utc::now();
-        let result = (&self.alerts, &self.outbox).transaction(|(alerts, outbox)| {
+        let trees = (&self.alerts, &self.outbox, &self.alert_index()?);
+        let result = trees.transaction(|(alerts, outbox, index)| {
             let mut written = Vec::new();
             for (id, alert) in raised {
                 if alerts.get(id.0)?.is_some() {
                     continue;
                 }
                 alerts.insert(&id.0, encode(alert))?;
+                index.insert(query::alert_index_key(alert, *id), &[])?;
                 outbox.insert(&time_key(now, *id)[..], &[])?;
                 written.push(alert.clone());
             }

@@ -43,7 +43,10 @@ mod items;
 mod lock;
 mod migrate;
 mod outbox;
+mod query;
 pub mod retention;
+
+pub use query::{Cursor, ItemsNewest};
 
 use std::path::{Path, PathBuf};
 
@@ -154,6 +157,7 @@ impl Store {
             Some(found) if found < SCHEMA_VERSION => migrate::run(&store, found)?,
             Some(_) => {}
         }
+        store.ensure_alert_index()?;
         lock::write_pid(path);
         Ok(store)
     }

@@ -22,6 +22,8 @@ mod packaging;
 mod pipeline;
 /// One test per bug fixed, named after the bug.
 mod regression;
+/// The issue "Faults that lose, corrupt or stall": the API's faults (5, 6, 14).
+mod regression_api;
 /// `rematch` on a real store: dry runs, raising once, selecting by time and watch.
 mod rematch;
 /// Sinks beyond the alert log: webhook (signed, retried) and exec.

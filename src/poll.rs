@@ -13,7 +13,6 @@ use url::Url;
 
 use crate::alert::HealthLine;
 use crate::config::{Backlog, FeedConfig, ScheduleConfig};
-use crate::decode;
 use crate::dedup;
 use crate::fetch::{Fetched, Fetcher, Validators};
 use crate::hosts::Hosts;
@@ -209,7 +208,7 @@ impl Poller {
                     .ttl_minutes
                     .map(|m| Duration::from_secs(u64::from(m) * 60));
                 state.fresh_for = fetch.fresh_for.max(ttl).map(|d| d.as_secs());
-                let items = fetch.parsed.items.len();
+                let items = fetch.parsed.items_in_document;
                 let mut parsed_items = fetch.parsed.items;
                 if items > self.max_items {
                     warn!(feed = %feed.name, items, max_items = self.max_items, "the document has {items} items; only its first {} are read (fetch.max_items)", self.max_items);
@@ -354,11 +353,10 @@ impl Poller {
         let (validators, moved_to, fresh_for) =
             (doc.validators.clone(), doc.moved_to.clone(), doc.fresh_for);
         let base = doc.url.clone();
+        let max_items = self.max_items;
+        let _parsing = parse::parsing_permit().await;
         let parsed = tokio::task::spawn_blocking(move || {
-            let decoded = decode::to_utf8(&doc.body, doc.content_type.as_deref());
-            let encoding = decoded.encoding;
-            parse::parse(&decoded.text, &doc.url, doc.content_type.as_deref())
-                .map_err(|e| (e, encoding))
+            parse::read(doc.body, &doc.url, doc.content_type.as_deref(), max_items)
         })
         .await;
         match parsed {

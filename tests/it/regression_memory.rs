@@ -1,0 +1,135 @@
+//! Regressions from the issue "Faults that lose, corrupt or stall": 4 (memory: a huge
+//! document of tiny items was parsed whole before `fetch.max_items` cut it). The real
+//! binary, a loopback server, a real store in a temporary directory.
+
+use std::process::Stdio;
+
+use super::*;
+
+/// An RSS document of `n` tiny items; `fetch.max_items` (5000) reads the first ones.
+fn tiny_items(n: usize) -> Vec<u8> {
+    let mut doc =
+        String::from("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>tiny</title>\n");
+    for i in 0..n {
+        doc.push_str(&format!(
+            "<item><title>t{i}</title><guid>{i}</guid></item>\n"
+        ));
+    }
+    doc.push_str("</channel></rss>\n");
+    doc.into_bytes()
+}
+
+/// Runs `feedwatch once` to completion: (exit code, stdout, stderr, peak RSS in KiB of that
+/// process alone, from wait4).
+fn once_with_peak(setup: &Setup) -> (i32, String, String, u64) {
+    let out = setup.dir.path().join("once.out");
+    let err = setup.dir.path().join("once.err");
+    // reaped by wait4 below, which also gives its peak RSS
+    #[allow(clippy::zombie_processes)]
+    let child = command(Some(&setup.config))
+        .arg("once")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain old data; wait4 fills it for the child spawned above
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    (
+        code,
+        std::fs::read_to_string(out).unwrap(),
+        std::fs::read_to_string(err).unwrap(),
+        usage.ru_maxrss as u64,
+    )
+}
+
+/// 100,000 tiny items (5 MB): before the fix feed-rs modelled every one of them before
+/// `max_items` cut the list, about 115 MB for the debug binary (and 405 MB for 16 MiB). Now
+/// the document is cut to its first 5000 items before it is parsed: a loose bound of 60 MiB
+/// for the whole process, which the unfixed binary clearly exceeds.
+#[test]
+fn huge_document_memory_is_bounded() {
+    let server = Server::start();
+    server.set("/feed", Route::feed(tiny_items(100_000)));
+    let setup = Setup::new(&[("tiny", &server.url("/feed"), "24h")]);
+    let (code, out, err, peak_kib) = once_with_peak(&setup);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("100000 items, 5000 new"),
+        "the document's size is still reported: {out}"
+    );
+    assert!(
+        err.contains("the document has 100000 items; only its first 5000 are read"),
+        "{err}"
+    );
+    assert!(
+        peak_kib < 60 * 1024,
+        "peak RSS {} MiB for a 5 MB document",
+        peak_kib / 1024
+    );
+    // the items read are the first 5000, all of them stored
+    let items = setup.run(&["items", "--json", "--limit", "0"]);
+    let text = stdout(&items);
+    assert!(
+        text.contains("\"t0\"") && text.contains("\"t4999\""),
+        "{text}"
+    );
+    assert!(!text.contains("\"t5000\""));
+}
+
+/// The same cut for a JSON Feed, and an Atom feed: the first `max_items` are read.
+#[test]
+fn huge_json_and_atom_documents_are_cut_before_parsing() {
+    let server = Server::start();
+    let mut json =
+        String::from(r#"{"version":"https://jsonfeed.org/version/1.1","title":"j","items":["#);
+    let mut atom = String::from(r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>a</title>"#);
+    for i in 0..12 {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(&format!(r#"{{"id":"j{i}","title":"CIS item {i}"}}"#));
+        atom.push_str(&format!(
+            "<entry><id>a{i}</id><title>CIS entry {i}</title><updated>2020-01-01T00:00:00Z</updated></entry>"
+        ));
+    }
+    json.push_str("]}");
+    atom.push_str("</feed>");
+    server.set(
+        "/json",
+        Route::feed(json).with_header("Content-Type", "application/feed+json"),
+    );
+    server.set(
+        "/atom",
+        Route::feed(atom).with_header("Content-Type", "application/atom+xml"),
+    );
+    let setup = Setup::with_extra(
+        &[
+            ("json", &server.url("/json"), "all"),
+            ("atom", &server.url("/atom"), "all"),
+        ],
+        "max_items = 5",
+    );
+    let out = once_ok(&setup);
+    assert!(out.contains("24 items, 10 new"), "{out}");
+    let mut titles: Vec<String> = setup
+        .alerts()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap().to_string())
+        .collect();
+    titles.sort();
+    titles.dedup();
+    let want: Vec<String> = (0..5)
+        .map(|i| format!("CIS entry {i}"))
+        .chain((0..5).map(|i| format!("CIS item {i}")))
+        .collect();
+    assert_eq!(titles, want);
+}

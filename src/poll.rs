@@ -436,7 +436,8 @@ fn mark_success(state: &mut FeedState, now: DateTime<Utc>) {
 }
 
 /// Whether an item of a feed's first poll may alert (DESIGN.md, "Backlog"): undated items
-/// count as backlog; a date in the future counts as now.
+/// count as backlog; a date up to a day in the future counts as now, a date further ahead
+/// as no date (a clock a little fast, not an item dated 2999).
 pub fn within_backlog(
     backlog: Backlog,
     published: Option<DateTime<Utc>>,
@@ -447,6 +448,7 @@ pub fn within_backlog(
         Backlog::None => false,
         Backlog::Window(w) => match published {
             None => false,
+            Some(p) if p > now + chrono::Duration::days(1) => false,
             Some(p) => {
                 let p = p.min(now);
                 now.signed_duration_since(p)
@@ -477,8 +479,12 @@ mod tests {
             now
         ));
         assert!(
-            within_backlog(day, Some(now + chrono::Duration::days(3)), now),
-            "future counts as now"
+            within_backlog(day, Some(now + chrono::Duration::hours(23)), now),
+            "up to a day ahead counts as now"
+        );
+        assert!(
+            !within_backlog(day, Some(now + chrono::Duration::days(3)), now),
+            "further ahead counts as no date"
         );
         assert!(!within_backlog(day, None, now), "undated is backlog");
         assert!(within_backlog(Backlog::All, None, now));

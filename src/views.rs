@@ -76,7 +76,7 @@ pub fn items(store: &Store, feed: Option<&str>, limit: usize) -> store::Result<V
                 "guid": i.guid,
                 "title": i.title,
                 "link": i.link,
-                "published": i.published.map(rfc3339),
+                "published": crate::alert::published_rfc3339(i.published),
                 "first_seen": rfc3339(i.first_seen),
             })
         })

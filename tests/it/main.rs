@@ -20,7 +20,7 @@ mod opml;
 mod packaging;
 /// `once` against served feeds: alerts, backlog, dedup, conditional GET, charsets, failures.
 mod pipeline;
-/// Issue fault 4: a huge document's memory is bounded by the configured limits.
+/// Issue faults 4 and 15: a huge document's memory is bounded; far-future dates are no dates.
 mod regression_memory;
 /// `rematch` on a real store: dry runs, raising once, selecting by time and watch.
 mod rematch;

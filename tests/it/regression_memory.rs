@@ -1,6 +1,7 @@
 //! Regressions from the issue "Faults that lose, corrupt or stall": 4 (memory: a huge
-//! document of tiny items was parsed whole before `fetch.max_items` cut it). The real
-//! binary, a loopback server, a real store in a temporary directory.
+//! document of tiny items was parsed whole before `fetch.max_items` cut it) and 15 (dates
+//! from the future passed the backlog window, and a year past 9999 was written as
+//! `"+99999-..."`). The real binary, a loopback server, a real store in a temporary directory.
 
 use std::process::Stdio;
 
@@ -132,4 +133,74 @@ fn huge_json_and_atom_documents_are_cut_before_parsing() {
         .chain((0..5).map(|i| format!("CIS item {i}")))
         .collect();
     assert_eq!(titles, want);
+}
+
+/// With `backlog = "24h"`, a first poll's items dated 2999, 9999 or 99999 are backlog (a
+/// date more than a day ahead counts as no date), one dated 2 hours ahead counts as now;
+/// every `published` written is RFC 3339 or null, never `"+99999-01-01T00:00:00Z"`.
+#[test]
+fn far_future_dates_are_no_dates() {
+    let now = chrono::Utc::now();
+    let item = |guid: &str, date: &str| {
+        format!(
+            "<item><guid>{guid}</guid><title>CIS summit {guid}</title><pubDate>{date}</pubDate></item>"
+        )
+    };
+    let rfc2822 = |t: chrono::DateTime<chrono::Utc>| t.to_rfc2822();
+    let feed = |items: &[String]| {
+        format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>f</title>{}</channel></rss>",
+            items.concat()
+        )
+    };
+    let first = vec![
+        item("recent", &rfc2822(now - chrono::Duration::hours(1))),
+        item("soon", &rfc2822(now + chrono::Duration::hours(2))),
+        item("y2999", "Tue, 01 Jan 2999 00:00:00 GMT"),
+        item("y9999", "Fri, 01 Jan 9999 00:00:00 GMT"),
+        item("y99999", "Fri, 01 Jan 99999 00:00:00 GMT"),
+        item("days", &rfc2822(now + chrono::Duration::days(3))),
+    ];
+    let server = Server::start();
+    server.set("/feed", Route::feed(feed(&first)));
+    let setup = Setup::new(&[("future", &server.url("/feed"), "24h")]);
+    once_ok(&setup);
+    let mut alerted: Vec<String> = setup
+        .alerts()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap().to_string())
+        .collect();
+    alerted.sort();
+    alerted.dedup();
+    assert_eq!(alerted, ["CIS summit recent", "CIS summit soon"]);
+
+    // not a first poll: a new item alerts whatever its date, and its date is written as
+    // RFC 3339 or null
+    let mut second = first.clone();
+    second.push(item("later99999", "01 Jun 99999 00:00 GMT"));
+    second.push(item("later9999", "Fri, 01 Jan 9999 00:00:00 GMT"));
+    server.set("/feed", Route::feed(feed(&second)));
+    once_ok(&setup);
+    let alerts = setup.alerts();
+    let published = |title: &str| {
+        alerts
+            .iter()
+            .find(|a| a["title"] == title)
+            .unwrap_or_else(|| panic!("no alert for {title}: {alerts:?}"))["published"]
+            .clone()
+    };
+    assert_eq!(published("CIS summit later99999"), serde_json::Value::Null);
+    assert_eq!(published("CIS summit later9999"), "9999-01-01T00:00:00Z");
+    for a in &alerts {
+        if let Some(p) = a["published"].as_str() {
+            assert!(
+                chrono::DateTime::parse_from_rfc3339(p).is_ok(),
+                "not RFC 3339: {p}"
+            );
+        }
+    }
+    // the items view too
+    let items = setup.run(&["items", "--json"]);
+    let text = stdout(&items);
+    assert!(!text.contains("+99999"), "{text}");
 }

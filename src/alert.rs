@@ -55,7 +55,7 @@ impl Alert {
             feed: feed.to_string(),
             title: title.to_string(),
             link: link.map(str::to_string),
-            published: published.map(rfc3339),
+            published: published_rfc3339(published),
             detected: rfc3339(detected),
             item: item.hex(),
             matches: fired.matches.clone(),
@@ -141,6 +141,15 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// An item's date as written in alert lines and views: RFC 3339, or `None` for a year that
+/// RFC 3339 cannot write (chrono would give `"+99999-01-01T00:00:00Z"`).
+pub fn published_rfc3339(published: Option<DateTime<Utc>>) -> Option<String> {
+    use chrono::Datelike;
+    published
+        .filter(|t| (0..=9999).contains(&t.year()))
+        .map(rfc3339)
+}
+
 /// The JSON-lines alert log, opened for appending.
 #[derive(Debug)]
 pub struct AlertLog {
@@ -197,6 +206,23 @@ impl AlertLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn published_is_rfc3339_or_null() {
+        let at = |y| Some(DateTime::parse_from_rfc3339(y).unwrap().to_utc());
+        assert_eq!(
+            published_rfc3339(at("9999-01-01T00:00:00Z")).as_deref(),
+            Some("9999-01-01T00:00:00Z")
+        );
+        let far = chrono::NaiveDate::from_ymd_opt(99999, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc();
+        assert_eq!(rfc3339(far), "+99999-01-01T00:00:00Z");
+        assert_eq!(published_rfc3339(Some(far)), None);
+        assert_eq!(published_rfc3339(None), None);
+    }
 
     /// Regression: a torn last line (a write cut short by SIGKILL) was kept, and the next
     /// append was glued to it, making one line that no JSON reader could parse.

@@ -39,6 +39,26 @@ pub fn to_utf8(body: &[u8], content_type: Option<&str>) -> Decoded {
     finish(text.into_owned(), actual.name(), had_errors)
 }
 
+/// [`to_utf8`] of a body that is no longer needed: a UTF-8 body becomes the text without a
+/// copy (a feed of `fetch.max_body` bytes is in memory once, not twice).
+pub fn into_utf8(body: Vec<u8>, content_type: Option<&str>) -> Decoded {
+    let mut body = body;
+    if utf32(&body).is_none() && Encoding::for_bom(&body).is_none() {
+        // the same choice as to_utf8's, up to its sniffing, which says UTF-8 for valid UTF-8
+        let declared = content_type
+            .and_then(|c| http_charset(c, &body))
+            .or_else(|| utf16_without_bom(&body))
+            .or_else(|| xml_declared(&body));
+        if declared.is_none_or(|e| e == UTF_8) {
+            match String::from_utf8(body) {
+                Ok(text) => return finish(text, UTF_8.name(), false),
+                Err(e) => body = e.into_bytes(),
+            }
+        }
+    }
+    to_utf8(&body, content_type)
+}
+
 fn finish(text: String, encoding: &'static str, had_errors: bool) -> Decoded {
     Decoded {
         text: rewrite_declaration(text),
@@ -143,18 +163,17 @@ fn decode_utf32(body: &[u8], big_endian: bool) -> (String, bool) {
 
 /// Replaces the XML declaration's encoding with UTF-8 (the text now is UTF-8), so that
 /// the parser does not try to decode it a second time.
-fn rewrite_declaration(text: String) -> String {
+/// In place: the text is not copied.
+fn rewrite_declaration(mut text: String) -> String {
     let trimmed = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}');
     if !trimmed.starts_with("<?xml") {
         return text;
     }
-    match trimmed.find("?>") {
-        Some(end) => format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>{}",
-            &trimmed[end + 2..]
-        ),
-        None => text,
+    if let Some(end) = trimmed.find("?>") {
+        let end = text.len() - trimmed.len() + end + 2;
+        text.replace_range(..end, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
     }
+    text
 }
 
 #[cfg(test)]
@@ -255,6 +274,34 @@ mod tests {
         );
         doc.extend(b"</title></item></channel></rss>");
         assert!(to_utf8(&doc, None).text.contains("Лидеры стран СНГ"));
+    }
+
+    #[test]
+    fn into_utf8_decodes_as_to_utf8_does() {
+        let mut koi8 = b"<?xml version='1.0' encoding='koi8-r'?><t>".to_vec();
+        koi8.extend(encoding_rs::KOI8_R.encode("ОДКБ").0.iter());
+        let mut bom = vec![0xEF, 0xBB, 0xBF];
+        bom.extend(b"  <?xml version='1.0'?><t>x</t>");
+        let cases: [(&[u8], Option<&str>); 5] = [
+            (&koi8, None),
+            (&bom, None),
+            (
+                " <?xml version='1.0' encoding='utf-8'?><t>é</t>".as_bytes(),
+                None,
+            ),
+            (b"<t>\xff</t>", Some("text/xml; charset=utf-8")),
+            (
+                "<t>СНГ</t>".as_bytes(),
+                Some("text/xml; charset=windows-1251"),
+            ),
+        ];
+        for (body, ct) in cases {
+            let (a, b) = (to_utf8(body, ct), into_utf8(body.to_vec(), ct));
+            assert_eq!(
+                (a.text, a.encoding, a.had_errors),
+                (b.text, b.encoding, b.had_errors)
+            );
+        }
     }
 
     #[test]

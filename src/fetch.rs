@@ -224,7 +224,8 @@ impl Fetcher {
         if resp.content_length().is_some_and(|n| n > self.max_body) {
             return Err(FetchError::TooLarge(self.max_body));
         }
-        let mut body = Vec::new();
+        // sized once when the length is known: no copies while growing
+        let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
         while let Some(chunk) = resp.chunk().await.map_err(|e| self.classify(e))? {
             if body.len() as u64 + chunk.len() as u64 > self.max_body {
                 return Err(FetchError::TooLarge(self.max_body));

@@ -31,6 +31,8 @@ pub struct ParsedFeed {
     pub items: Vec<Item>,
     /// RSS `<ttl>`, in minutes, for the scheduler.
     pub ttl_minutes: Option<u32>,
+    /// How many items the document has: more than `items` when [`read`] cut it.
+    pub items_in_document: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,11 +100,53 @@ pub fn parse(text: &str, base: &Url, content_type: Option<&str>) -> Result<Parse
                 .unwrap_or_default(),
         ));
     }
-    let items = feed.entries.into_iter().map(|e| item(e, base)).collect();
+    let items: Vec<Item> = feed.entries.into_iter().map(|e| item(e, base)).collect();
     Ok(ParsedFeed {
+        items_in_document: items.len(),
         items,
         ttl_minutes: feed.ttl,
     })
+}
+
+/// A fetched body to items, within `max_items` (`fetch.max_items`): decoded without a copy,
+/// cut to its first `max_items` items before feed-rs sees it ([`crate::cut`]), the whole
+/// text dropped before parsing. Memory stays bounded by `fetch.max_body` and `max_items`
+/// whatever the document's shape. Blocking: call it from `spawn_blocking`, holding a
+/// [`parsing_permit`]. The error comes with the encoding the body was decoded from.
+pub fn read(
+    body: Vec<u8>,
+    base: &Url,
+    content_type: Option<&str>,
+    max_items: usize,
+) -> Result<ParsedFeed, (ParseError, &'static str)> {
+    let decoded = crate::decode::into_utf8(body, content_type);
+    let encoding = decoded.encoding;
+    let mut text = decoded.text;
+    let cut = crate::cut::first_items(&text, max_items);
+    let cut_from = cut.cut_from;
+    if let std::borrow::Cow::Owned(short) = cut.text {
+        text = short;
+    }
+    let mut parsed = parse(&text, base, content_type).map_err(|e| (e, encoding))?;
+    if let Some(n) = cut_from {
+        parsed.items_in_document = parsed.items_in_document.max(n);
+    }
+    Ok(parsed)
+}
+
+/// Leave to parse one document: parsing is CPU-bound, so documents are parsed no more at once
+/// than there are cores, which bounds the memory their models take whatever
+/// `fetch.concurrency` is.
+pub async fn parsing_permit() -> tokio::sync::SemaphorePermit<'static> {
+    static PARSING: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PARSING
+        .get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            tokio::sync::Semaphore::new(cores)
+        })
+        .acquire()
+        .await
+        .expect("never closed")
 }
 
 fn item(e: feed_rs::model::Entry, base: &Url) -> Item {
@@ -268,6 +312,22 @@ mod tests {
             parse("<foo/>", &base(), None),
             Err(ParseError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn read_cuts_the_document_to_max_items_before_parsing() {
+        let mut doc = String::from(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>t</title>",
+        );
+        for i in 0..10 {
+            doc.push_str(&format!("<item><title>{i}</title></item>"));
+        }
+        doc.push_str("</channel></rss>");
+        let f = read(doc.clone().into_bytes(), &base(), None, 3).unwrap();
+        let titles: Vec<&str> = f.items.iter().map(|i| i.title.as_str()).collect();
+        assert_eq!((titles, f.items_in_document), (vec!["0", "1", "2"], 10));
+        let f = read(doc.into_bytes(), &base(), None, 10).unwrap();
+        assert_eq!((f.items.len(), f.items_in_document), (10, 10));
     }
 
     #[test]

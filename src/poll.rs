@@ -15,7 +15,6 @@ use url::Url;
 
 use crate::alert::HealthLine;
 use crate::config::{Backlog, FeedConfig, ScheduleConfig};
-use crate::decode;
 use crate::dedup::{self, Key};
 use crate::fetch::{Fetched, Fetcher, Validators};
 use crate::hosts::Hosts;
@@ -154,7 +153,7 @@ impl Poller {
             self.fetch(&url, &state).await
         };
         let parsed = match fetched {
-            Ok(Fetched::Document(doc)) => decode_and_parse(doc).await.map(Some),
+            Ok(Fetched::Document(doc)) => decode_and_parse(doc, self.max_items).await.map(Some),
             Ok(Fetched::NotModified) => Ok(None),
             Err(failure) => Err(failure),
         };
@@ -248,8 +247,8 @@ impl Poller {
             doc.validators,
             doc.fresh_for.max(ttl),
         );
-        let items = doc.parsed.items.len();
-        let parsed_items = self.first_items(doc.parsed.items);
+        let items = doc.parsed.items_in_document;
+        let parsed_items = self.first_items(doc.parsed.items, items);
         let policy = key_policy(&mut state, &parsed_items);
         let incoming = self.prepare(feed, parsed_items, policy, first_poll, now);
         let (new_items, alerts, next_in, health_line) = self.commit(feed, state, &incoming, now)?;
@@ -267,9 +266,10 @@ impl Poller {
     }
 
     /// The items read from a document: its first `fetch.max_items`.
-    fn first_items(&self, mut items: Vec<parse::Item>) -> Vec<parse::Item> {
-        if items.len() > self.max_items {
-            let n = items.len();
+    /// `in_document` is how many the document has (it may have been cut before parsing).
+    fn first_items(&self, mut items: Vec<parse::Item>, in_document: usize) -> Vec<parse::Item> {
+        if in_document > self.max_items {
+            let n = in_document;
             warn!(
                 items = n,
                 max_items = self.max_items,
@@ -430,7 +430,10 @@ impl Poller {
 
 /// Decodes a fetched document to UTF-8 and parses it, off the async threads; a parser
 /// panic stays this feed's failure.
-async fn decode_and_parse(doc: Box<crate::fetch::Document>) -> Result<Document, Failure> {
+async fn decode_and_parse(
+    doc: Box<crate::fetch::Document>,
+    max_items: usize,
+) -> Result<Document, Failure> {
     let failure = |message: String| Failure {
         message,
         transient: false,
@@ -441,11 +444,10 @@ async fn decode_and_parse(doc: Box<crate::fetch::Document>) -> Result<Document, 
     let (validators, moved_to, fresh_for) =
         (doc.validators.clone(), doc.moved_to.clone(), doc.fresh_for);
     let base = doc.url.clone();
+    // parsing is CPU-bound: a permit per core bounds the documents in memory at once
+    let _parsing = parse::parsing_permit().await;
     let parsed = tokio::task::spawn_blocking(move || {
-        let decoded = decode::to_utf8(&doc.body, doc.content_type.as_deref());
-        let encoding = decoded.encoding;
-        parse::parse(&decoded.text, &doc.url, doc.content_type.as_deref())
-            .map_err(|e| (e, encoding))
+        parse::read(doc.body, &doc.url, doc.content_type.as_deref(), max_items)
     })
     .await;
     match parsed {
@@ -493,7 +495,8 @@ fn policy_note(policy: dedup::KeyPolicy) -> &'static str {
 }
 
 /// Whether an item of a feed's first poll may alert (DESIGN.md, "Backlog"): undated items
-/// count as backlog; a date in the future counts as now.
+/// count as backlog; a date up to a day in the future counts as now, a date further ahead
+/// as no date (a clock a little fast, not an item dated 2999).
 pub fn within_backlog(
     backlog: Backlog,
     published: Option<DateTime<Utc>>,
@@ -504,6 +507,7 @@ pub fn within_backlog(
         Backlog::None => false,
         Backlog::Window(w) => match published {
             None => false,
+            Some(p) if p > now + chrono::Duration::days(1) => false,
             Some(p) => {
                 let p = p.min(now);
                 now.signed_duration_since(p)
@@ -534,8 +538,12 @@ mod tests {
             now
         ));
         assert!(
-            within_backlog(day, Some(now + chrono::Duration::days(3)), now),
-            "future counts as now"
+            within_backlog(day, Some(now + chrono::Duration::hours(23)), now),
+            "up to a day ahead counts as now"
+        );
+        assert!(
+            !within_backlog(day, Some(now + chrono::Duration::days(3)), now),
+            "further ahead counts as no date"
         );
         assert!(!within_backlog(day, None, now), "undated is backlog");
         assert!(within_backlog(Backlog::All, None, now));

@@ -52,8 +52,12 @@ pub fn find(
     for (done, entry) in store.each_item().enumerate() {
         let (key, item) = entry?;
         progress(done + 1, total);
-        // a date in the future counts as now, as for the backlog
-        let when = item.published.unwrap_or(item.first_seen).min(now);
+        // as for the backlog: a date up to a day ahead counts as now, further ahead as no date
+        let when = item
+            .published
+            .filter(|p| *p <= now + chrono::Duration::days(1))
+            .unwrap_or(item.first_seen)
+            .min(now);
         if cutoff.is_some_and(|c| when < c) {
             found.older += 1;
             continue;

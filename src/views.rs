@@ -99,7 +99,7 @@ pub fn each_item<'a>(
                 "guid": i.guid,
                 "title": i.title,
                 "link": i.link,
-                "published": i.published.map(rfc3339),
+                "published": crate::alert::published_rfc3339(i.published),
                 "first_seen": rfc3339(i.first_seen),
             }),
         ))),

@@ -24,6 +24,8 @@ mod pipeline;
 mod regression;
 /// The issue "Faults that lose, corrupt or stall": the API's faults (5, 6, 14).
 mod regression_api;
+/// Issue faults 4 and 15: a huge document's memory is bounded; far-future dates are no dates.
+mod regression_memory;
 /// `rematch` on a real store: dry runs, raising once, selecting by time and watch.
 mod rematch;
 /// Sinks beyond the alert log: webhook (signed, retried) and exec.

@@ -411,7 +411,11 @@ fn opml_import(
     let mut report = String::new();
     let verb = if dry_run { "would add" } else { "added" };
     for a in &plan.added {
-        report.push_str(&format!("{verb} {:<20} {}", a.name, a.url));
+        report.push_str(&format!(
+            "{verb} {:<20} {}",
+            a.name,
+            crate::fetch::redact_url(a.url.as_str())
+        ));
         if let Some(wanted) = &a.renamed_from {
             report.push_str(&format!("  (renamed: {wanted:?} is taken)"));
         }
@@ -595,7 +599,7 @@ pub fn describe(c: &Config) -> String {
             f.name,
             interval(f.interval),
             backlog(f.backlog),
-            f.url,
+            crate::fetch::redact_url(f.url.as_str()),
             if f.enabled { "" } else { "  (paused)" }
         ));
     }

@@ -154,7 +154,10 @@ impl Poller {
         let first_poll = state.last_success.is_none();
 
         let (outcome, delay) = match result {
-            Err(f) => {
+            Err(mut f) => {
+                // outside text (reqwest, feed-rs, a document quoted) and URLs with secrets
+                f.message = crate::text::sanitize(&f.message);
+                let shown = crate::fetch::redact_url(url.as_str());
                 state.failures += 1;
                 state.last_error = Some(f.message.clone());
                 state.last_error_at = Some(now);
@@ -174,15 +177,15 @@ impl Poller {
                 }
                 if f.gone {
                     let reason = format!(
-                        "{url} answered 410 Gone on {}: the outlet removed this feed; `feedwatch enable {}` polls it again",
+                        "{shown} answered 410 Gone on {}: the outlet removed this feed; `feedwatch enable {}` polls it again",
                         now.format("%Y-%m-%d %H:%M UTC"),
                         feed.name
                     );
-                    warn!(feed = %feed.name, url = %url, "feed disabled: {reason}");
+                    warn!(feed = %feed.name, url = %shown, "feed disabled: {reason}");
                     state.disabled = Some(reason);
                     delay = Duration::MAX;
                 } else {
-                    warn!(feed = %feed.name, url = %url, failures = state.failures, retry_in = %humantime::format_duration(Duration::from_secs(delay.as_secs())), error = %f.message, "poll failed");
+                    warn!(feed = %feed.name, url = %shown, failures = state.failures, retry_in = %humantime::format_duration(Duration::from_secs(delay.as_secs())), error = %f.message, "poll failed");
                 }
                 let outcome = Outcome::Failed {
                     message: f.message,
@@ -200,7 +203,7 @@ impl Poller {
             Ok(Some(fetch)) => {
                 mark_success(&mut state, now);
                 if let Some(to) = &fetch.moved_to {
-                    info!(feed = %feed.name, from = %url, to = %to, "feed moved permanently (301/308): polling the new URL from now on");
+                    info!(feed = %feed.name, from = %crate::fetch::redact_url(url.as_str()), to = %crate::fetch::redact_url(to.as_str()), "feed moved permanently (301/308): polling the new URL from now on");
                     state.url = to.to_string();
                 }
                 state.validators = fetch.validators;

@@ -20,6 +20,9 @@ mod opml;
 mod packaging;
 /// `once` against served feeds: alerts, backlog, dedup, conditional GET, charsets, failures.
 mod pipeline;
+/// Regressions of the sink and display faults: redirects, exec sinks, escape sequences,
+/// secrets in URLs, unbounded text in deliveries.
+mod regression_sinks;
 /// `rematch` on a real store: dry runs, raising once, selecting by time and watch.
 mod rematch;
 /// Sinks beyond the alert log: webhook (signed, retried) and exec.

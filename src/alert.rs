@@ -15,6 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::dedup::Key;
+use crate::text;
 use crate::watch::{Fired, Match};
 
 /// One line of the alert log: a watch that fired on an item.
@@ -38,7 +39,17 @@ pub struct Alert {
     pub matches: Vec<Match>,
 }
 
+/// Longest title an alert carries, in characters; the stored item keeps the whole title.
+pub const MAX_TITLE: usize = 1000;
+
+/// Longest snippet (and matched text) an alert carries, in characters.
+pub const MAX_SNIPPET: usize = 300;
+
 impl Alert {
+    /// The alert of `fired` for an item. Every delivery (the log line, the `alert` log
+    /// event, a webhook body, an exec sink's stdin) takes its text from here, so the title
+    /// is capped at [`MAX_TITLE`] and each match's snippet and text at [`MAX_SNIPPET`]
+    /// characters, cut at a word boundary where there is one and ended with "…".
     pub fn new(
         item: Key,
         feed: &str,
@@ -53,12 +64,20 @@ impl Alert {
             id: item.alert_id(&fired.watch).hex(),
             watch: fired.watch.clone(),
             feed: feed.to_string(),
-            title: title.to_string(),
+            title: text::cap(title, MAX_TITLE),
             link: link.map(str::to_string),
             published: published_rfc3339(published),
             detected: rfc3339(detected),
             item: item.hex(),
-            matches: fired.matches.clone(),
+            matches: fired
+                .matches
+                .iter()
+                .map(|m| Match {
+                    text: text::cap(&m.text, MAX_SNIPPET),
+                    snippet: text::cap(&m.snippet, MAX_SNIPPET),
+                    ..m.clone()
+                })
+                .collect(),
         }
     }
 
@@ -99,7 +118,7 @@ impl HealthLine {
             feed: feed.into(),
             state: state.into(),
             since,
-            error: error.map(str::to_string),
+            error: error.map(text::sanitize),
             detected: rfc3339(detected),
         };
         (id, line)

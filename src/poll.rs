@@ -187,9 +187,12 @@ impl Poller {
         feed: &FeedConfig,
         url: &Url,
         state: &mut FeedState,
-        f: Failure,
+        mut f: Failure,
         now: DateTime<Utc>,
     ) -> (Outcome, Option<Duration>, Option<(Key, HealthLine)>) {
+        // outside text (reqwest, feed-rs, a document quoted) and URLs with secrets
+        f.message = crate::text::sanitize(&f.message);
+        let shown = crate::fetch::redact_url(url.as_str());
         state.on_failure(&f.message, now);
         if let Some(r) = f.retry_after {
             if let Some(pause) = self.hosts.rate_limited(url, &feed.name, r) {
@@ -198,11 +201,11 @@ impl Poller {
         }
         if f.gone {
             let reason = format!(
-                "{url} answered 410 Gone on {}: the outlet removed this feed; `feedwatch enable {}` polls it again",
+                "{shown} answered 410 Gone on {}: the outlet removed this feed; `feedwatch enable {}` polls it again",
                 now.format("%Y-%m-%d %H:%M UTC"),
                 feed.name
             );
-            warn!(url = %url, "feed disabled: {reason}");
+            warn!(url = %shown, "feed disabled: {reason}");
             state.disable(reason);
         }
         let failed = Failed {
@@ -211,7 +214,7 @@ impl Poller {
         };
         let wait = state.wait(feed, &self.schedule, Some(failed), now);
         if let (false, Some(delay)) = (f.gone, wait) {
-            warn!(url = %url, failures = state.failures, retry_in = %humantime::format_duration(Duration::from_secs(delay.as_secs())), error = %f.message, "poll failed");
+            warn!(url = %shown, failures = state.failures, retry_in = %humantime::format_duration(Duration::from_secs(delay.as_secs())), error = %f.message, "poll failed");
         }
         let next_in = state.next_due(wait, unit_random(), now);
         let line = state.health_line(now, self.schedule.report_after);
@@ -235,7 +238,7 @@ impl Poller {
     ) -> Result<Report, StoreError> {
         let first_poll = state.first_poll();
         if let Some(to) = &doc.moved_to {
-            info!(from = %url, to = %to, "feed moved permanently (301/308): polling the new URL from now on");
+            info!(from = %crate::fetch::redact_url(url.as_str()), to = %crate::fetch::redact_url(to.as_str()), "feed moved permanently (301/308): polling the new URL from now on");
         }
         let ttl = doc
             .parsed

@@ -74,7 +74,15 @@ pub async fn run(sink: SinkConfig, store: Arc<Store>, wake: Arc<Notify>, stop: C
 
 /// [`run`]'s loop, which never ends on its own unless the sink cannot start.
 async fn send_from_journal(sink: SinkConfig, store: Arc<Store>, wake: Arc<Notify>) {
-    let client = match reqwest::Client::builder().timeout(sink.timeout).build() {
+    crate::fetch::install_crypto_provider();
+    // A redirect is a failed delivery, never followed: 301/302/303 would turn the POST into
+    // a bodiless GET that a 200 makes look delivered, 307/308 re-POST the signed body to
+    // wherever the Location says, and a loop would POST ten times per attempt.
+    let client = match reqwest::Client::builder()
+        .timeout(sink.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
         Ok(c) => c,
         Err(e) => {
             warn!(sink = %sink.name, error = %e, "sink cannot start");
@@ -162,7 +170,8 @@ async fn send_from_journal(sink: SinkConfig, store: Arc<Store>, wake: Arc<Notify
             }
             Err(e) => {
                 retry = next_retry(retry);
-                warn!(sink = %sink.name, error = %e, retry_in = ?retry, "sink delivery failed; retrying");
+                let error = crate::text::sanitize(&e);
+                warn!(sink = %sink.name, error = %error, retry_in = ?retry, "sink delivery failed; retrying");
             }
         }
     }
@@ -192,41 +201,100 @@ async fn send(sink: &SinkConfig, client: &reqwest::Client, body: String) -> Resu
                     ),
                 );
             }
+            let shown = crate::fetch::redact_url(url.as_str());
             let resp = req
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| format!("POST {url}: {e}"))?;
-            if resp.status().is_success() {
+                .map_err(|e| format!("POST {shown}: {e}"))?;
+            let status = resp.status();
+            if status.is_redirection() {
+                let location = resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned());
+                return Err(format!(
+                    "POST {shown}: HTTP {status}, a redirect to {}; sinks do not follow redirects: set url to where the receiver is",
+                    location.map_or("no Location".to_string(), |l| format!("{l:?}"))
+                ));
+            }
+            if status.is_success() {
                 Ok(())
             } else {
-                Err(format!("POST {url}: HTTP {}", resp.status()))
+                Err(format!("POST {shown}: HTTP {status}"))
             }
         }
-        SinkKind::Exec { command } => {
-            let mut child = tokio::process::Command::new(&command[0])
-                .args(&command[1..])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(|e| format!("running {:?}: {e}", command[0]))?;
-            let mut stdin = child.stdin.take().expect("piped");
-            let run = async {
-                stdin.write_all(body.as_bytes()).await?;
-                stdin.write_all(b"\n").await?;
-                drop(stdin);
-                child.wait().await
-            };
-            match tokio::time::timeout(sink.timeout, run).await {
-                Ok(Ok(status)) if status.success() => Ok(()),
-                Ok(Ok(status)) => Err(format!("{:?} exited with {status}", command[0])),
-                Ok(Err(e)) => Err(format!("running {:?}: {e}", command[0])),
-                Err(_) => Err(format!(
-                    "{:?} did not finish within {:?}; killed",
-                    command[0], sink.timeout
-                )),
+        SinkKind::Exec { command } => exec(command, sink.timeout, body).await,
+    }
+}
+
+/// Runs an exec sink's command with `body` and a newline on its stdin, in a process group
+/// of its own. Its exit status decides: a command that exits 0 without reading all of its
+/// stdin (EPIPE on our side) has taken the delivery. On timeout the whole group is killed,
+/// so that what the command started (`sleep` in a shell script) goes with it.
+async fn exec(command: &[String], timeout: Duration, body: String) -> Result<(), String> {
+    let mut child = tokio::process::Command::new(&command[0])
+        .args(&command[1..])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("running {:?}: {e}", command[0]))?;
+    let group = child.id().and_then(|p| i32::try_from(p).ok());
+    // a send cancelled mid-way (the service stopping) takes the whole group with it too
+    let mut cancelled = KillGroup(group);
+    let mut stdin = child.stdin.take().expect("piped");
+    let write = async move {
+        stdin.write_all(body.as_bytes()).await?;
+        stdin.write_all(b"\n").await
+        // stdin closes here: the command reads its end of file
+    };
+    let run = async {
+        tokio::pin!(write);
+        let mut written: Option<std::io::Result<()>> = None;
+        loop {
+            tokio::select! {
+                // the write may never end (a command that neither reads nor exits, or
+                // leaves a child holding stdin): the exit is what counts
+                status = child.wait() => break status.map(|s| (s, written)),
+                w = &mut write, if written.is_none() => written = Some(w),
             }
+        }
+    };
+    let ran = tokio::time::timeout(timeout, run).await;
+    cancelled.0 = None; // not cancelled: what follows kills the group itself if it must
+    match ran {
+        Ok(Ok((status, _))) if status.success() => Ok(()),
+        Ok(Ok((status, written))) => Err(match written {
+            Some(Err(e)) => format!(
+                "{:?} exited with {status} (writing its stdin: {e})",
+                command[0]
+            ),
+            _ => format!("{:?} exited with {status}", command[0]),
+        }),
+        Ok(Err(e)) => Err(format!("running {:?}: {e}", command[0])),
+        Err(_) => {
+            drop(KillGroup(group));
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            Err(format!(
+                "{:?} did not finish within {timeout:?}; killed it and its process group",
+                command[0]
+            ))
+        }
+    }
+}
+
+/// Kills the process group an exec sink's command leads, when dropped (unless emptied).
+struct KillGroup(Option<i32>);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            // SAFETY: kill(2) with a negative pid signals the process group this child
+            // leads (process_group(0) in `exec`); it touches no memory of ours
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
         }
     }
 }

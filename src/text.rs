@@ -322,6 +322,113 @@ pub fn snippet(text: &str, start: usize, end: usize, width: usize) -> String {
     s
 }
 
+/// Longest outside text (an error message quoting a document, a `Location`) shown, logged
+/// or stored by [`sanitize`], in characters.
+pub const MAX_SHOWN: usize = 1000;
+
+/// Text that came from outside (an error message from reqwest, feed-rs or the system, a
+/// header, a stored error of an older version) as it may be shown, logged or stored: escape
+/// sequences removed whole ([`clean`]), URL userinfo and query values redacted
+/// ([`crate::fetch::redact_urls_in`]), at most [`MAX_SHOWN`] characters ([`cap`]). The one
+/// function every such text goes through before it reaches a terminal, a log or the store.
+pub fn sanitize(s: &str) -> String {
+    cap(&crate::fetch::redact_urls_in(&clean(s)), MAX_SHOWN)
+}
+
+/// `s` without terminal escape sequences (CSI `ESC [ ... m`, OSC `ESC ] ... BEL` such as a
+/// window title, DCS/APC/PM strings, their 8-bit C1 forms) and without bidi controls or
+/// other invisible characters; every other control character (newlines included) becomes a
+/// space, runs of whitespace collapse to one space and the ends are trimmed: one line a
+/// terminal shows as it is. Unlike [`normalize`] it keeps the characters themselves (no NFKC, no `ё`).
+pub fn clean(s: &str) -> String {
+    let plain = |c: char| !(c.is_control() || is_invisible(c) || c.is_whitespace() && c != ' ');
+    if s.chars().all(plain) && !s.contains("  ") {
+        return s.trim().to_string();
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    let mut space = false;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        let introducer = match c {
+            '\u{1b}' => {
+                let Some(&next) = chars.get(i) else { break };
+                i += 1;
+                match next {
+                    '[' => '\u{9b}',
+                    ']' => '\u{9d}',
+                    'P' | 'X' | '^' | '_' => '\u{90}',
+                    // a two-character sequence (ESC 7, ESC c, ...); charset ones take one more
+                    '(' | ')' | '*' | '+' | '-' | '.' | '/' | '#' | '%' | ' ' => {
+                        i += 1;
+                        continue;
+                    }
+                    _ => continue,
+                }
+            }
+            c @ ('\u{9b}' | '\u{9d}' | '\u{90}' | '\u{98}' | '\u{9e}' | '\u{9f}') => c,
+            _ => {
+                if c.is_control() || c.is_whitespace() {
+                    space = true;
+                } else if !is_invisible(c) {
+                    if space && !out.is_empty() {
+                        out.push(' ');
+                    }
+                    space = false;
+                    out.push(c);
+                }
+                continue;
+            }
+        };
+        if introducer == '\u{9b}' {
+            // CSI: parameter and intermediate bytes, then one final byte
+            while i < chars.len() && ('\u{20}'..='\u{3f}').contains(&chars[i]) {
+                i += 1;
+            }
+            if i < chars.len() && ('\u{40}'..='\u{7e}').contains(&chars[i]) {
+                i += 1;
+            }
+        } else {
+            // a string (OSC, DCS, ...): up to BEL, ST (ESC \ or U+009C), or the end
+            while i < chars.len() {
+                match chars[i] {
+                    '\u{7}' | '\u{9c}' => {
+                        i += 1;
+                        break;
+                    }
+                    '\u{1b}' => {
+                        i += usize::from(chars.get(i + 1) == Some(&'\\')) + 1;
+                        break;
+                    }
+                    _ => i += 1,
+                }
+            }
+        }
+    }
+    out.trim_end().to_string()
+}
+
+/// `s` cut to at most `max` characters: at the last space before the limit when there is
+/// one in the second half, else inside a word, and marked with "…" (counted in `max`).
+pub fn cap(s: &str, max: usize) -> String {
+    let Some((limit, _)) = s.char_indices().nth(max) else {
+        return s.to_string();
+    };
+    // room for the "…"
+    let end = s[..limit].char_indices().next_back().map_or(0, |(i, _)| i);
+    let head = &s[..end];
+    let half = head.chars().count() / 2;
+    let cut = match head.rfind(char::is_whitespace) {
+        Some(at) if head[..at].chars().count() >= half && at > 0 => &head[..at],
+        _ => head,
+    };
+    let mut out = cut.trim_end().to_string();
+    out.push('…');
+    out
+}
+
 /// Character offset of byte offset `byte` in `text`.
 pub fn char_offset(text: &str, byte: usize) -> usize {
     text[..byte].chars().count()
@@ -421,6 +528,47 @@ mod tests {
             link_to_text("https://ria.ru/%D1%81%D0%BD%D0%B3-summit?x=1%2"),
             "https://ria.ru/снг-summit?x=1%2"
         );
+    }
+
+    #[test]
+    fn clean_removes_escape_sequences_whole() {
+        assert_eq!(
+            clean("expected </item>, found </ite\u{1b}[31mm\u{1b}]0;pwn\u{7}>"),
+            "expected </item>, found </item>"
+        );
+        assert_eq!(
+            clean("a\u{1b}]2;t\u{1b}\\b \u{9b}1;2Hc\u{9d}x\u{9c}d"),
+            "ab cd"
+        );
+        assert_eq!(clean("line\none\r\n\ttwo\u{202e}  "), "line one two");
+        assert_eq!(clean("dangling \u{1b}"), "dangling");
+        assert_eq!(clean("Объединённые"), "Объединённые");
+        let dirty = "x\u{1b}[1mbold\u{1b}[0m\u{7}\u{0}y";
+        assert_eq!(clean(&clean(dirty)), clean(dirty));
+    }
+
+    #[test]
+    fn cap_cuts_at_a_word_boundary_and_marks_the_cut() {
+        assert_eq!(cap("short", 10), "short");
+        assert_eq!(cap("exactly10c", 10), "exactly10c");
+        assert_eq!(cap("one two three four", 10), "one two…");
+        assert_eq!(cap("abcdefghijklmnop", 10), "abcdefghi…");
+        let long = "слово ".repeat(1000);
+        let c = cap(&long, 300);
+        assert!(c.chars().count() <= 300 && c.ends_with("слово…"), "{c}");
+    }
+
+    #[test]
+    fn sanitize_cleans_redacts_and_caps() {
+        let s = sanitize(&format!(
+            "POST https://u:p@h/x?token=abc (\u{1b}]0;t\u{7}){}",
+            " w".repeat(2000)
+        ));
+        assert!(
+            s.starts_with("POST https://***@h/x?token=*** () w w"),
+            "{s}"
+        );
+        assert!(s.chars().count() <= MAX_SHOWN && s.ends_with('…'));
     }
 
     #[test]

@@ -12,8 +12,10 @@ use serde_json::{Value, json};
 use crate::alert::{Alert, rfc3339};
 use crate::config::Config;
 use crate::dedup::Key;
+use crate::fetch::redact_url;
 use crate::schedule::{self, Health};
 use crate::store::{self, Cursor, Store};
+use crate::text;
 
 /// One object per feed of the config, then per feed only the store knows.
 pub fn feeds(config: &Config, store: &Store, now: DateTime<Utc>) -> store::Result<Vec<Value>> {
@@ -45,14 +47,15 @@ pub fn feeds(config: &Config, store: &Store, now: DateTime<Utc>) -> store::Resul
         let per_day = schedule::items_last_week(&st, now) as f64 / 7.0;
         rows.push(json!({
             "feed": name,
-            "url": if st.url.is_empty() { conf.map(|c| c.url.to_string()) } else { Some(st.url.clone()) },
+            "url": if st.url.is_empty() { conf.map(|c| redact_url(c.url.as_str())) } else { Some(redact_url(&st.url)) },
             "state": state,
             "since": since.map(rfc3339),
             "last_poll": st.last_poll.map(rfc3339),
             "last_success": st.last_success.map(rfc3339),
-            "last_error": st.last_error,
+            // stored by older versions raw: cleaned and redacted on the way out too
+            "last_error": st.last_error.as_deref().map(text::sanitize),
             "last_error_at": st.last_error_at.map(rfc3339),
-            "disabled": st.disabled,
+            "disabled": st.disabled.as_deref().map(text::sanitize),
             "failures": st.failures,
             "next_poll": st.next_poll.map(rfc3339),
             "items": st.items,
@@ -238,8 +241,10 @@ fn from_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or("")
+/// A string field as a person sees it: the fields come from feeds, servers and older
+/// stores, so they are [`text::clean`]ed (no escape sequences reach the terminal).
+fn str_of(v: &Value, key: &str) -> String {
+    text::clean(v[key].as_str().unwrap_or(""))
 }
 
 fn time_of(v: &Value, key: &str) -> Option<DateTime<Utc>> {
@@ -252,14 +257,16 @@ pub fn render_feeds(rows: &[Value], now: DateTime<Utc>) -> String {
         "FEED", "STATE", "LAST SUCCESS", "FAILS", "NEXT POLL", "ITEMS", "ITEMS/DAY"
     );
     for r in rows {
-        let mut state = str_of(r, "state").to_string();
+        let mut state = str_of(r, "state");
         if let Some(since) = time_of(r, "since") {
             state = format!("{state} since {}", since.format("%m-%d %H:%M"));
         }
-        let error = r["disabled"]
-            .as_str()
-            .or(r["last_error"].as_str())
-            .unwrap_or("");
+        let error = text::sanitize(
+            r["disabled"]
+                .as_str()
+                .or(r["last_error"].as_str())
+                .unwrap_or(""),
+        );
         let _ = writeln!(
             out,
             "{:<16} {:<22} {:<16} {:>5} {:<14} {:>7} {:>9.1}  {}",
@@ -305,22 +312,24 @@ pub fn render_alerts(rows: &[Value]) -> String {
             str_of(a, "feed"),
             str_of(a, "title")
         );
-        let also: Vec<&str> = a["feeds"]
+        let feed = str_of(a, "feed");
+        let also: Vec<String> = a["feeds"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
-            .filter(|f| *f != str_of(a, "feed"))
+            .map(text::clean)
+            .filter(|f| *f != feed)
             .collect();
         if !also.is_empty() {
             let _ = writeln!(out, "    also in: {}", also.join(", "));
         }
         if let Some(link) = a["link"].as_str() {
-            let _ = writeln!(out, "    {link}");
+            let _ = writeln!(out, "    {}", text::clean(link));
         }
         for m in a["matches"].as_array().into_iter().flatten() {
             // the rule a term belongs to, unless it is the plain any-list
-            let rule = match str_of(m, "rule") {
+            let rule = match str_of(m, "rule").as_str() {
                 "" | "any" => String::new(),
                 r => format!(" ({r})"),
             };

@@ -77,7 +77,11 @@ pub(super) fn import(
     let mut report = String::new();
     let verb = if dry_run { "would add" } else { "added" };
     for a in &plan.added {
-        report.push_str(&format!("{verb} {:<20} {}", a.name, a.url));
+        report.push_str(&format!(
+            "{verb} {:<20} {}",
+            a.name,
+            crate::fetch::redact_url(a.url.as_str())
+        ));
         if let Some(wanted) = &a.renamed_from {
             report.push_str(&format!("  (renamed: {wanted:?} is taken)"));
         }

@@ -57,7 +57,8 @@ impl SinkKind {
         match self {
             SinkKind::Webhook { url, secret } => {
                 format!(
-                    "webhook {url}{}",
+                    "webhook {}{}",
+                    crate::fetch::redact_url(url.as_str()),
                     if secret.is_some() { " (signed)" } else { "" }
                 )
             }

@@ -92,6 +92,7 @@ impl Cycle {
             log.display()
         );
         for (name, message) in failed {
+            let message = crate::text::sanitize(message); // a stored reason may predate it
             s.push_str(&format!("  failed: {name}: {message}\n"));
         }
         s

@@ -26,6 +26,9 @@ mod regression;
 mod regression_api;
 /// Issue faults 4 and 15: a huge document's memory is bounded; far-future dates are no dates.
 mod regression_memory;
+/// Regressions of the sink and display faults: redirects, exec sinks, escape sequences,
+/// secrets in URLs, unbounded text in deliveries.
+mod regression_sinks;
 /// `rematch` on a real store: dry runs, raising once, selecting by time and watch.
 mod rematch;
 /// Sinks beyond the alert log: webhook (signed, retried) and exec.

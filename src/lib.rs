@@ -6,6 +6,7 @@ pub mod alert;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod dates;
 pub mod decode;
 pub mod dedup;
 pub mod deliver;

@@ -258,9 +258,8 @@ impl Poller {
         };
         let next_in =
             (delay != Duration::MAX).then(|| schedule::jitter(delay, schedule::unit_random()));
-        state.next_poll = next_in
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .map(|d| now + d);
+        // past the calendar's end there is no date to store; the loop still waits `next_in`
+        state.next_poll = next_in.and_then(|d| crate::dates::after(now, d));
         let health_line = self.record(&mut state, now).map_err(store_err)?;
         self.count(&outcome, started.elapsed());
         Ok(Report {

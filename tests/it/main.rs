@@ -22,6 +22,8 @@ mod packaging;
 mod pipeline;
 /// One test per bug fixed, named after the bug.
 mod regression;
+/// Config faults: values that overflow, config that passes `check` but cannot work.
+mod regression_conf;
 /// `rematch` on a real store: dry runs, raising once, selecting by time and watch.
 mod rematch;
 /// Sinks beyond the alert log: webhook (signed, retried) and exec.

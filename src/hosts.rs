@@ -73,7 +73,7 @@ impl Hosts {
                 let mut next = slot.next_start.lock().unwrap_or_else(|p| p.into_inner());
                 let now = Instant::now();
                 if *next <= now {
-                    *next = now + self.gap;
+                    *next = crate::dates::instant_after(now, self.gap);
                     None
                 } else {
                     Some(*next)
@@ -94,7 +94,10 @@ impl Hosts {
         let now = Instant::now();
         let mut limited = slot.limited.lock().unwrap_or_else(|p| p.into_inner());
         limited.retain(|_, until| *until > now);
-        limited.insert(feed.to_string(), now + retry_after);
+        limited.insert(
+            feed.to_string(),
+            crate::dates::instant_after(now, retry_after),
+        );
         if limited.len() < HOST_PAUSE_FEEDS {
             return None;
         }

@@ -7,6 +7,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod cut;
+pub mod dates;
 pub mod decide;
 pub mod decode;
 pub mod dedup;

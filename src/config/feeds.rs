@@ -7,7 +7,10 @@ use std::time::Duration;
 use toml::de::{DeTable, DeValue};
 use url::Url;
 
-use super::reader::{Reader, section_keys, set};
+use super::reader::{Reader, YEAR_SECS, section_keys, set, too_long};
+
+/// The longest `backlog` window: 100 years ("100y"), which is "all" for any feed.
+pub const MAX_BACKLOG: Duration = Duration::from_secs(100 * YEAR_SECS);
 
 /// How often a feed is polled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,21 +150,23 @@ impl Reader<'_> {
     }
 
     fn interval(&mut self, t: &DeTable<'_>, key: &str) -> Option<Interval> {
-        if let Some(DeValue::String(s)) = t.get("interval").map(|v| v.get_ref()) {
+        let value = t.get("interval");
+        if let Some(DeValue::String(s)) = value.map(|v| v.get_ref()) {
             if s == "auto" {
                 return Some(Interval::Auto);
             }
+            // zero too: a feed polled without pause is no interval
+            if humantime::parse_duration(s).is_ok_and(|d| d < Duration::from_secs(1)) {
+                let at = value.map_or(0, |v| v.span().start);
+                self.error(
+                    at,
+                    &format!("{key}.interval"),
+                    format!("{s:?} is too short: must be at least 1s, or \"auto\""),
+                );
+                return None;
+            }
         }
         let d = self.duration(t, key, "interval")?;
-        if d < Duration::from_secs(1) {
-            let at = t.get("interval").map_or(0, |v| v.span().start);
-            self.error(
-                at,
-                &format!("{key}.interval"),
-                "must be at least 1s, or \"auto\"",
-            );
-            return None;
-        }
         Some(Interval::Fixed(d))
     }
 
@@ -172,7 +177,15 @@ impl Reader<'_> {
             "none" => Some(Backlog::None),
             _ => {
                 match humantime::parse_duration(&s) {
-                    Ok(d) => Some(Backlog::Window(d)),
+                    Ok(d) if d <= MAX_BACKLOG => Some(Backlog::Window(d)),
+                    Ok(_) | Err(humantime::DurationError::NumberOverflow) => {
+                        self.error(
+                            span.start,
+                            &format!("{key}.backlog"),
+                            too_long(&s, MAX_BACKLOG),
+                        );
+                        None
+                    }
                     Err(_) => {
                         self.error(span.start, &format!("{key}.backlog"), format!("{s:?} is not valid; use \"all\", \"none\" or a window such as \"24h\""));
                         None

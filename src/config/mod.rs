@@ -15,6 +15,7 @@
 //! a list); the reader starts from them and overrides what the file sets.
 
 mod feeds;
+mod probe;
 mod reader;
 mod service;
 mod sinks;
@@ -26,11 +27,11 @@ use std::path::{Path, PathBuf};
 
 use toml::de::DeTable;
 
-pub use feeds::{Backlog, DefaultsConfig, FeedConfig, Interval};
+pub use feeds::{Backlog, DefaultsConfig, FeedConfig, Interval, MAX_BACKLOG};
 use reader::Reader;
-pub use reader::parse_size;
+pub use reader::{MAX_DURATION, parse_size};
 pub use service::{
-    AlertsConfig, ApiConfig, DEFAULT_KEEP, FetchConfig, ScheduleConfig, StorageConfig,
+    AlertsConfig, ApiConfig, DEFAULT_KEEP, FetchConfig, MAX_KEEP, ScheduleConfig, StorageConfig,
     default_user_agent,
 };
 pub use sinks::{SinkConfig, SinkKind};

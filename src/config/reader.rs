@@ -29,6 +29,20 @@ pub(super) struct Reader<'a> {
     pub(super) errors: Vec<ConfigError>,
 }
 
+/// A year as humantime reads "1y": 365.25 days.
+pub(super) const YEAR_SECS: u64 = 31_557_600;
+
+/// The longest duration a key takes unless it says otherwise (`storage.keep` and
+/// `backlog` take 100 years): 10 years ("10y"). Nothing feedwatch waits for is longer, and
+/// a date that far past the calendar's end (`interval = "1000000000d"`) cannot exist.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * YEAR_SECS);
+
+/// "`s` is too long: at most `max`", `max` in whole years.
+pub(super) fn too_long(s: &str, max: Duration) -> String {
+    let years = max.as_secs() / YEAR_SECS;
+    format!("{s:?} is too long: at most {years} years (\"{years}y\"); write a shorter duration")
+}
+
 /// Overwrites a default with the value the file sets, if it sets a valid one.
 pub(super) fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(v) = value {
@@ -237,19 +251,33 @@ impl Reader<'_> {
         }
     }
 
+    /// A duration longer than zero and at most [`MAX_DURATION`].
     pub(super) fn duration(&mut self, t: &DeTable<'_>, path: &str, key: &str) -> Option<Duration> {
+        self.duration_within(t, path, key, MAX_DURATION)
+    }
+
+    /// A duration longer than zero and at most `max`.
+    pub(super) fn duration_within(
+        &mut self,
+        t: &DeTable<'_>,
+        path: &str,
+        key: &str,
+        max: Duration,
+    ) -> Option<Duration> {
         let (s, span) = self.string(t, path, key)?;
-        match humantime::parse_duration(&s) {
-            Ok(d) if !d.is_zero() => Some(d),
-            _ => {
-                self.error(
-                    span.start,
-                    &format!("{path}.{key}"),
-                    format!("{s:?} is not a duration; write e.g. \"30s\", \"10m\", \"1h 30m\""),
-                );
-                None
+        let problem = match humantime::parse_duration(&s) {
+            Ok(d) if d.is_zero() => {
+                format!("{s:?} is zero: must be longer; write e.g. \"30s\", \"10m\", \"1h 30m\"")
             }
-        }
+            Ok(d) if d > max => too_long(&s, max),
+            Ok(d) => return Some(d),
+            Err(humantime::DurationError::NumberOverflow) => too_long(&s, max),
+            Err(_) => {
+                format!("{s:?} is not a duration; write e.g. \"30s\", \"10m\", \"1h 30m\"")
+            }
+        };
+        self.error(span.start, &format!("{path}.{key}"), problem);
+        None
     }
 
     pub(super) fn count(

@@ -10,10 +10,14 @@ use std::time::Duration;
 use toml::de::{DeTable, DeValue};
 
 use super::Env;
+use super::probe;
 use super::reader::{Reader, set};
 
 /// How long item bodies are kept by default (`storage.keep`).
 pub const DEFAULT_KEEP: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// The longest `storage.keep`: 100 years ("100y").
+pub const MAX_KEEP: Duration = Duration::from_secs(100 * super::reader::YEAR_SECS);
 
 /// `[storage]`: the sled store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,13 +162,17 @@ impl Reader<'_> {
             path: env.default_store(),
             ..StorageConfig::default()
         };
-        set(
-            &mut c.path,
-            self.string(t, "storage", "path")
-                .map(|(s, _)| resolve(PathBuf::from(s))),
-        );
+        if let Some((s, span)) = self.string(t, "storage", "path") {
+            c.path = resolve(PathBuf::from(s));
+            if let Err(e) = probe::store_dir(&c.path) {
+                self.error(span.start, "storage.path", e);
+            }
+        }
         set(&mut c.cache, self.size(t, "storage", "cache"));
-        set(&mut c.keep, self.duration(t, "storage", "keep"));
+        set(
+            &mut c.keep,
+            self.duration_within(t, "storage", "keep", MAX_KEEP),
+        );
         c
     }
 
@@ -178,11 +186,12 @@ impl Reader<'_> {
         let mut c = AlertsConfig {
             log: env.default_alert_log(),
         };
-        set(
-            &mut c.log,
-            self.string(t, "alerts", "log")
-                .map(|(s, _)| resolve(PathBuf::from(s))),
-        );
+        if let Some((s, span)) = self.string(t, "alerts", "log") {
+            c.log = resolve(PathBuf::from(s));
+            if let Err(e) = probe::log_file(&c.log) {
+                self.error(span.start, "alerts.log", e);
+            }
+        }
         c
     }
 

@@ -9,7 +9,13 @@ use std::time::Duration;
 use toml::de::DeTable;
 use url::Url;
 
+use super::probe;
 use super::reader::{Reader, section_keys};
+
+/// What an empty (or blank) `secret` or `secret_file` is told.
+const EMPTY_SECRET: &str = "an empty secret: anyone can forge an HMAC with an empty key, so \
+     the signature would prove nothing; set a long random secret (e.g. from `openssl rand \
+     -hex 32`), or remove it to send unsigned";
 use super::watches::WatchConfig;
 
 /// Where alerts go besides the alert log.
@@ -150,14 +156,29 @@ impl Reader<'_> {
                             );
                             None
                         }
-                        (Some((s, _)), None) => Some(s),
+                        (Some((s, span)), None) => {
+                            if s.trim().is_empty() {
+                                self.error(span.start, &format!("{key}.secret"), EMPTY_SECRET);
+                            }
+                            Some(s)
+                        }
                         (None, Some((f, span))) => {
                             let path = match base {
                                 Some(b) if Path::new(&f).is_relative() => b.join(&f),
                                 _ => PathBuf::from(&f),
                             };
                             match std::fs::read_to_string(&path) {
-                                Ok(s) => Some(s.trim_end_matches(['\r', '\n']).to_string()),
+                                Ok(s) => {
+                                    let s = s.trim_end_matches(['\r', '\n']).to_string();
+                                    if s.trim().is_empty() {
+                                        self.error(
+                                            span.start,
+                                            &format!("{key}.secret_file"),
+                                            format!("{} holds {EMPTY_SECRET}", path.display()),
+                                        );
+                                    }
+                                    Some(s)
+                                }
                                 Err(e) => {
                                     self.error(
                                         span.start,
@@ -173,12 +194,13 @@ impl Reader<'_> {
                     url.map(|url| SinkKind::Webhook { url, secret })
                 }
                 Some((k, _)) if k == "exec" => {
-                    let command: Vec<String> = self
-                        .string_list(t, &key, "command")
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(s, _)| s)
-                        .collect();
+                    let command = self.string_list(t, &key, "command").unwrap_or_default();
+                    if let Some((program, span)) = command.first() {
+                        if let Err(e) = probe::program(program) {
+                            self.error(span.start, &format!("{key}.command"), e);
+                        }
+                    }
+                    let command: Vec<String> = command.into_iter().map(|(s, _)| s).collect();
                     if command.is_empty() {
                         self.error(at, &format!("{key}.command"), "missing: an exec sink needs command = [\"/path/to/program\", \"arg\"...]");
                         None

@@ -52,7 +52,7 @@ pub fn interval(
             let d = if n == 0 {
                 schedule.max_interval
             } else {
-                WEEK / n as u32
+                WEEK / u32::try_from(n).unwrap_or(u32::MAX)
             };
             d.clamp(schedule.min_interval, schedule.max_interval)
         }
@@ -89,7 +89,9 @@ pub fn after_failure(
 
 /// `d` scaled by a factor in [0.95, 1.05], from `unit` in [0, 1].
 pub fn jitter(d: Duration, unit: f64) -> Duration {
-    d.mul_f64(0.95 + 0.10 * unit.clamp(0.0, 1.0))
+    // saturating: `Duration::mul_f64` panics past `Duration::MAX`
+    Duration::try_from_secs_f64(d.as_secs_f64() * (0.95 + 0.10 * unit.clamp(0.0, 1.0)))
+        .unwrap_or(Duration::MAX)
 }
 
 /// When the `index`-th of `count` feeds first polls after start-up: where the stored
@@ -208,7 +210,7 @@ pub fn usual_gap(state: &FeedState) -> Option<Duration> {
 /// Silence longer than this is staleness: four usual gaps, and at least two hours (a quiet
 /// night is not a broken feed).
 pub fn stale_after(state: &FeedState) -> Option<Duration> {
-    usual_gap(state).map(|g| (g * 4).max(Duration::from_secs(2 * 3600)))
+    usual_gap(state).map(|g| g.saturating_mul(4).max(Duration::from_secs(2 * 3600)))
 }
 
 pub fn assess(state: &FeedState, now: DateTime<Utc>) -> Health {
@@ -227,7 +229,7 @@ pub fn assess(state: &FeedState, now: DateTime<Utc>) -> Health {
         let quiet = since(last, now);
         if quiet > after {
             return Health::Stale {
-                since: last + chrono::Duration::from_std(after).unwrap_or_default(),
+                since: crate::dates::after(last, after).unwrap_or(last),
             };
         }
     }
@@ -428,5 +430,24 @@ mod tests {
         );
         s.disabled = Some("HTTP 410 Gone".into());
         assert_eq!(assess(&s, at(13 * HOUR)).word(), "disabled");
+    }
+
+    /// Fault 12 ("values that overflow"): 2^32 items in a week made `WEEK / n as u32` a
+    /// division by zero, and jitter on a duration near `Duration::MAX` overflowed.
+    #[test]
+    fn arithmetic_at_the_edges_does_not_panic() {
+        let auto = feed(Interval::Auto);
+        let s = FeedState {
+            recent_new: vec![(at(HOUR), u32::MAX), (at(HOUR), 1)],
+            ..FeedState::default()
+        };
+        assert_eq!(interval(&auto, &schedule(), &s, at(2 * HOUR)), 5 * MIN);
+        assert_eq!(jitter(Duration::MAX, 1.0), Duration::MAX);
+        let eons = Duration::from_secs(1_000_000_000 * 86400);
+        assert!(jitter(eons, 1.0) > eons);
+        assert_eq!(
+            after_failure(eons, u32::MAX, false, Some(Duration::MAX), eons),
+            eons
+        );
     }
 }

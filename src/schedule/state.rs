@@ -184,9 +184,8 @@ impl FeedState {
         now: DateTime<Utc>,
     ) -> Option<Duration> {
         let next_in = wait.map(|d| jitter(d, unit));
-        self.next_poll = next_in
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .map(|d| now + d);
+        // past the calendar's end there is no date to store; the loop still waits `next_in`
+        self.next_poll = next_in.and_then(|d| crate::dates::after(now, d));
         next_in
     }
 

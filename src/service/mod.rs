@@ -172,8 +172,10 @@ impl Service {
     pub async fn retain(&self) -> anyhow::Result<u64> {
         let store = self.poller.store.clone();
         let keep = self.config.storage.keep;
-        let cutoff =
-            chrono::Utc::now() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+        // a cutoff before the calendar's start: nothing is that old
+        let Some(cutoff) = crate::dates::before(chrono::Utc::now(), keep) else {
+            return Ok(0);
+        };
         let purged = tokio::task::spawn_blocking(move || store.purge(cutoff))
             .await?
             .with_context(|| {

@@ -529,7 +529,12 @@ struct Timers {
 
 impl Timers {
     fn new() -> Timers {
-        let every = |d: Duration| tokio::time::interval_at(tokio::time::Instant::now() + d, d);
+        let every = |d: Duration| {
+            tokio::time::interval_at(
+                crate::dates::instant_after(tokio::time::Instant::now(), d),
+                d,
+            )
+        };
         let watchdog = notify::watchdog_interval();
         Timers {
             heartbeat: tokio::time::interval(Duration::from_secs(5)),

@@ -24,6 +24,8 @@ mod pipeline;
 mod regression;
 /// The issue "Faults that lose, corrupt or stall": the API's faults (5, 6, 14).
 mod regression_api;
+/// Config faults: values that overflow, config that passes `check` but cannot work.
+mod regression_conf;
 /// Issue faults 4 and 15: a huge document's memory is bounded; far-future dates are no dates.
 mod regression_memory;
 /// Regressions of the sink and display faults: redirects, exec sinks, escape sequences,

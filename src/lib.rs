@@ -21,6 +21,7 @@ pub mod notify;
 pub mod opml;
 pub mod parse;
 pub mod poll;
+pub mod redact;
 pub mod rematch;
 pub mod schedule;
 pub mod service;

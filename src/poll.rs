@@ -192,7 +192,7 @@ impl Poller {
     ) -> (Outcome, Option<Duration>, Option<(Key, HealthLine)>) {
         // outside text (reqwest, feed-rs, a document quoted) and URLs with secrets
         f.message = crate::text::sanitize(&f.message);
-        let shown = crate::fetch::redact_url(url.as_str());
+        let shown = crate::redact::redact_url(url.as_str());
         state.on_failure(&f.message, now);
         if let Some(r) = f.retry_after {
             if let Some(pause) = self.hosts.rate_limited(url, &feed.name, r) {
@@ -238,7 +238,7 @@ impl Poller {
     ) -> Result<Report, StoreError> {
         let first_poll = state.first_poll();
         if let Some(to) = &doc.moved_to {
-            info!(from = %crate::fetch::redact_url(url.as_str()), to = %crate::fetch::redact_url(to.as_str()), "feed moved permanently (301/308): polling the new URL from now on");
+            info!(from = %crate::redact::redact_url(url.as_str()), to = %crate::redact::redact_url(to.as_str()), "feed moved permanently (301/308): polling the new URL from now on");
         }
         let ttl = doc
             .parsed

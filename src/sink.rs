@@ -201,7 +201,7 @@ async fn send(sink: &SinkConfig, client: &reqwest::Client, body: String) -> Resu
                     ),
                 );
             }
-            let shown = crate::fetch::redact_url(url.as_str());
+            let shown = crate::redact::redact_url(url.as_str());
             let resp = req
                 .body(body)
                 .send()

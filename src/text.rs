@@ -329,10 +329,10 @@ pub const MAX_SHOWN: usize = 1000;
 /// Text that came from outside (an error message from reqwest, feed-rs or the system, a
 /// header, a stored error of an older version) as it may be shown, logged or stored: escape
 /// sequences removed whole ([`clean`]), URL userinfo and query values redacted
-/// ([`crate::fetch::redact_urls_in`]), at most [`MAX_SHOWN`] characters ([`cap`]). The one
+/// ([`crate::redact::redact_urls_in`]), at most [`MAX_SHOWN`] characters ([`cap`]). The one
 /// function every such text goes through before it reaches a terminal, a log or the store.
 pub fn sanitize(s: &str) -> String {
-    cap(&crate::fetch::redact_urls_in(&clean(s)), MAX_SHOWN)
+    cap(&crate::redact::redact_urls_in(&clean(s)), MAX_SHOWN)
 }
 
 /// `s` without terminal escape sequences (CSI `ESC [ ... m`, OSC `ESC ] ... BEL` such as a

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::alert::{Alert, rfc3339};
 use crate::config::Config;
 use crate::dedup::Key;
-use crate::fetch::redact_url;
+use crate::redact::redact_url;
 use crate::schedule::{self, Health};
 use crate::store::{self, Cursor, Store};
 use crate::text;

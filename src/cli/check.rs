@@ -25,7 +25,7 @@ pub fn describe(c: &Config) -> String {
             f.name,
             interval(f.interval),
             backlog(f.backlog),
-            crate::fetch::redact_url(f.url.as_str()),
+            crate::redact::redact_url(f.url.as_str()),
             if f.enabled { "" } else { "  (paused)" }
         ));
     }

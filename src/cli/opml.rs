@@ -80,7 +80,7 @@ pub(super) fn import(
         report.push_str(&format!(
             "{verb} {:<20} {}",
             a.name,
-            crate::fetch::redact_url(a.url.as_str())
+            crate::redact::redact_url(a.url.as_str())
         ));
         if let Some(wanted) = &a.renamed_from {
             report.push_str(&format!("  (renamed: {wanted:?} is taken)"));

@@ -64,7 +64,7 @@ impl SinkKind {
             SinkKind::Webhook { url, secret } => {
                 format!(
                     "webhook {}{}",
-                    crate::fetch::redact_url(url.as_str()),
+                    crate::redact::redact_url(url.as_str()),
                     if secret.is_some() { " (signed)" } else { "" }
                 )
             }

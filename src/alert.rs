@@ -146,6 +146,8 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 pub struct AlertLog {
     path: PathBuf,
     file: File,
+    /// A failed append could not be cut back: check for a torn last line before the next.
+    torn: bool,
 }
 
 impl AlertLog {
@@ -171,6 +173,7 @@ impl AlertLog {
         Ok(AlertLog {
             path: path.to_path_buf(),
             file,
+            torn: false,
         })
     }
 
@@ -179,7 +182,8 @@ impl AlertLog {
     }
 
     /// Appends the lines (JSON objects without their newline) and fsyncs: when this returns
-    /// Ok, they are on disk.
+    /// Ok, they are on disk; when it fails (a full disk), the file is cut back to where it
+    /// ended before, so it holds none of them, not even part of a line.
     pub fn append(&mut self, lines: &[String]) -> std::io::Result<()> {
         if lines.is_empty() {
             return Ok(());
@@ -189,8 +193,39 @@ impl AlertLog {
             buf.push_str(l);
             buf.push('\n');
         }
-        self.file.write_all(buf.as_bytes())?;
-        self.file.sync_data()
+        if self.torn {
+            if let Some(cut) = torn_tail(&self.file)? {
+                self.cut_back(cut)?;
+            }
+            self.torn = false;
+        }
+        // where this batch starts: a failed append is cut back to it, so that it leaves
+        // neither part of a line (the next append would be glued to it) nor whole lines of
+        // a batch that stays pending (the retry writes them again)
+        let start = self.file.metadata()?.len();
+        let written = self
+            .file
+            .write_all(buf.as_bytes())
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            if let Err(cut) = self.cut_back(start) {
+                self.torn = true;
+                tracing::error!(log = %self.path.display(), at = start, error = %cut, "cannot cut a failed append off the alert log; it is cut before the next append");
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Truncates the log back to `len` (the end of its last whole line) and syncs that.
+    /// Writing into a full filesystem never gets further than freeing its blocks.
+    fn cut_back(&mut self, len: u64) -> std::io::Result<()> {
+        let meta = self.file.metadata()?;
+        if meta.is_file() && meta.len() > len {
+            self.file.set_len(len)?;
+            self.file.sync_data()?;
+        }
+        Ok(())
     }
 }
 

@@ -148,6 +148,10 @@ pub struct AlertLog {
     file: File,
     /// A failed append could not be cut back: check for a torn last line before the next.
     torn: bool,
+    /// Whether the deliverer has compared the log's tail with the store's pending lines
+    /// since this file was opened or a delivery failed after an append (see
+    /// [`crate::deliver::deliver_pending`]).
+    tail_checked: bool,
 }
 
 impl AlertLog {
@@ -164,21 +168,38 @@ impl AlertLog {
             .open(path)?;
         if let Some(cut) = torn_tail(&file)? {
             // A process killed inside an append can leave part of a line (Linux may end a
-            // write early on SIGKILL). That batch was not yet marked delivered, so it is
-            // written again whole; the fragment would only break readers such as jq.
+            // write early on SIGKILL). That batch was not yet marked delivered: its whole
+            // lines are found in the tail and marked, the rest written again (see
+            // crate::deliver); the fragment would only break readers such as jq.
             file.set_len(cut)?;
             file.sync_data()?;
-            tracing::warn!(log = %path.display(), at = cut, "cut off a torn last line left by an interrupted write; its alerts are delivered again");
+            tracing::warn!(log = %path.display(), at = cut, "cut off a torn last line left by an interrupted write; its alert is written again");
         }
         Ok(AlertLog {
             path: path.to_path_buf(),
             file,
             torn: false,
+            tail_checked: false,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A handle for reading the file being appended to (also after logrotate moved it).
+    pub fn reader(&self) -> std::io::Result<File> {
+        self.file.try_clone()
+    }
+
+    /// Whether the log's tail still has to be compared with the store's pending lines.
+    pub fn tail_unchecked(&self) -> bool {
+        !self.tail_checked
+    }
+
+    /// Records that the tail was compared (true), or must be again (false).
+    pub fn set_tail_checked(&mut self, checked: bool) {
+        self.tail_checked = checked;
     }
 
     /// Appends the lines (JSON objects without their newline) and fsyncs: when this returns

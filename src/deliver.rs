@@ -13,7 +13,7 @@ use anyhow::Context;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, error};
+use tracing::{Instrument, error, info};
 
 use crate::alert::AlertLog;
 use crate::config::SinkConfig;
@@ -54,8 +54,28 @@ pub async fn deliver(store: Arc<Store>, log: Arc<Mutex<AlertLog>>) -> anyhow::Re
 /// The flush first means an alert is never announced before its item is durable; a crash
 /// after the append re-delivers the same id, never loses it. The service and `rematch` both
 /// deliver through this. Blocking.
+///
+/// Each alert id is appended once: first, after the log was opened or a delivery failed
+/// between the append and the mark, the pending lines that the log already ends with are
+/// marked delivered instead of appended again ([`crate::redeliver`]).
 pub fn deliver_pending(store: &Store, log: &mut AlertLog) -> anyhow::Result<usize> {
     store.flush()?;
+    if log.tail_unchecked() {
+        let found = crate::redeliver::mark_logged(store, log).with_context(|| {
+            format!(
+                "comparing the end of {} with the pending alerts",
+                log.path().display()
+            )
+        })?;
+        if found > 0 {
+            info!(
+                alerts = found,
+                log = %log.path().display(),
+                "pending alerts were already in the alert log (written just before the last run ended): marked delivered, not written again"
+            );
+        }
+        log.set_tail_checked(true);
+    }
     let mut delivered = 0;
     loop {
         let batch = store.pending(1024)?;
@@ -69,8 +89,11 @@ pub fn deliver_pending(store: &Store, log: &mut AlertLog) -> anyhow::Result<usiz
                 log.path().display()
             )
         })?;
+        // the lines are in the log: until they are marked, a retry must look for them there
+        log.set_tail_checked(false);
         store.journal_append(&lines)?;
         store.mark_delivered(&queued)?;
+        log.set_tail_checked(true);
         delivered += lines.len();
     }
 }
@@ -145,3 +168,4 @@ pub fn start_sinks(
     *wakes.sinks.write().unwrap_or_else(|p| p.into_inner()) = rings;
     Ok(())
 }
+

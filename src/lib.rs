@@ -18,6 +18,7 @@ pub mod notify;
 pub mod opml;
 pub mod parse;
 pub mod poll;
+pub mod redeliver;
 pub mod rematch;
 pub mod schedule;
 pub mod service;

@@ -22,6 +22,8 @@ mod packaging;
 mod pipeline;
 /// One test per bug fixed, named after the bug.
 mod regression;
+/// The alert log and the sinks: full disks, crashes between append and mark, `once` and sinks.
+mod regression_log;
 /// `rematch` on a real store: dry runs, raising once, selecting by time and watch.
 mod rematch;
 /// Sinks beyond the alert log: webhook (signed, retried) and exec.

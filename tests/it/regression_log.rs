@@ -3,6 +3,8 @@
 //! servers and a real store. (The full-disk fault needs a tmpfs, so root: tests/root.rs.)
 
 use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::Duration;
 
 use feedwatch::alert::Alert;
 use feedwatch::dedup::Key;
@@ -27,6 +29,198 @@ fn ids_in_log(setup: &Setup) -> HashMap<String, usize> {
             .or_default() += 1;
     }
     ids
+}
+
+/// Fault 11, "`once` never calls sinks": a cron-driven `once` wrote its alerts to the log and
+/// the journal, but no sink ever got them (and a sink's cursor, first read by a later `run`,
+/// started past them). Now `once` sends every sink what it has before it exits; what a sink
+/// refused stays pending and goes out with the next `once`; exit 4 says something was left.
+#[test]
+fn once_never_calls_sinks() {
+    let feeds = Server::start();
+    feeds.set("/rss/news", Route::feed(SAMPLE));
+    let receiver = Server::start();
+    receiver.set("/hook", Route::status(503, "down for maintenance"));
+    let setup = Setup::new(&[("moscow-times", &feeds.url("/rss/news"), "all")]);
+    let exec_out = setup.dir.path().join("exec.jsonl");
+    add_sinks(
+        &setup,
+        &format!(
+            "[[sinks]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\ntimeout = \"5s\"\n\n\
+             [[sinks]]\nname = \"script\"\nkind = \"exec\"\ncommand = [\"sh\", \"-c\", \"cat >> '{}'\"]\ntimeout = \"10s\"\n",
+            receiver.url("/hook"),
+            exec_out.display()
+        ),
+    );
+
+    // the webhook is down: the exec sink gets both alerts, the webhook's stay pending
+    let out = setup.run(&["once"]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let summary = stdout(&out);
+    assert!(
+        summary.contains("undone: sink hook: 2 alerts undelivered") && summary.contains("503"),
+        "{summary}"
+    );
+    assert!(summary.contains("sink script: 2 sent, 0 left"), "{summary}");
+    assert!(
+        !summary.contains("undone: sink script"),
+        "the exec sink is done: {summary}"
+    );
+    assert!(
+        stderr(&out).contains("left something undone"),
+        "{}",
+        stderr(&out)
+    );
+    let log_ids: Vec<String> = setup
+        .alerts()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(log_ids.len(), 2);
+    let exec_ids = |path: &Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["id"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    assert_eq!(
+        exec_ids(&exec_out),
+        log_ids,
+        "the exec sink got every alert"
+    );
+    assert_eq!(
+        receiver.seen("/hook").len(),
+        1,
+        "a refused send ends that sink's pass"
+    );
+
+    // back up: the next `once` (nothing new in the feed) sends the webhook what it missed
+    receiver.set("/hook", Route::status(200, "ok"));
+    let out = once_ok(&setup);
+    assert!(out.contains("0 new; 0 alerts"), "{out}");
+    assert!(out.contains("sink hook: 2 sent, 0 left"), "{out}");
+    assert!(!out.contains("undone"), "{out}");
+    let accepted: Vec<String> = receiver
+        .seen("/hook")
+        .iter()
+        .filter(|s| s.status == 200)
+        .map(|s| {
+            let v: serde_json::Value = serde_json::from_slice(&s.body).unwrap();
+            v["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        accepted, log_ids,
+        "the webhook got the pending alerts, in order"
+    );
+    assert_eq!(
+        exec_ids(&exec_out),
+        log_ids,
+        "nothing twice to the exec sink"
+    );
+
+    // and nothing again after that
+    once_ok(&setup);
+    assert_eq!(receiver.seen("/hook").len(), 3);
+    assert_eq!(exec_ids(&exec_out), log_ids);
+}
+
+/// Fault 11, its second half: a sink's cursor starts at the journal's end when first read,
+/// and `run` first read it after delivering the alerts left pending by the last run (here:
+/// an alert log that could not be written), so a sink configured meanwhile never got them.
+#[test]
+fn once_never_calls_sinks_and_a_new_sink_starts_after_the_pending_alerts() {
+    if !Path::new("/dev/full").exists() {
+        panic!("this test needs /dev/full to make the alert log fail");
+    }
+    let feeds = Server::start();
+    feeds.set("/rss/news", Route::feed(SAMPLE));
+    let receiver = Server::start();
+    receiver.set("/hook", Route::status(200, "ok"));
+    let setup = Setup::new(&[("mt", &feeds.url("/rss/news"), "all")]);
+    let good = std::fs::read_to_string(&setup.config).unwrap();
+    std::fs::write(
+        &setup.config,
+        good.replace("log = \"alerts.jsonl\"", "log = \"/dev/full\""),
+    )
+    .unwrap();
+    let failed = setup.run(&["once"]);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+
+    // the log works again, and a webhook is configured: `run` delivers the pending alerts
+    // at start-up, and the new sink gets them
+    std::fs::write(&setup.config, good).unwrap();
+    add_sinks(
+        &setup,
+        &format!(
+            "[[sinks]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\ntimeout = \"5s\"\n",
+            receiver.url("/hook")
+        ),
+    );
+    let mut child = command(Some(&setup.config))
+        .arg("run")
+        .stderr(Stdio::null())
+        .spawn()
+        .map(Daemon)
+        .unwrap();
+    wait_for(
+        "the webhook to get the alerts left pending",
+        Duration::from_secs(30),
+        || receiver.seen("/hook").len() >= 2,
+    );
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut hooked: Vec<String> = receiver
+        .seen("/hook")
+        .iter()
+        .map(|s| {
+            let v: serde_json::Value = serde_json::from_slice(&s.body).unwrap();
+            v["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    hooked.sort();
+    let mut logged: Vec<String> = ids_in_log(&setup).into_keys().collect();
+    logged.sort();
+    assert_eq!(hooked, logged);
+}
+
+/// Fault 11: `once` exits 4 when no feed polled successfully, and says so.
+#[test]
+fn once_never_calls_sinks_exit_4_when_no_feed_polled() {
+    let s = Server::start();
+    s.set("/500", Route::status(500, "oops"));
+    let setup = Setup::new(&[("a", &s.url("/500"), "all"), ("b", &s.url("/500"), "all")]);
+    let out = setup.run(&["once"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("undone: no feed polled successfully (2 failed)"),
+        "{}",
+        stdout(&out)
+    );
+    // one feed that works is enough for 0
+    s.set("/ok", Route::feed(SAMPLE));
+    let setup = Setup::new(&[("a", &s.url("/500"), "all"), ("b", &s.url("/ok"), "all")]);
+    once_ok(&setup);
+    // the code is documented with the others
+    let help = stdout(&feedwatch(None, &["--help"]));
+    assert!(
+        help.contains("4  `once` ran but left something undone"),
+        "{help}"
+    );
 }
 
 /// Fault 18, "the same alert line twice after a crash": a batch appended to the log (whole

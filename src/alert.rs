@@ -174,6 +174,12 @@ pub fn published_rfc3339(published: Option<DateTime<Utc>>) -> Option<String> {
 pub struct AlertLog {
     path: PathBuf,
     file: File,
+    /// A failed append could not be cut back: check for a torn last line before the next.
+    torn: bool,
+    /// Whether the deliverer has compared the log's tail with the store's pending lines
+    /// since this file was opened or a delivery failed after an append (see
+    /// [`crate::deliver::deliver_pending`]).
+    tail_checked: bool,
 }
 
 impl AlertLog {
@@ -190,15 +196,18 @@ impl AlertLog {
             .open(path)?;
         if let Some(cut) = torn_tail(&file)? {
             // A process killed inside an append can leave part of a line (Linux may end a
-            // write early on SIGKILL). That batch was not yet marked delivered, so it is
-            // written again whole; the fragment would only break readers such as jq.
+            // write early on SIGKILL). That batch was not yet marked delivered: its whole
+            // lines are found in the tail and marked, the rest written again (see
+            // crate::deliver); the fragment would only break readers such as jq.
             file.set_len(cut)?;
             file.sync_data()?;
-            tracing::warn!(log = %path.display(), at = cut, "cut off a torn last line left by an interrupted write; its alerts are delivered again");
+            tracing::warn!(log = %path.display(), at = cut, "cut off a torn last line left by an interrupted write; its alert is written again");
         }
         Ok(AlertLog {
             path: path.to_path_buf(),
             file,
+            torn: false,
+            tail_checked: false,
         })
     }
 
@@ -206,8 +215,24 @@ impl AlertLog {
         &self.path
     }
 
+    /// A handle for reading the file being appended to (also after logrotate moved it).
+    pub fn reader(&self) -> std::io::Result<File> {
+        self.file.try_clone()
+    }
+
+    /// Whether the log's tail still has to be compared with the store's pending lines.
+    pub fn tail_unchecked(&self) -> bool {
+        !self.tail_checked
+    }
+
+    /// Records that the tail was compared (true), or must be again (false).
+    pub fn set_tail_checked(&mut self, checked: bool) {
+        self.tail_checked = checked;
+    }
+
     /// Appends the lines (JSON objects without their newline) and fsyncs: when this returns
-    /// Ok, they are on disk.
+    /// Ok, they are on disk; when it fails (a full disk), the file is cut back to where it
+    /// ended before, so it holds none of them, not even part of a line.
     pub fn append(&mut self, lines: &[String]) -> std::io::Result<()> {
         if lines.is_empty() {
             return Ok(());
@@ -217,8 +242,39 @@ impl AlertLog {
             buf.push_str(l);
             buf.push('\n');
         }
-        self.file.write_all(buf.as_bytes())?;
-        self.file.sync_data()
+        if self.torn {
+            if let Some(cut) = torn_tail(&self.file)? {
+                self.cut_back(cut)?;
+            }
+            self.torn = false;
+        }
+        // where this batch starts: a failed append is cut back to it, so that it leaves
+        // neither part of a line (the next append would be glued to it) nor whole lines of
+        // a batch that stays pending (the retry writes them again)
+        let start = self.file.metadata()?.len();
+        let written = self
+            .file
+            .write_all(buf.as_bytes())
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            if let Err(cut) = self.cut_back(start) {
+                self.torn = true;
+                tracing::error!(log = %self.path.display(), at = start, error = %cut, "cannot cut a failed append off the alert log; it is cut before the next append");
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Truncates the log back to `len` (the end of its last whole line) and syncs that.
+    /// Writing into a full filesystem never gets further than freeing its blocks.
+    fn cut_back(&mut self, len: u64) -> std::io::Result<()> {
+        let meta = self.file.metadata()?;
+        if meta.is_file() && meta.len() > len {
+            self.file.set_len(len)?;
+            self.file.sync_data()?;
+        }
+        Ok(())
     }
 }
 

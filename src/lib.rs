@@ -22,6 +22,7 @@ pub mod opml;
 pub mod parse;
 pub mod poll;
 pub mod redact;
+pub mod redeliver;
 pub mod rematch;
 pub mod schedule;
 pub mod service;

@@ -23,6 +23,10 @@ const EXIT_STATUS: &[(&str, &str)] = &[
         "3",
         "The store is held by a running feedwatch: stop it first (systemctl stop feedwatch).",
     ),
+    (
+        "4",
+        "once ran its cycle but left something undone: every feed failed, or alerts are still undelivered to a sink (they stay pending for the next once or run). The summary says which.",
+    ),
 ];
 
 const ENVIRONMENT: &[(&str, &str)] = &[

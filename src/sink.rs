@@ -50,7 +50,7 @@ pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
 
 /// Whether a sink takes this alert-log line: match lines of its watches (all when it names
 /// none), and feed-health lines when it names no watch.
-fn wanted(sink: &SinkConfig, line: &str) -> bool {
+pub(crate) fn wanted(sink: &SinkConfig, line: &str) -> bool {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
         return false;
     };
@@ -186,7 +186,11 @@ fn next_retry(current: Duration) -> Duration {
 }
 
 /// Sends one body (a line, or a digest array) to the sink.
-async fn send(sink: &SinkConfig, client: &reqwest::Client, body: String) -> Result<(), String> {
+pub(crate) async fn send(
+    sink: &SinkConfig,
+    client: &reqwest::Client,
+    body: String,
+) -> Result<(), String> {
     match &sink.kind {
         SinkKind::Webhook { url, secret } => {
             let mut req = client

@@ -13,6 +13,8 @@ Exit codes:
   1  runtime failure (store or disk)
   2  invalid config or usage
   3  the store is held by a running feedwatch (stop it first)
+  4  `once` ran but left something undone: every feed failed, or alerts are still
+     undelivered to a sink (they stay pending); the summary says which
 
 Config: --config PATH, else $FEEDWATCH_CONFIG, else /etc/feedwatch/feedwatch.toml,
 else the built-in default (config/feedwatch.toml, data in ./feedwatch-data/).";

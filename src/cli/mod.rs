@@ -28,6 +28,12 @@ pub use check::describe;
 #[error("{0}")]
 pub struct UsageError(String);
 
+/// `once` ran its cycle but left something undone (every feed failed, or a sink still has
+/// alerts to send): exit 4.
+#[derive(Debug, thiserror::Error)]
+#[error("the cycle left something undone: {}", .0.join("; "))]
+pub struct Undone(Vec<String>);
+
 /// Exit codes, as documented in `--help` and the README. Their meanings are also spelled
 /// out in the `--help` footer (`args`) and the man page ([`crate::manual`]): change all three.
 pub mod exit {
@@ -35,6 +41,7 @@ pub mod exit {
     pub const RUNTIME: u8 = 1;
     pub const CONFIG: u8 = 2;
     pub const HELD: u8 = 3;
+    pub const UNDONE: u8 = 4;
 }
 
 /// Runs a parsed command line; prints errors and returns the exit code.
@@ -58,6 +65,8 @@ fn code_for(e: &anyhow::Error) -> u8 {
         Some(StoreError::Held { .. })
     ) {
         exit::HELD
+    } else if e.downcast_ref::<Undone>().is_some() {
+        exit::UNDONE
     } else {
         exit::RUNTIME
     }

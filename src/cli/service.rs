@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{open_store, runtime};
+use super::{Undone, open_store, runtime};
 use crate::config::{self, Config, Env};
 use crate::service::{self, Service};
 
@@ -16,12 +16,17 @@ pub(super) fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     })
 }
 
-/// `once`: one cycle over every feed, then its summary.
+/// `once`: one cycle over every feed, its alerts delivered to the log and the sinks, then
+/// its summary; exit 4 when it left something undone.
 pub(super) fn once(config: Config) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let service = Service::open(config).await?;
         let cycle = service.once().await?;
         print!("{}", cycle.summary(&service.config.alerts.log));
+        let undone = cycle.undone();
+        if !undone.is_empty() {
+            return Err(Undone(undone).into());
+        }
         Ok(())
     })
 }

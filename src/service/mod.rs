@@ -50,6 +50,8 @@ pub struct Service {
 pub struct Cycle {
     pub outcomes: Vec<(String, Outcome)>,
     pub delivered: usize,
+    /// `once`: what each sink was sent ([`deliver::drain_sinks`]).
+    pub sinks: Vec<deliver::SinkPass>,
 }
 
 impl Cycle {
@@ -59,6 +61,30 @@ impl Cycle {
             Outcome::Disabled { reason } => Some((name.as_str(), reason.as_str())),
             _ => None,
         })
+    }
+
+    /// What the cycle ran but left undone, in words (`once` exits 4 when there is any):
+    /// every feed failed, or a sink still has alerts to send.
+    pub fn undone(&self) -> Vec<String> {
+        let mut undone = Vec::new();
+        if !self.outcomes.is_empty() && self.failed().count() == self.outcomes.len() {
+            undone.push(format!(
+                "no feed polled successfully ({} failed)",
+                self.outcomes.len()
+            ));
+        }
+        for pass in &self.sinks {
+            if pass.left > 0 || pass.error.is_some() {
+                undone.push(format!(
+                    "sink {}: {} alert{} undelivered ({}); they stay pending for the next `once` or `run`",
+                    pass.sink,
+                    pass.left,
+                    if pass.left == 1 { "" } else { "s" },
+                    pass.error.as_deref().unwrap_or("not sent")
+                ));
+            }
+        }
+        undone
     }
 
     /// One paragraph for a person: what was polled, what failed, where the alerts went.
@@ -94,6 +120,15 @@ impl Cycle {
         for (name, message) in failed {
             let message = crate::text::sanitize(message); // a stored reason may predate it
             s.push_str(&format!("  failed: {name}: {message}\n"));
+        }
+        for pass in &self.sinks {
+            s.push_str(&format!(
+                "  sink {}: {} sent, {} left\n",
+                pass.sink, pass.sent, pass.left
+            ));
+        }
+        for undone in self.undone() {
+            s.push_str(&format!("  undone: {undone}\n"));
         }
         s
     }
@@ -159,6 +194,15 @@ impl Service {
             .poller
             .store
             .keep_journal(!service.config.sinks.is_empty());
+        // a new sink's cursor starts at the journal's end: fix it before the first delivery,
+        // or the alerts delivered now (pending from the last run) would pass it by
+        for sink in &service.config.sinks {
+            service
+                .poller
+                .store
+                .sink_cursor(&sink.name)
+                .with_context(|| format!("sink {}: reading its cursor", sink.name))?;
+        }
         let n = service.deliver().await?;
         if n > 0 {
             info!(alerts = n, "delivered alerts left pending by the last run");
@@ -200,7 +244,7 @@ impl Service {
     }
 
     /// Polls every enabled feed once, all at once within the global and per-host limits,
-    /// then delivers.
+    /// then delivers to the alert log and from there to every sink ([`deliver::drain_sinks`]).
     pub async fn once(&self) -> anyhow::Result<Cycle> {
         let mut set = JoinSet::new();
         for feed in self.config.feeds.iter().filter(|f| f.enabled).cloned() {
@@ -217,6 +261,7 @@ impl Service {
         }
         cycle.outcomes.sort_by(|a, b| a.0.cmp(&b.0));
         cycle.delivered = self.deliver().await?;
+        cycle.sinks = deliver::drain_sinks(&self.config.sinks, &self.poller.store).await;
         Ok(cycle)
     }
 

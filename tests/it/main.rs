@@ -26,6 +26,8 @@ mod regression;
 mod regression_api;
 /// Config faults: values that overflow, config that passes `check` but cannot work.
 mod regression_conf;
+/// The alert log and the sinks: full disks, crashes between append and mark, `once` and sinks.
+mod regression_log;
 /// Issue faults 4 and 15: a huge document's memory is bounded; far-future dates are no dates.
 mod regression_memory;
 /// Regressions of the sink and display faults: redirects, exec sinks, escape sequences,

@@ -1,0 +1,219 @@
+//! Tests that need root: a real tmpfs, mounted small and filled, holds the alert log, so that
+//! appends fail with ENOSPC the way they do on a full /var/log. Run as root:
+//!
+//!     FEEDWATCH_ROOT_TESTS=require cargo test --test root
+//!
+//! `.ci/run` runs them so (CI is root): there, not being root is a failure, never a skip. A
+//! developer's plain `cargo test` as another user skips them, saying so loudly on stderr.
+
+#[path = "it/server.rs"]
+#[allow(dead_code)]
+mod server;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use server::{Route, Server};
+
+/// Whether this process is root. Not root: a failure where the root tests are required
+/// (`FEEDWATCH_ROOT_TESTS=require`, or `CI` set), else a loud skip.
+fn root_or_skip(test: &str) -> bool {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("running id -u");
+    if String::from_utf8_lossy(&uid.stdout).trim() == "0" {
+        return true;
+    }
+    let required = std::env::var("FEEDWATCH_ROOT_TESTS").is_ok_and(|v| v == "require")
+        || std::env::var_os("CI").is_some();
+    assert!(
+        !required,
+        "tests/root.rs mounts a tmpfs: run it as root (`sudo -E cargo test --test root`); CI runs it as root"
+    );
+    eprintln!(
+        "SKIPPED {test}: it mounts a tmpfs and needs root (`sudo -E FEEDWATCH_ROOT_TESTS=require cargo test --test root`)"
+    );
+    false
+}
+
+/// A small tmpfs mounted on a temporary directory, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("running mount")
+            .success();
+        assert!(ok, "mount -t tmpfs on {} failed", dir.path().display());
+        Tmpfs { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the filesystem with a filler file, then frees `free` bytes of it: the next
+    /// writes fail with ENOSPC once they pass that much.
+    fn fill_leaving(&self, free: u64) -> PathBuf {
+        let filler = self.path().join("filler");
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 4096];
+        loop {
+            match f.write(&block) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(ENOSPC) => break,
+                Err(e) => panic!("filling the tmpfs: {e}"),
+            }
+        }
+        let len = f.metadata().unwrap().len();
+        f.set_len(len.saturating_sub(free)).unwrap();
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// errno for "No space left on device" on Linux.
+const ENOSPC: i32 = 28;
+
+/// An RSS feed of `n` items, each mentioning the CIS, with long titles: long alert lines.
+fn feed(n: usize) -> String {
+    let mut s = String::from(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title><link>http://example.org/</link><description>d</description>",
+    );
+    for i in 0..n {
+        s.push_str(&format!(
+            "<item><title>Story {i}: CIS leaders meet in Minsk {}</title><link>http://example.org/{i}</link><guid>g{i}</guid><description>CIS summit {}</description></item>",
+            "and talk at length ".repeat(8),
+            "words ".repeat(40)
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s
+}
+
+fn feedwatch(config: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_feedwatch"));
+    c.arg("--config").arg(config).args(args);
+    for var in [
+        "FEEDWATCH_CONFIG",
+        "NOTIFY_SOCKET",
+        "STATE_DIRECTORY",
+        "LOGS_DIRECTORY",
+        "JOURNAL_STREAM",
+        "RUST_LOG",
+    ] {
+        c.env_remove(var);
+    }
+    c.output().unwrap()
+}
+
+/// Every line of the log parsed (a line that is not JSON fails the test), and how many
+/// times each id appears.
+fn check_log(path: &Path) -> HashMap<String, usize> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "the log ends in part of a line: {:?}",
+        &text[text.len().saturating_sub(80)..]
+    );
+    let mut ids = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("alert log line {} is not JSON ({e}): {line:?}", i + 1));
+        *ids.entry(v["id"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    ids
+}
+
+/// Fault 1, "alert log after a full disk": an append into a full filesystem left part of a
+/// batch behind, the partial last line, which the retry in the same process glued the next
+/// line onto (one invalid JSON line mid-file), and the whole lines before it, which the
+/// retry wrote again. Now a failed append is cut back to the last whole line.
+#[test]
+fn alert_log_after_a_full_disk() {
+    if !root_or_skip("alert_log_after_a_full_disk") {
+        return;
+    }
+    let fs = Tmpfs::mount("256k");
+
+    // the deliverer's retry within one process, on the real AlertLog
+    let path = fs.path().join("direct.jsonl");
+    let mut log = feedwatch::alert::AlertLog::open(&path).unwrap();
+    let line = |i: usize| {
+        format!(
+            "{{\"kind\":\"match\",\"id\":\"{i:032x}\",\"title\":\"{}\"}}",
+            "x".repeat(700)
+        )
+    };
+    log.append(&[line(0)]).unwrap();
+    let filler = fs.fill_leaving(8192);
+    let batch: Vec<String> = (1..=40).map(line).collect();
+    let err = log.append(&batch).expect_err("the disk is full");
+    assert_eq!(err.raw_os_error(), Some(ENOSPC), "{err}");
+    let ids = check_log(&path);
+    assert_eq!(ids.len(), 1, "the failed batch left lines behind: {ids:?}");
+    std::fs::remove_file(&filler).unwrap();
+    log.append(&batch).unwrap();
+    let ids = check_log(&path);
+    assert_eq!(ids.len(), 41);
+    assert!(ids.values().all(|&n| n == 1), "lines twice: {ids:?}");
+    drop(log);
+    std::fs::remove_file(&path).unwrap();
+
+    // the real binary: `once` with the log on the full tmpfs fails (exit 1, the alerts stay
+    // pending); once space is freed, the next `once` delivers each alert exactly once
+    let served = Server::start();
+    served.set("/feed", Route::feed(feed(60)));
+    let work = tempfile::tempdir().unwrap();
+    let log_path = fs.path().join("alerts.jsonl");
+    let config = work.path().join("feedwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\npath = \"{}\"\n[alerts]\nlog = \"{}\"\n[fetch]\ntimeout = \"10s\"\n\n\
+             [[feeds]]\nname = \"news\"\nurl = \"{}\"\nbacklog = \"all\"\n\n\
+             [[watch]]\nname = \"cis\"\nterms = [\"CIS\"]\n",
+            work.path().join("store").display(),
+            log_path.display(),
+            served.url("/feed")
+        ),
+    )
+    .unwrap();
+    std::fs::write(&log_path, "").unwrap();
+    let filler = fs.fill_leaving(8192);
+    let failed = feedwatch(&config, &["once"]);
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(1), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    let ids = check_log(&log_path);
+    assert!(ids.is_empty(), "the failed append left lines: {ids:?}");
+
+    std::fs::remove_file(&filler).unwrap();
+    let out = feedwatch(&config, &["once"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ids = check_log(&log_path);
+    assert_eq!(ids.len(), 60, "every alert delivered: {}", ids.len());
+    let twice: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "lines twice: {twice:?}");
+}

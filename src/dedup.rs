@@ -263,6 +263,7 @@ mod tests {
             content: String::new(),
             categories: vec![],
             published: None,
+            ..Item::default()
         }
     }
 

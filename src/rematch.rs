@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use crate::alert::Alert;
 use crate::dedup::Key;
 use crate::store::{Result, Store};
+use crate::text::normalize;
 use crate::watch::{ItemText, Matcher};
 
 /// Alerts committed per store transaction.
@@ -63,14 +64,18 @@ pub fn find(
             continue;
         }
         found.checked += 1;
+        // stored text is shown text (normalised, for items stored before it was kept as
+        // shown): normalising it again gives what the poll matched
+        let norm = [&item.title, &item.summary, &item.content].map(|t| normalize(t));
         let fired = matcher.check_item(
             Some(&item.feeds),
             &ItemText {
-                title: &item.title,
-                summary: &item.summary,
-                content: &item.content,
+                title: &norm[0],
+                summary: &norm[1],
+                content: &norm[2],
                 categories: &item.categories,
                 link: item.link.as_deref(),
+                shown: [&item.title, &item.summary, &item.content],
             },
         );
         for f in fired {

@@ -22,6 +22,8 @@ pub struct StoredItem {
     pub feeds: Vec<String>,
     pub guid: Option<String>,
     pub link: Option<String>,
+    /// Title, summary and content (extension texts included) as the outlet wrote them
+    /// ([`crate::shown`]); items stored before text was kept as shown have it normalised.
     pub title: String,
     pub summary: String,
     pub content: String,
@@ -344,9 +346,10 @@ fn new_record(inc: &Incoming, feed: &str, now: DateTime<Utc>) -> StoredItem {
         feeds: vec![feed.to_string()],
         guid: inc.item.guid.clone(),
         link: inc.item.link.clone(),
-        title: inc.item.title.clone(),
-        summary: inc.item.summary.clone(),
-        content: inc.item.content.clone(),
+        // the outlet's text, as shown; matching normalises it again
+        title: inc.item.shown_title().to_string(),
+        summary: inc.item.shown_summary().to_string(),
+        content: inc.item.shown_content().into_owned(),
         categories: inc.item.categories.clone(),
         published: inc.item.published,
         first_seen: now,
@@ -356,9 +359,9 @@ fn new_record(inc: &Incoming, feed: &str, now: DateTime<Utc>) -> StoredItem {
 }
 
 fn apply_text(stored: &mut StoredItem, item: &Item, digest: &str) {
-    stored.title = item.title.clone();
-    stored.summary = item.summary.clone();
-    stored.content = item.content.clone();
+    stored.title = item.shown_title().to_string();
+    stored.summary = item.shown_summary().to_string();
+    stored.content = item.shown_content().into_owned();
     stored.categories = item.categories.clone();
     stored.digest = digest.to_string();
     if item.link.is_some() {

@@ -349,6 +349,32 @@ mod tests {
         assert_eq!(f.items[0].categories, ["News"]);
     }
 
+    /// Each text is kept as the outlet wrote it and as normalised; extension texts are
+    /// matched as content (a description repeated in media objects once) but stay out of
+    /// the normalised content that keys and digests are made of.
+    #[test]
+    fn text_is_kept_as_shown_and_as_normalised() {
+        let doc = r#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/" xmlns:yandex="http://news.yandex.ru">
+            <channel><title>t</title><item><title>ОДКБ проведёт учения</title>
+            <description>«всё&#160;готово»</description>
+            <media:content url="https://x/1.jpg"><media:description>Фото: учения</media:description></media:content>
+            <media:content url="https://x/2.jpg"><media:description>Фото: учения</media:description></media:content>
+            <yandex:full-text>Всё готово.</yandex:full-text></item></channel></rss>"#;
+        let it = parse(doc, &base(), None).unwrap().items.remove(0);
+        assert_eq!(
+            (it.title.as_str(), it.shown_title()),
+            ("ОДКБ проведет учения", "ОДКБ проведёт учения")
+        );
+        assert_eq!(
+            (it.summary.as_str(), it.shown_summary()),
+            ("«все готово»", "«всё готово»")
+        );
+        assert_eq!(it.content, "");
+        assert_eq!(it.extra, "Фото: учения ¶ Все готово.");
+        assert_eq!(it.matched_content(), it.extra);
+        assert_eq!(it.shown_content(), "Фото: учения ¶ Всё готово.");
+    }
+
     #[test]
     fn html_pages_are_named_as_such() {
         let doc = "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>x</body></html>";

@@ -44,6 +44,8 @@ pub struct Shown {
     pub summary: String,
     /// The content and the extension texts, joined as [`Item::matched_content`] joins them.
     pub content: String,
+    /// The categories, one for each of [`Item::categories`].
+    pub categories: Vec<String>,
 }
 
 impl Item {
@@ -60,6 +62,13 @@ impl Item {
     /// The summary as the outlet wrote it.
     pub fn shown_summary(&self) -> &str {
         self.shown.as_ref().map_or(&self.summary, |s| &s.summary)
+    }
+
+    /// The categories as the outlet wrote them.
+    pub fn shown_categories(&self) -> &[String] {
+        self.shown
+            .as_ref()
+            .map_or(&self.categories, |s| &s.categories)
     }
 
     /// The content (with the extension texts) as the outlet wrote it.
@@ -243,23 +252,28 @@ fn item(e: feed_rs::model::Entry, base: &Url, extensions: Vec<String>) -> Item {
         shown_extra = crate::shown::join(&shown_extra, &shown).into_owned();
         extra = crate::shown::join(&extra, &norm).into_owned();
     }
+    let (shown_categories, categories): (Vec<String>, Vec<String>) = e
+        .categories
+        .into_iter()
+        .map(|c| {
+            let label = c.label.as_deref().unwrap_or(&c.term);
+            (crate::shown::tidy(label), normalize(label))
+        })
+        .filter(|(_, c)| !c.is_empty())
+        .unzip();
     Item {
         guid,
         link,
         title,
         summary,
         extra,
-        categories: e
-            .categories
-            .into_iter()
-            .map(|c| normalize(c.label.as_deref().unwrap_or(&c.term)))
-            .filter(|c| !c.is_empty())
-            .collect(),
+        categories,
         published: e.published.or(e.updated),
         shown: Some(Box::new(Shown {
             title: shown_title,
             summary: shown_summary,
             content: crate::shown::join(&shown_content, &shown_extra).into_owned(),
+            categories: shown_categories,
         })),
         content,
     }
@@ -359,7 +373,7 @@ mod tests {
             <description>«всё&#160;готово»</description>
             <media:content url="https://x/1.jpg"><media:description>Фото: учения</media:description></media:content>
             <media:content url="https://x/2.jpg"><media:description>Фото: учения</media:description></media:content>
-            <yandex:full-text>Всё готово.</yandex:full-text></item></channel></rss>"#;
+            <yandex:full-text>Всё готово.</yandex:full-text><category>Учёба</category></item></channel></rss>"#;
         let it = parse(doc, &base(), None).unwrap().items.remove(0);
         assert_eq!(
             (it.title.as_str(), it.shown_title()),
@@ -373,6 +387,10 @@ mod tests {
         assert_eq!(it.extra, "Фото: учения ¶ Все готово.");
         assert_eq!(it.matched_content(), it.extra);
         assert_eq!(it.shown_content(), "Фото: учения ¶ Всё готово.");
+        assert_eq!(
+            (&it.categories[..], it.shown_categories()),
+            (&["Учеба".to_string()][..], &["Учёба".to_string()][..])
+        );
     }
 
     #[test]

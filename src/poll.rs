@@ -419,6 +419,7 @@ impl Poller {
                         categories: &item.categories,
                         link: item.link.as_deref(),
                         shown: [item.shown_title(), item.shown_summary(), &shown_content],
+                        shown_categories: item.shown_categories(),
                     },
                 );
                 Incoming {

@@ -67,15 +67,17 @@ pub fn find(
         // stored text is shown text (normalised, for items stored before it was kept as
         // shown): normalising it again gives what the poll matched
         let norm = [&item.title, &item.summary, &item.content].map(|t| normalize(t));
+        let categories: Vec<String> = item.categories.iter().map(|c| normalize(c)).collect();
         let fired = matcher.check_item(
             Some(&item.feeds),
             &ItemText {
                 title: &norm[0],
                 summary: &norm[1],
                 content: &norm[2],
-                categories: &item.categories,
+                categories: &categories,
                 link: item.link.as_deref(),
                 shown: [&item.title, &item.summary, &item.content],
+                shown_categories: &item.categories,
             },
         );
         for f in fired {

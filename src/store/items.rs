@@ -22,7 +22,7 @@ pub struct StoredItem {
     pub feeds: Vec<String>,
     pub guid: Option<String>,
     pub link: Option<String>,
-    /// Title, summary and content (extension texts included) as the outlet wrote them
+    /// Title, summary, content (extension texts included) and categories as the outlet wrote them
     /// ([`crate::shown`]); items stored before text was kept as shown have it normalised.
     pub title: String,
     pub summary: String,
@@ -350,7 +350,7 @@ fn new_record(inc: &Incoming, feed: &str, now: DateTime<Utc>) -> StoredItem {
         title: inc.item.shown_title().to_string(),
         summary: inc.item.shown_summary().to_string(),
         content: inc.item.shown_content().into_owned(),
-        categories: inc.item.categories.clone(),
+        categories: inc.item.shown_categories().to_vec(),
         published: inc.item.published,
         first_seen: now,
         digest: inc.digest.clone(),
@@ -362,7 +362,7 @@ fn apply_text(stored: &mut StoredItem, item: &Item, digest: &str) {
     stored.title = item.shown_title().to_string();
     stored.summary = item.shown_summary().to_string();
     stored.content = item.shown_content().into_owned();
-    stored.categories = item.categories.clone();
+    stored.categories = item.shown_categories().to_vec();
     stored.digest = digest.to_string();
     if item.link.is_some() {
         stored.link = item.link.clone();

@@ -99,6 +99,8 @@ pub struct ItemText<'a> {
     pub link: Option<&'a str>,
     /// Title, summary and content as the outlet wrote them ([`crate::shown`]).
     pub shown: [&'a str; 3],
+    /// The categories as the outlet wrote them, one for each of `categories`.
+    pub shown_categories: &'a [String],
 }
 
 /// A term that cannot be compiled (config validation catches these first).
@@ -301,12 +303,17 @@ impl Matcher {
             ],
         );
         let [title, summary, content] = item.shown;
+        let shown_cats = match self.looks_at(Field::Categories) && !fired.is_empty() {
+            true => item.shown_categories.join(" · "),
+            false => String::new(),
+        };
         crate::shown::relocate(
             &mut fired,
             &[
                 (Field::Title, item.title, title),
                 (Field::Summary, item.summary, summary),
                 (Field::Content, item.content, content),
+                (Field::Categories, &cats, &shown_cats),
             ],
         );
         fired

@@ -27,6 +27,7 @@ fn chars(text: &str, start: u64, end: u64) -> String {
 const YO_FEED: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>t</title>
 <item><title>ОДКБ проведёт учения</title><link>https://outlet.example/1</link><guid>y-1</guid>
+<category>Учёба ОДКБ</category>
 <description><![CDATA[<p>Министр:&nbsp;«что всё готово», учения ОДКБ\u{200B}&nbsp;начнутся в среду.</p>]]></description>
 </item></channel></rss>"#;
 
@@ -83,6 +84,16 @@ fn yo_and_quotes_are_shown_as_written_with_offsets_into_them() {
         in_summary["end"].as_u64().unwrap(),
     );
     assert_eq!(chars(summary, start, end), "ОДКБ");
+
+    let in_categories = csto.iter().find(|m| m["field"] == "categories").unwrap();
+    assert_eq!(
+        (
+            in_categories["start"].as_u64(),
+            in_categories["end"].as_u64()
+        ),
+        (Some(6), Some(10))
+    );
+    assert_eq!(in_categories["snippet"], "Учёба ОДКБ");
 
     // the views show the same text
     let items = stdout(&setup.run(&["items", "--json"]));

@@ -150,6 +150,7 @@ fn fill(path: &Path, n: usize) {
                 content: String::new(),
                 categories: vec![],
                 published: Some(t0 + chrono::Duration::seconds(i as i64)),
+                ..Default::default()
             })
             .collect();
         let keys = dedup::keys("f", &items, KeyPolicy::Guid);

@@ -119,6 +119,7 @@ fn item(f: u64, n: u64, at: DateTime<Utc>) -> Item {
         content: String::new(),
         categories: vec!["World".into(), words(n, 6).trim().into()],
         published: Some(at),
+        ..Default::default()
     }
 }
 

@@ -8,21 +8,76 @@ use chrono::{DateTime, Utc};
 use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 use url::Url;
 
-use crate::text::{html_to_text, normalize};
+use crate::text::{html_decode, html_to_text, normalize};
 
-/// One entry of a feed, normalised: text fields are plain text ready for matching.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One entry of a feed. Its text fields are normalised plain text: what watches match and
+/// what item keys and edit digests are made of; [`Item::shown`] keeps the outlet's text.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Item {
     /// The entry's own guid/id, trimmed; `None` when it has none.
     pub guid: Option<String>,
     /// The entry's link, made absolute against the feed's URL.
     pub link: Option<String>,
     pub title: String,
+    /// RSS `description`, Atom `summary`, JSON Feed `summary`.
     pub summary: String,
+    /// RSS `content:encoded`, Atom `content`, JSON Feed `content_html` (else `content_text`).
     pub content: String,
+    /// The entry's other text, matched as its content: `media:description`,
+    /// `yandex:full-text`, `turbo:content`, a JSON Feed `content_text` beside
+    /// `content_html`; normalised, parts joined with [`crate::shown::PART_SEPARATOR`]. In no
+    /// key or digest: reading it made no item stored before look new or edited.
+    pub extra: String,
     pub categories: Vec<String>,
     /// Publication date, else the update date, as the feed gives it.
     pub published: Option<DateTime<Utc>>,
+    /// The title, summary and content (with `extra`) as the outlet wrote them, for showing;
+    /// `None`: the same as the normalised text (an item made by hand).
+    pub shown: Option<Box<Shown>>,
+}
+
+/// An item's text as the outlet wrote it: tags dropped, entities decoded, control characters
+/// cleaned ([`crate::shown::html_to_shown`]); no NFKC, no `ё`→`е`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Shown {
+    pub title: String,
+    pub summary: String,
+    /// The content and the extension texts, joined as [`Item::matched_content`] joins them.
+    pub content: String,
+    /// The categories, one for each of [`Item::categories`].
+    pub categories: Vec<String>,
+}
+
+impl Item {
+    /// What watches match as the item's content: its content and its extension texts.
+    pub fn matched_content(&self) -> std::borrow::Cow<'_, str> {
+        crate::shown::join(&self.content, &self.extra)
+    }
+
+    /// The title as the outlet wrote it.
+    pub fn shown_title(&self) -> &str {
+        self.shown.as_ref().map_or(&self.title, |s| &s.title)
+    }
+
+    /// The summary as the outlet wrote it.
+    pub fn shown_summary(&self) -> &str {
+        self.shown.as_ref().map_or(&self.summary, |s| &s.summary)
+    }
+
+    /// The categories as the outlet wrote them.
+    pub fn shown_categories(&self) -> &[String] {
+        self.shown
+            .as_ref()
+            .map_or(&self.categories, |s| &s.categories)
+    }
+
+    /// The content (with the extension texts) as the outlet wrote it.
+    pub fn shown_content(&self) -> std::borrow::Cow<'_, str> {
+        match &self.shown {
+            Some(s) => std::borrow::Cow::Borrowed(&s.content),
+            None => self.matched_content(),
+        }
+    }
 }
 
 /// What a feed document yielded.
@@ -100,7 +155,12 @@ pub fn parse(text: &str, base: &Url, content_type: Option<&str>) -> Result<Parse
                 .unwrap_or_default(),
         ));
     }
-    let items: Vec<Item> = feed.entries.into_iter().map(|e| item(e, base)).collect();
+    let mut extensions = crate::extension::texts(text).into_iter();
+    let items: Vec<Item> = feed
+        .entries
+        .into_iter()
+        .map(|e| item(e, base, extensions.next().unwrap_or_default()))
+        .collect();
     Ok(ParsedFeed {
         items_in_document: items.len(),
         items,
@@ -149,7 +209,9 @@ pub async fn parsing_permit() -> tokio::sync::SemaphorePermit<'static> {
         .expect("never closed")
 }
 
-fn item(e: feed_rs::model::Entry, base: &Url) -> Item {
+/// One entry as an [`Item`]: each text kept as shown and normalised; `extensions` are the
+/// texts of elements feed-rs does not read ([`crate::extension`]).
+fn item(e: feed_rs::model::Entry, base: &Url, extensions: Vec<String>) -> Item {
     let guid = Some(e.id.trim().to_string()).filter(|s| !s.is_empty());
     let link = e
         .links
@@ -163,29 +225,57 @@ fn item(e: feed_rs::model::Entry, base: &Url) -> Item {
                 .map(String::from)
                 .unwrap_or_else(|_| h.to_string())
         });
+    // shown, then normalised from the same decoded text: the normalised text is what it
+    // always was, so matching, item keys and edit digests are unchanged
+    let both = |html: &str| {
+        let decoded = html_decode(html);
+        (crate::shown::tidy(&decoded), normalize(&decoded))
+    };
+    let (shown_title, title) = e.title.map(|t| both(&t.content)).unwrap_or_default();
+    let (shown_summary, summary) = e.summary.map(|t| both(&t.content)).unwrap_or_default();
+    let (shown_content, content) = e
+        .content
+        .and_then(|c| c.body)
+        .map(|b| both(&b))
+        .unwrap_or_default();
+    let media = e
+        .media
+        .into_iter()
+        .filter_map(|m| m.description.map(|d| d.content));
+    let (mut shown_extra, mut extra) = (String::new(), String::new());
+    for text in media.chain(extensions) {
+        let (shown, norm) = both(&text);
+        // a description repeated in every media object of an item counts once
+        if norm.is_empty() || extra.split(crate::shown::PART_SEPARATOR).any(|p| p == norm) {
+            continue;
+        }
+        shown_extra = crate::shown::join(&shown_extra, &shown).into_owned();
+        extra = crate::shown::join(&extra, &norm).into_owned();
+    }
+    let (shown_categories, categories): (Vec<String>, Vec<String>) = e
+        .categories
+        .into_iter()
+        .map(|c| {
+            let label = c.label.as_deref().unwrap_or(&c.term);
+            (crate::shown::tidy(label), normalize(label))
+        })
+        .filter(|(_, c)| !c.is_empty())
+        .unzip();
     Item {
         guid,
         link,
-        title: e
-            .title
-            .map(|t| html_to_text(&t.content))
-            .unwrap_or_default(),
-        summary: e
-            .summary
-            .map(|t| html_to_text(&t.content))
-            .unwrap_or_default(),
-        content: e
-            .content
-            .and_then(|c| c.body)
-            .map(|b| html_to_text(&b))
-            .unwrap_or_default(),
-        categories: e
-            .categories
-            .into_iter()
-            .map(|c| normalize(c.label.as_deref().unwrap_or(&c.term)))
-            .filter(|c| !c.is_empty())
-            .collect(),
+        title,
+        summary,
+        extra,
+        categories,
         published: e.published.or(e.updated),
+        shown: Some(Box::new(Shown {
+            title: shown_title,
+            summary: shown_summary,
+            content: crate::shown::join(&shown_content, &shown_extra).into_owned(),
+            categories: shown_categories,
+        })),
+        content,
     }
 }
 
@@ -271,6 +361,36 @@ mod tests {
         assert_eq!(f.items[0].title, "A & B");
         assert_eq!(f.items[0].summary, "Leaders of the CIS met");
         assert_eq!(f.items[0].categories, ["News"]);
+    }
+
+    /// Each text is kept as the outlet wrote it and as normalised; extension texts are
+    /// matched as content (a description repeated in media objects once) but stay out of
+    /// the normalised content that keys and digests are made of.
+    #[test]
+    fn text_is_kept_as_shown_and_as_normalised() {
+        let doc = r#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/" xmlns:yandex="http://news.yandex.ru">
+            <channel><title>t</title><item><title>ОДКБ проведёт учения</title>
+            <description>«всё&#160;готово»</description>
+            <media:content url="https://x/1.jpg"><media:description>Фото: учения</media:description></media:content>
+            <media:content url="https://x/2.jpg"><media:description>Фото: учения</media:description></media:content>
+            <yandex:full-text>Всё готово.</yandex:full-text><category>Учёба</category></item></channel></rss>"#;
+        let it = parse(doc, &base(), None).unwrap().items.remove(0);
+        assert_eq!(
+            (it.title.as_str(), it.shown_title()),
+            ("ОДКБ проведет учения", "ОДКБ проведёт учения")
+        );
+        assert_eq!(
+            (it.summary.as_str(), it.shown_summary()),
+            ("«все готово»", "«всё готово»")
+        );
+        assert_eq!(it.content, "");
+        assert_eq!(it.extra, "Фото: учения ¶ Все готово.");
+        assert_eq!(it.matched_content(), it.extra);
+        assert_eq!(it.shown_content(), "Фото: учения ¶ Всё готово.");
+        assert_eq!(
+            (&it.categories[..], it.shown_categories()),
+            (&["Учеба".to_string()][..], &["Учёба".to_string()][..])
+        );
     }
 
     #[test]

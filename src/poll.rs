@@ -409,14 +409,17 @@ impl Poller {
             .into_iter()
             .zip(keys)
             .map(|(item, keys)| {
+                let (content, shown_content) = (item.matched_content(), item.shown_content());
                 let fired = self.matcher.check_item(
                     Some(std::slice::from_ref(&feed.name)),
                     &ItemText {
                         title: &item.title,
                         summary: &item.summary,
-                        content: &item.content,
+                        content: &content,
                         categories: &item.categories,
                         link: item.link.as_deref(),
+                        shown: [item.shown_title(), item.shown_summary(), &shown_content],
+                        shown_categories: item.shown_categories(),
                     },
                 );
                 Incoming {

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use crate::alert::Alert;
 use crate::dedup::Key;
 use crate::store::{Result, Store};
+use crate::text::normalize;
 use crate::watch::{ItemText, Matcher};
 
 /// Alerts committed per store transaction.
@@ -63,14 +64,20 @@ pub fn find(
             continue;
         }
         found.checked += 1;
+        // stored text is shown text (normalised, for items stored before it was kept as
+        // shown): normalising it again gives what the poll matched
+        let norm = [&item.title, &item.summary, &item.content].map(|t| normalize(t));
+        let categories: Vec<String> = item.categories.iter().map(|c| normalize(c)).collect();
         let fired = matcher.check_item(
             Some(&item.feeds),
             &ItemText {
-                title: &item.title,
-                summary: &item.summary,
-                content: &item.content,
-                categories: &item.categories,
+                title: &norm[0],
+                summary: &norm[1],
+                content: &norm[2],
+                categories: &categories,
                 link: item.link.as_deref(),
+                shown: [&item.title, &item.summary, &item.content],
+                shown_categories: &item.categories,
             },
         );
         for f in fired {

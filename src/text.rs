@@ -10,12 +10,17 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Plain text of an HTML (or plain-text) fragment, normalised with [`normalize`].
 pub fn html_to_text(html: &str) -> String {
+    normalize(&html_decode(html))
+}
+
+/// An HTML (or plain-text) fragment with its tags dropped and its entities decoded, not yet
+/// normalised: what [`html_to_text`] normalises and [`crate::shown`] shows.
+pub fn html_decode(html: &str) -> std::borrow::Cow<'_, str> {
     if !html.contains('<') && !html.contains('&') {
-        return normalize(html);
+        return std::borrow::Cow::Borrowed(html);
     }
     let stripped = strip_tags(html);
-    let decoded = html_escape::decode_html_entities(&stripped);
-    normalize(&decoded)
+    std::borrow::Cow::Owned(html_escape::decode_html_entities(&stripped).into_owned())
 }
 
 /// Drops tags, comments, CDATA markers and the bodies of `script`/`style`. Inline tags
@@ -196,7 +201,7 @@ pub fn normalize(s: &str) -> String {
 
 /// Characters that change nothing a reader sees but split words for a matcher, or reorder
 /// what a terminal shows (bidi controls could disguise an alert line).
-fn is_invisible(c: char) -> bool {
+pub(crate) fn is_invisible(c: char) -> bool {
     matches!(c,
         '\u{00AD}' // soft hyphen
         | '\u{180E}'

@@ -22,6 +22,8 @@ pub struct StoredItem {
     pub feeds: Vec<String>,
     pub guid: Option<String>,
     pub link: Option<String>,
+    /// Title, summary, content (extension texts included) and categories as the outlet wrote them
+    /// ([`crate::shown`]); items stored before text was kept as shown have it normalised.
     pub title: String,
     pub summary: String,
     pub content: String,
@@ -344,10 +346,11 @@ fn new_record(inc: &Incoming, feed: &str, now: DateTime<Utc>) -> StoredItem {
         feeds: vec![feed.to_string()],
         guid: inc.item.guid.clone(),
         link: inc.item.link.clone(),
-        title: inc.item.title.clone(),
-        summary: inc.item.summary.clone(),
-        content: inc.item.content.clone(),
-        categories: inc.item.categories.clone(),
+        // the outlet's text, as shown; matching normalises it again
+        title: inc.item.shown_title().to_string(),
+        summary: inc.item.shown_summary().to_string(),
+        content: inc.item.shown_content().into_owned(),
+        categories: inc.item.shown_categories().to_vec(),
         published: inc.item.published,
         first_seen: now,
         digest: inc.digest.clone(),
@@ -356,10 +359,10 @@ fn new_record(inc: &Incoming, feed: &str, now: DateTime<Utc>) -> StoredItem {
 }
 
 fn apply_text(stored: &mut StoredItem, item: &Item, digest: &str) {
-    stored.title = item.title.clone();
-    stored.summary = item.summary.clone();
-    stored.content = item.content.clone();
-    stored.categories = item.categories.clone();
+    stored.title = item.shown_title().to_string();
+    stored.summary = item.shown_summary().to_string();
+    stored.content = item.shown_content().into_owned();
+    stored.categories = item.shown_categories().to_vec();
     stored.digest = digest.to_string();
     if item.link.is_some() {
         stored.link = item.link.clone();

@@ -291,6 +291,7 @@ mod tests {
             content: String::new(),
             categories: vec![],
             published: None,
+            ..Item::default()
         }
     }
 

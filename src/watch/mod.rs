@@ -69,9 +69,11 @@ pub struct Match {
     #[serde(default)]
     pub rule: Rule,
     pub field: Field,
-    /// The matched words as they appear in the normalised text.
+    /// The matched words as the outlet wrote them (for a text tried by hand, `feedwatch
+    /// match`: as normalised).
     pub text: String,
-    /// Character offsets of the match in the normalised text of `field`.
+    /// Character offsets of the match in the shown text of `field` ([`crate::shown`]); in
+    /// alerts raised before text was kept as shown, in its normalised text.
     pub start: usize,
     pub end: usize,
     /// About [`SNIPPET_WIDTH`] characters around the match.
@@ -86,7 +88,8 @@ pub struct Fired {
 }
 
 /// An item's text as the matcher sees it: title, summary and content already normalised
-/// ([`crate::text::html_to_text`]), categories and link as the item has them.
+/// ([`crate::text::html_to_text`]), categories and link as the item has them; and the title,
+/// summary and content as shown, which its matches point into.
 #[derive(Debug, Clone, Copy)]
 pub struct ItemText<'a> {
     pub title: &'a str,
@@ -94,6 +97,10 @@ pub struct ItemText<'a> {
     pub content: &'a str,
     pub categories: &'a [String],
     pub link: Option<&'a str>,
+    /// Title, summary and content as the outlet wrote them ([`crate::shown`]).
+    pub shown: [&'a str; 3],
+    /// The categories as the outlet wrote them, one for each of `categories`.
+    pub shown_categories: &'a [String],
 }
 
 /// A term that cannot be compiled (config validation catches these first).
@@ -285,7 +292,7 @@ impl Matcher {
             (true, Some(link)) => link_to_text(link),
             _ => String::new(),
         };
-        self.check(
+        let mut fired = self.check(
             feeds,
             &[
                 (Field::Title, item.title),
@@ -294,7 +301,22 @@ impl Matcher {
                 (Field::Categories, &cats),
                 (Field::Link, &link),
             ],
-        )
+        );
+        let [title, summary, content] = item.shown;
+        let shown_cats = match self.looks_at(Field::Categories) && !fired.is_empty() {
+            true => item.shown_categories.join(" · "),
+            false => String::new(),
+        };
+        crate::shown::relocate(
+            &mut fired,
+            &[
+                (Field::Title, item.title, title),
+                (Field::Summary, item.summary, summary),
+                (Field::Content, item.content, content),
+                (Field::Categories, &cats, &shown_cats),
+            ],
+        );
+        fired
     }
 
     /// The watches that fire on these fields (already normalised with

@@ -12,6 +12,9 @@ mod cli;
 mod daemon;
 /// Nothing lost, nothing twice: sliding windows, edits, key policies, pending alerts.
 mod durable;
+/// Issue 13 (1, 3a): the outlet's text shown as written, extension fields matched, no
+/// alerts on upgrade.
+mod fidelity;
 /// Hostile servers: hangs, dribbles, huge bodies, bombs, redirect tricks, odd documents.
 mod hostile;
 /// `opml export` and `opml import`: round trip, duplicates, other readers' files, errors.

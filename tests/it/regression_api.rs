@@ -168,6 +168,7 @@ fn fill_store(path: &Path, n: usize) {
                 content: String::new(),
                 categories: vec![],
                 published: Some(t0 + chrono::Duration::seconds(i as i64)),
+                ..Default::default()
             })
             .collect();
         let keys = dedup::keys("f", &items, KeyPolicy::Guid);

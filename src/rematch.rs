@@ -63,7 +63,9 @@ pub fn find(
             continue;
         }
         found.checked += 1;
-        let fired = matcher.check_item(
+        let article = item.article.as_deref().and_then(crate::article::unpack);
+        let article = article.as_deref().map(crate::text::normalize);
+        let fired = matcher.check_item_with(
             Some(&item.feeds),
             &ItemText {
                 title: &item.title,
@@ -72,6 +74,7 @@ pub fn find(
                 categories: &item.categories,
                 link: item.link.as_deref(),
             },
+            article.as_deref(),
         );
         for f in fired {
             let id = key.alert_id(&f.watch);

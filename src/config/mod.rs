@@ -64,17 +64,20 @@ pub const KEYS: &[&str] = &[
     "fetch.max_items",
     "fetch.per_host",
     "fetch.host_gap",
+    "fetch.full_text_wait",
     "schedule.min_interval",
     "schedule.max_interval",
     "schedule.max_backoff",
     "schedule.report_after",
     "defaults.interval",
     "defaults.backlog",
+    "defaults.full_text",
     "feeds.name",
     "feeds.url",
     "feeds.interval",
     "feeds.backlog",
     "feeds.enabled",
+    "feeds.full_text",
     "sinks.name",
     "sinks.kind",
     "sinks.url",
@@ -529,8 +532,12 @@ mod tests {
         assert_eq!(c.schedule, ScheduleConfig::default(), "{text}");
         let defaults = DefaultsConfig::default();
         assert_eq!(
-            (c.feeds[0].interval, c.feeds[0].backlog),
-            (defaults.interval, defaults.backlog),
+            (
+                c.feeds[0].interval,
+                c.feeds[0].backlog,
+                c.feeds[0].full_text
+            ),
+            (defaults.interval, defaults.backlog, defaults.full_text),
             "{text}"
         );
         let missing: Vec<_> = KEYS

@@ -12,6 +12,8 @@ mod cli;
 mod daemon;
 /// Nothing lost, nothing twice: sliding windows, edits, key policies, pending alerts.
 mod durable;
+/// Full text for truncated feeds: article pages fetched, extracted and matched.
+mod full_text;
 /// Hostile servers: hangs, dribbles, huge bodies, bombs, redirect tricks, odd documents.
 mod hostile;
 /// `opml export` and `opml import`: round trip, duplicates, other readers' files, errors.

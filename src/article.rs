@@ -154,7 +154,7 @@ impl Articles {
             let inc = &incoming[i];
             let (keys, item, may_alert) = (inc.keys.clone(), inc.item.clone(), inc.may_alert);
             let (store, matcher, metrics, wakes) = (
-                self.store.clone(),
+                Arc::downgrade(&self.store),
                 self.matcher.clone(),
                 self.metrics.clone(),
                 self.wakes.clone(),
@@ -165,6 +165,8 @@ impl Articles {
                 let Ok(Ok(text)) = handle.await else {
                     return; // a failure is recorded in the feed's article health
                 };
+                // the store may be closing (a compaction waits for every handle to go)
+                let Some(store) = store.upgrade() else { return };
                 let fired = fire(&matcher, &feed, &item, Some(&text));
                 match store.attach_article(&keys, &pack(&text), &fired, may_alert) {
                     Ok(raised) => {
@@ -186,14 +188,18 @@ impl Articles {
     }
 
     /// Fetches and extracts one article, retrying transient failures, and records the
-    /// outcome in the feed's article health.
+    /// outcome in the feed's article health. It holds no handle on the store while it
+    /// waits, so that a compaction is not held up by a slow page.
     fn fetch_one(
         &self,
         feed: String,
         url: Url,
     ) -> impl Future<Output = Result<String, String>> + Send + 'static {
-        let (fetcher, hosts, store) =
-            (self.fetcher.clone(), self.hosts.clone(), self.store.clone());
+        let (fetcher, hosts, store) = (
+            self.fetcher.clone(),
+            self.hosts.clone(),
+            Arc::downgrade(&self.store),
+        );
         let in_flight = self.in_flight.clone();
         async move {
             let result = fetch_article(&fetcher, &hosts, &in_flight, &url).await;
@@ -203,7 +209,10 @@ impl Articles {
                 warn!("{message}; the item alerts on what the feed had");
                 message
             });
-            if let Err(e) = store.record_article(&feed, outcome.clone(), chrono::Utc::now()) {
+            let recorded = store
+                .upgrade()
+                .map(|s| s.record_article(&feed, outcome.clone(), chrono::Utc::now()));
+            if let Some(Err(e)) = recorded {
                 warn!("recording an article's outcome: {e}");
             }
             result.map_err(|_| outcome.unwrap_err())

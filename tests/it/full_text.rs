@@ -231,3 +231,32 @@ fn a_late_article_raises_only_what_the_feed_text_did_not() {
     assert_eq!(alerts[0]["item"], alerts[1]["item"]);
     assert_eq!(server.seen("/slow.html").len(), 1);
 }
+
+/// The article is kept with its item: a watch added later that only the article mentions
+/// fires on `rematch`, with field `article`.
+#[test]
+fn rematch_matches_the_stored_article() {
+    let server = Server::start();
+    let a = server.url("/a.html");
+    server.set("/feed", Route::feed(feed(&[("Drills in the north", &a)])));
+    server.set(
+        "/a.html",
+        page("A Heron drone flew over the range.", "Weather"),
+    );
+    let setup = setup(&server, "30s");
+    once_ok(&setup);
+    assert!(setup.alerts().is_empty());
+    let url = server.url("/feed");
+    setup.write_config(
+        &[("outlet", &url, "all")],
+        "[defaults]\nfull_text = true",
+        &format!("{WATCHES}\n[[watch]]\nname = \"heron\"\nterms = [\"Heron\"]\n"),
+    );
+    let out = setup.run(&["rematch"]);
+    assert!(out.status.success(), "{}", crate::stderr(&out));
+    assert_eq!(
+        watch_fields(&setup.alerts()),
+        [("heron".into(), "article".into())]
+    );
+    assert_eq!(server.seen("/a.html").len(), 1, "rematch fetches nothing");
+}

@@ -276,6 +276,13 @@ async fn fetch_article(
             }
         }
     };
+    let content_type = doc.content_type.as_deref().unwrap_or("text/html");
+    if !is_html(content_type) {
+        return Err(format!(
+            "extracting: not an HTML page ({})",
+            crate::text::sanitize(content_type)
+        ));
+    }
     // extraction is CPU-bound: off the async threads, a permit per core
     let _parsing = crate::parse::parsing_permit().await;
     let base = doc.url.clone();
@@ -285,6 +292,14 @@ async fn fetch_article(
     })
     .await
     .map_err(|e| format!("extracting: the task failed: {e}"))?
+}
+
+/// Whether a Content-Type may be an HTML page (servers label pages loosely: any text or
+/// XML type is tried).
+fn is_html(content_type: &str) -> bool {
+    let t = content_type.to_ascii_lowercase();
+    let t = t.split(';').next().unwrap_or("").trim();
+    t.is_empty() || t.starts_with("text/") || t.contains("html") || t.ends_with("xml")
 }
 
 /// The main text of an HTML page: Readability's article, control characters cleaned,
@@ -399,6 +414,15 @@ mod tests {
             assert!(!text.contains(not), "{not} in {text}");
         }
         assert!(!text.contains('\n'), "{text:?}");
+    }
+
+    #[test]
+    fn only_pages_are_extracted() {
+        assert!(is_html("text/html; charset=utf-8"));
+        assert!(is_html("application/xhtml+xml"));
+        assert!(is_html("text/plain"));
+        assert!(!is_html("application/pdf"));
+        assert!(!is_html("image/jpeg"));
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub async fn run() -> anyhow::Result<String> {
         interval: config::Interval::Fixed(std::time::Duration::from_secs(600)),
         backlog: Backlog::All,
         enabled: true,
+        full_text: false,
     }];
     let watches: Vec<&str> = config.watches.iter().map(|w| w.name.as_str()).collect();
     let mut out = format!(

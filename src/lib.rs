@@ -4,6 +4,7 @@
 
 pub mod alert;
 pub mod api;
+pub mod article;
 pub mod cli;
 pub mod config;
 pub mod cut;

@@ -307,6 +307,7 @@ mod tests {
             interval: crate::config::Interval::Auto,
             backlog: crate::config::Backlog::All,
             enabled: true,
+            full_text: false,
         }
     }
 

@@ -32,8 +32,10 @@ pub struct Poller {
     pub store: Arc<Store>,
     pub matcher: Arc<Matcher>,
     pub schedule: ScheduleConfig,
-    /// Per-host politeness.
-    pub hosts: Hosts,
+    /// Per-host politeness (shared with the article fetches).
+    pub hosts: Arc<Hosts>,
+    /// Full text for `full_text` feeds.
+    pub articles: crate::article::Articles,
     /// Polls in flight at once, over all feeds (`fetch.concurrency`).
     pub in_flight: Semaphore,
     /// Items read from one document (`fetch.max_items`).
@@ -99,12 +101,22 @@ impl Poller {
         config: &crate::config::Config,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Poller {
+        let hosts = Arc::new(Hosts::new(config.fetch.per_host, config.fetch.host_gap));
+        let articles = crate::article::Articles::new(
+            fetcher.clone(),
+            hosts.clone(),
+            store.clone(),
+            matcher.clone(),
+            metrics.clone(),
+            &config.fetch,
+        );
         Poller {
             fetcher,
             store,
             matcher,
             schedule: config.schedule,
-            hosts: Hosts::new(config.fetch.per_host, config.fetch.host_gap),
+            hosts,
+            articles,
             in_flight: Semaphore::new(config.fetch.concurrency),
             max_items: config.fetch.max_items,
             metrics,
@@ -146,7 +158,7 @@ impl Poller {
             });
         }
         let url = Url::parse(&state.url).unwrap_or_else(|_| feed.url.clone());
-        let _global = self.in_flight.acquire().await.expect("never closed");
+        let global = self.in_flight.acquire().await.expect("never closed");
         let started = Instant::now();
         let fetched = {
             let _host = self.hosts.acquire(&url).await;
@@ -166,8 +178,10 @@ impl Poller {
                 (Outcome::NotModified, next_in, line)
             }
             Ok(Some(doc)) => {
+                drop(global); // waiting for articles is no poll in flight
                 return self
                     .record_document(feed, &url, state, doc, now, started)
+                    .await
                     .map_err(store_err);
             }
         };
@@ -226,8 +240,9 @@ impl Poller {
     }
 
     /// A new document: its items keyed, matched and committed with the alerts that
-    /// [`crate::decide`] raises, and the feed's state (scheduled) with them.
-    fn record_document(
+    /// [`crate::decide`] raises, and the feed's state (scheduled) with them. The new items
+    /// of a `full_text` feed wait for their articles first ([`crate::article`]).
+    async fn record_document(
         &self,
         feed: &FeedConfig,
         url: &Url,
@@ -253,8 +268,13 @@ impl Poller {
         let items = doc.parsed.items_in_document;
         let parsed_items = self.first_items(doc.parsed.items, items);
         let policy = key_policy(&mut state, &parsed_items);
-        let incoming = self.prepare(feed, parsed_items, policy, first_poll, now);
+        let mut incoming = self.prepare(feed, parsed_items, policy, first_poll, now);
+        let articles = match feed.full_text {
+            true => self.articles.fetch(feed, &mut incoming).await,
+            false => Default::default(),
+        };
         let (new_items, alerts, next_in, health_line) = self.commit(feed, state, &incoming, now)?;
+        self.articles.store(feed, &incoming, articles);
         let outcome = Outcome::Polled {
             items,
             new_items,

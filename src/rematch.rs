@@ -68,7 +68,9 @@ pub fn find(
         // shown): normalising it again gives what the poll matched
         let norm = [&item.title, &item.summary, &item.content].map(|t| normalize(t));
         let categories: Vec<String> = item.categories.iter().map(|c| normalize(c)).collect();
-        let fired = matcher.check_item(
+        let article = item.article.as_deref().and_then(crate::article::unpack);
+        let article = article.as_deref().map(normalize);
+        let fired = matcher.check_item_with(
             Some(&item.feeds),
             &ItemText {
                 title: &norm[0],
@@ -79,6 +81,7 @@ pub fn find(
                 shown: [&item.title, &item.summary, &item.content],
                 shown_categories: &item.categories,
             },
+            article.as_deref(),
         );
         for f in fired {
             let id = key.alert_id(&f.watch);

@@ -45,7 +45,7 @@ pub fn feeds(config: &Config, store: &Store, now: DateTime<Utc>) -> store::Resul
             _ => None,
         };
         let per_day = schedule::items_last_week(&st, now) as f64 / 7.0;
-        rows.push(json!({
+        let mut row = json!({
             "feed": name,
             "url": if st.url.is_empty() { conf.map(|c| redact_url(c.url.as_str())) } else { Some(redact_url(&st.url)) },
             "state": state,
@@ -60,7 +60,18 @@ pub fn feeds(config: &Config, store: &Store, now: DateTime<Utc>) -> store::Resul
             "next_poll": st.next_poll.map(rfc3339),
             "items": st.items,
             "items_per_day": (per_day * 10.0).round() / 10.0,
-        }));
+        });
+        // full_text feeds: how their articles fared (crate::article)
+        if let Some(a) = store.article_health(name)? {
+            row["articles"] = json!({
+                "fetched": a.fetched,
+                "failed": a.failed,
+                "last_error": a.last_error.as_deref().map(text::sanitize),
+                "last_error_at": a.last_error_at.map(rfc3339),
+                "last_fetched_at": a.last_fetched_at.map(rfc3339),
+            });
+        }
+        rows.push(row);
     }
     Ok(rows)
 }
@@ -279,6 +290,20 @@ pub fn render_feeds(rows: &[Value], now: DateTime<Utc>) -> String {
             r["items_per_day"].as_f64().unwrap_or(0.0),
             error
         );
+        let a = &r["articles"];
+        if a.is_object() {
+            let _ = writeln!(
+                out,
+                "{:<16} articles: {} fetched, {} failed{}",
+                "",
+                a["fetched"].as_u64().unwrap_or(0),
+                a["failed"].as_u64().unwrap_or(0),
+                a["last_error"]
+                    .as_str()
+                    .map(|e| format!("; last: {}", text::sanitize(e)))
+                    .unwrap_or_default()
+            );
+        }
     }
     out
 }

@@ -31,6 +31,9 @@ pub struct FeedConfig {
     pub backlog: Backlog,
     /// `false` pauses the feed without forgetting its state.
     pub enabled: bool,
+    /// `full_text`: fetch each new item's link and match its main text as field `article`
+    /// ([`crate::article`]).
+    pub full_text: bool,
 }
 
 impl FeedConfig {
@@ -54,6 +57,8 @@ pub struct DefaultsConfig {
     pub interval: Interval,
     /// `backlog`: which items of a feed's first successful poll may alert.
     pub backlog: Backlog,
+    /// `full_text`: fetch each new item's article (see [`FeedConfig::full_text`]).
+    pub full_text: bool,
 }
 
 impl Default for DefaultsConfig {
@@ -61,6 +66,7 @@ impl Default for DefaultsConfig {
         DefaultsConfig {
             interval: Interval::Fixed(Duration::from_secs(600)),
             backlog: Backlog::Window(Duration::from_secs(24 * 3600)),
+            full_text: false,
         }
     }
 }
@@ -70,6 +76,7 @@ impl Reader<'_> {
         let mut c = DefaultsConfig::default();
         set(&mut c.interval, self.interval(t, "defaults"));
         set(&mut c.backlog, self.backlog(t, "defaults"));
+        set(&mut c.full_text, self.boolean(t, "defaults", "full_text"));
         c
     }
 
@@ -136,6 +143,9 @@ impl Reader<'_> {
             let enabled = self
                 .boolean(t, &key, "enabled")
                 .unwrap_or(FeedConfig::DEFAULT_ENABLED);
+            let full_text = self
+                .boolean(t, &key, "full_text")
+                .unwrap_or(defaults.full_text);
             if let (Some(name), Some(url)) = (name, url) {
                 feeds.push(FeedConfig {
                     name,
@@ -143,6 +153,7 @@ impl Reader<'_> {
                     interval,
                     backlog,
                     enabled,
+                    full_text,
                 });
             }
         }

@@ -64,17 +64,20 @@ pub const KEYS: &[&str] = &[
     "fetch.max_items",
     "fetch.per_host",
     "fetch.host_gap",
+    "fetch.full_text_wait",
     "schedule.min_interval",
     "schedule.max_interval",
     "schedule.max_backoff",
     "schedule.report_after",
     "defaults.interval",
     "defaults.backlog",
+    "defaults.full_text",
     "feeds.name",
     "feeds.url",
     "feeds.interval",
     "feeds.backlog",
     "feeds.enabled",
+    "feeds.full_text",
     "sinks.name",
     "sinks.kind",
     "sinks.url",
@@ -400,6 +403,25 @@ mod tests {
         assert_eq!(c.alerts.log, PathBuf::from("/abs/a.jsonl"));
     }
 
+    /// `full_text` in `[defaults]` reaches every feed that does not say otherwise;
+    /// `fetch.full_text_wait` may be zero (never wait).
+    #[test]
+    fn full_text_per_feed_and_in_defaults() {
+        let text = "[fetch]\nfull_text_wait = \"0s\"\n[defaults]\nfull_text = true\n[[feeds]]\nname = \"a\"\nurl = \"http://x/\"\n[[feeds]]\nname = \"b\"\nurl = \"http://y/\"\nfull_text = false\n";
+        let c = parse(text, "t.toml", None, &Env::default()).unwrap();
+        assert!(c.feeds[0].full_text);
+        assert!(!c.feeds[1].full_text);
+        assert_eq!(c.fetch.full_text_wait, std::time::Duration::ZERO);
+        let e = parse(
+            "[[feeds]]\nname = \"a\"\nurl = \"http://x/\"\nfull_text = \"yes\"\n",
+            "t.toml",
+            None,
+            &Env::default(),
+        )
+        .unwrap_err();
+        assert!(format!("{e}").contains("feeds[0].full_text"), "{e}");
+    }
+
     /// Every accepted key appears in the documented example, set or commented out, under
     /// its section, so the example stays the complete reference. Keys of inline tables
     /// count too: a term table (`{ term = ...}` or `{ regex = ...}`) documents
@@ -529,8 +551,12 @@ mod tests {
         assert_eq!(c.schedule, ScheduleConfig::default(), "{text}");
         let defaults = DefaultsConfig::default();
         assert_eq!(
-            (c.feeds[0].interval, c.feeds[0].backlog),
-            (defaults.interval, defaults.backlog),
+            (
+                c.feeds[0].interval,
+                c.feeds[0].backlog,
+                c.feeds[0].full_text
+            ),
+            (defaults.interval, defaults.backlog, defaults.full_text),
             "{text}"
         );
         let missing: Vec<_> = KEYS

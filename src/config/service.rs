@@ -99,6 +99,9 @@ pub struct FetchConfig {
     pub per_host: usize,
     /// Least time between the starts of two requests to one host.
     pub host_gap: Duration,
+    /// How long a new item of a `full_text` feed waits for its article before its alerts
+    /// fire on what the feed had.
+    pub full_text_wait: Duration,
 }
 
 impl Default for FetchConfig {
@@ -114,6 +117,7 @@ impl Default for FetchConfig {
             max_items: 5000,
             per_host: 2,
             host_gap: Duration::ZERO,
+            full_text_wait: Duration::from_secs(60),
         }
     }
 }
@@ -260,6 +264,10 @@ impl Reader<'_> {
         set(
             &mut c.host_gap,
             self.duration_or_zero(t, "fetch", "host_gap"),
+        );
+        set(
+            &mut c.full_text_wait,
+            self.duration_or_zero(t, "fetch", "full_text_wait"),
         );
         c
     }

@@ -26,16 +26,20 @@ pub enum Field {
     Categories,
     /// The item's link, percent-escapes decoded (only for watches that ask for it).
     Link,
+    /// The main text of the page the item links to, for feeds with `full_text = true`
+    /// ([`crate::article`]); empty for other feeds.
+    Article,
 }
 
 impl Field {
     /// Every field, in the order a watch's `fields` are kept in.
-    pub const ALL: [Field; 5] = [
+    pub const ALL: [Field; 6] = [
         Field::Title,
         Field::Summary,
         Field::Content,
         Field::Categories,
         Field::Link,
+        Field::Article,
     ];
 
     /// The name used in the config and in alerts.
@@ -46,6 +50,7 @@ impl Field {
             Field::Content => "content",
             Field::Categories => "categories",
             Field::Link => "link",
+            Field::Article => "article",
         }
     }
 
@@ -98,12 +103,14 @@ pub struct NearConfig {
     pub within: usize,
 }
 
-/// The fields a watch looks at unless it says `fields = [...]` (not the link).
-pub const DEFAULT_FIELDS: [Field; 4] = [
+/// The fields a watch looks at unless it says `fields = [...]` (not the link). `article`
+/// has text only in feeds with `full_text = true`, so it is a default field of those alone.
+pub const DEFAULT_FIELDS: [Field; 5] = [
     Field::Title,
     Field::Summary,
     Field::Content,
     Field::Categories,
+    Field::Article,
 ];
 
 impl Reader<'_> {

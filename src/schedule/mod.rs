@@ -266,6 +266,7 @@ mod tests {
             interval,
             backlog: Backlog::All,
             enabled: true,
+            full_text: false,
         }
     }
 

@@ -240,6 +240,7 @@ mod tests {
             interval: Interval::Fixed(10 * MIN),
             backlog: Backlog::All,
             enabled: true,
+            full_text: false,
         }
     }
 

@@ -145,6 +145,7 @@ impl Service {
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
         let wakes = Arc::new(Wakes::default());
+        self.poller.articles.wake_deliverer(wakes.clone());
         if let Some(addr) = self.config.api.listen {
             let api = crate::api::Api {
                 store: self.poller.store.clone(),

@@ -36,6 +36,10 @@ pub struct StoredItem {
     /// back as backlog: an edit alerts only for watches not in here.
     #[serde(default)]
     pub matched: Vec<String>,
+    /// The main text of the page its link names, [`crate::article::pack`]ed: only for items
+    /// of `full_text` feeds whose article arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub article: Option<String>,
 }
 
 impl StoredItem {
@@ -310,14 +314,14 @@ impl Store {
     }
 }
 
-type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
+pub(super) type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
 
-fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+pub(super) fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
 
 /// The item any of these keys was seen under.
-fn find(seen: &TransactionalTree, keys: &ItemKeys) -> TxResult<Option<Key>> {
+pub(super) fn find(seen: &TransactionalTree, keys: &ItemKeys) -> TxResult<Option<Key>> {
     for k in &keys.candidates {
         if let Some(v) = seen.get(k.0)? {
             if let Ok(bytes) = <[u8; 16]>::try_from(v.as_ref()) {
@@ -355,6 +359,7 @@ fn new_record(inc: &Incoming, feed: &str, now: DateTime<Utc>) -> StoredItem {
         first_seen: now,
         digest: inc.digest.clone(),
         matched: Vec::new(),
+        article: None,
     }
 }
 

@@ -36,6 +36,7 @@
 //! process holding the store), and its disk space, which deletes do not give back (see
 //! [`compact`]).
 
+mod articles;
 pub mod compact;
 pub mod export;
 mod feeds;
@@ -52,6 +53,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use articles::ArticleHealth;
 pub use items::{Committed, Finish, Incoming, StoredItem};
 pub use outbox::{HEALTH_TAG, Queued, time_key};
 use outbox::{JOURNAL, SINK_CURSOR, be_u64, key_time, time_prefix};

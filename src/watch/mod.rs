@@ -284,6 +284,17 @@ impl Matcher {
 
     /// The watches that fire on an item seen in `feeds`.
     pub fn check_item(&self, feeds: Option<&[String]>, item: &ItemText<'_>) -> Vec<Fired> {
+        self.check_item_with(feeds, item, None)
+    }
+
+    /// [`Matcher::check_item`] with the item's article text (normalised), for the items of
+    /// `full_text` feeds ([`crate::article`]).
+    pub fn check_item_with(
+        &self,
+        feeds: Option<&[String]>,
+        item: &ItemText<'_>,
+        article: Option<&str>,
+    ) -> Vec<Fired> {
         let cats = match self.looks_at(Field::Categories) {
             true => item.categories.join(" · "),
             false => String::new(),
@@ -300,6 +311,7 @@ impl Matcher {
                 (Field::Content, item.content),
                 (Field::Categories, &cats),
                 (Field::Link, &link),
+                (Field::Article, article.unwrap_or_default()),
             ],
         );
         let [title, summary, content] = item.shown;

@@ -15,6 +15,8 @@ mod durable;
 /// Issue 13 (1, 3a): the outlet's text shown as written, extension fields matched, no
 /// alerts on upgrade.
 mod fidelity;
+/// Full text for truncated feeds: article pages fetched, extracted and matched.
+mod full_text;
 /// Hostile servers: hangs, dribbles, huge bodies, bombs, redirect tricks, odd documents.
 mod hostile;
 /// `opml export` and `opml import`: round trip, duplicates, other readers' files, errors.

@@ -2,7 +2,9 @@
 //! Atom 0.3 (`xmlns="http://purl.org/atom/ns#"`, still served by old blog engines) as Atom
 //! 1.0, and Atom text constructs (`title`, `summary`, ...) whose `type` is a MIME type
 //! (`text/html`, `application/xhtml+xml`, as Atom 0.3 wrote them) as Atom 1.0's `html`,
-//! `xhtml` or `text`. feed-rs yields no entries for the first and rejects the second.
+//! `xhtml` or `text`, and `<item>` in an Atom feed without `<entry>` as `<entry>`. feed-rs
+//! yields no entries for the first and the third, and rejects the second. RSS 1.0 items with
+//! no `<link>` get their `rdf:about` as their link (feed-rs drops an item without a link).
 //! [`crate::parse::parse`] tries this only when a `<feed>` document gave no entries or failed.
 
 use std::fmt::Write as _;
@@ -17,6 +19,8 @@ pub fn atom_as_10(text: &str) -> Option<String> {
         return None;
     }
     let atom_03 = text.contains(ATOM_03);
+    // `<item>` where Atom has `<entry>` (feedparser reads them)
+    let items_as_entries = !text.contains("<entry") && !text.contains(":entry");
     let mut out = String::with_capacity(text.len() + 64);
     let mut changed = false;
     let mut at = 0;
@@ -59,6 +63,7 @@ pub fn atom_as_10(text: &str) -> Option<String> {
             "modified" if atom_03 => "updated",
             "tagline" if atom_03 => "subtitle",
             "copyright" if atom_03 => "rights",
+            "item" if items_as_entries => "entry",
             other => other,
         };
         let mut rest = tag[name_start + name_len..].to_string();
@@ -81,6 +86,41 @@ pub fn atom_as_10(text: &str) -> Option<String> {
         out = out.replace(ATOM_03, ATOM_10);
         changed = true;
     }
+    changed.then_some(out)
+}
+
+/// An RSS 1.0 document whose `<item rdf:about="...">` elements lack a `<link>`, with that
+/// URI as their link; `None` when it has no such item.
+pub fn rdf_item_links(text: &str) -> Option<String> {
+    if !text.contains("RDF") {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut at = 0;
+    let mut changed = false;
+    while let Some(i) = text[at..].find("<item") {
+        let start = at + i;
+        let Some(tag_end) = text[start..].find('>').map(|e| start + e + 1) else {
+            break;
+        };
+        out.push_str(&text[at..tag_end]);
+        at = tag_end;
+        let tag = &text[start..tag_end];
+        if !tag[5..].starts_with(char::is_whitespace) || tag.ends_with("/>") {
+            continue;
+        }
+        let body_end = text[tag_end..]
+            .find("</item")
+            .map_or(text.len(), |e| tag_end + e);
+        if text[tag_end..body_end].contains("<link") {
+            continue;
+        }
+        if let Some((_, about)) = attr(tag, "rdf:about") {
+            let _ = write!(out, "<link>{about}</link>");
+            changed = true;
+        }
+    }
+    out.push_str(&text[at..]);
     changed.then_some(out)
 }
 
@@ -164,5 +204,24 @@ mod tests {
         let fine = r#"<feed xmlns="http://www.w3.org/2005/Atom"><entry><title type="html">x</title></entry></feed>"#;
         assert_eq!(atom_as_10(fine), None);
         assert_eq!(atom_as_10("<rss><channel/></rss>"), None);
+        let items =
+            r#"<feed xmlns="http://www.w3.org/2005/Atom"><item><title>x</title></item></feed>"#;
+        assert_eq!(
+            atom_as_10(items).unwrap(),
+            r#"<feed xmlns="http://www.w3.org/2005/Atom"><entry><title>x</title></entry></feed>"#
+        );
+    }
+
+    #[test]
+    fn rdf_items_without_a_link_get_their_about_uri() {
+        let doc = r#"<rdf:RDF><item rdf:about="http://x/1"><title>a</title></item><item rdf:about="http://x/2"><link>http://x/2b</link></item><items/></rdf:RDF>"#;
+        assert_eq!(
+            rdf_item_links(doc).unwrap(),
+            r#"<rdf:RDF><item rdf:about="http://x/1"><link>http://x/1</link><title>a</title></item><item rdf:about="http://x/2"><link>http://x/2b</link></item><items/></rdf:RDF>"#
+        );
+        assert_eq!(
+            rdf_item_links("<rdf:RDF><item><title>a</title></item></rdf:RDF>"),
+            None
+        );
     }
 }

@@ -88,6 +88,12 @@ pub fn parse(text: &str, base: &Url, content_type: Option<&str>) -> Result<Parse
             }
         }
     }
+    // RSS 1.0 items identified by rdf:about alone
+    if matches!(&result, Ok(Ok(f)) if f.entries.is_empty()) {
+        if let Some(Ok(Ok(feed))) = crate::dialect::rdf_item_links(text).map(|t| run(&t)) {
+            result = Ok(Ok(feed));
+        }
+    }
     let feed = match result {
         Ok(Ok(feed)) => feed,
         Ok(Err(e)) => {

@@ -404,9 +404,8 @@ fn reference(after: &str, out: &mut String, fix: &mut Fixes) -> usize {
         };
         match value.and_then(char::from_u32) {
             Some(c) if !forbidden(c) && !matches!(c, '\u{FFFE}' | '\u{FFFF}') => {
-                out.push('&');
-                out.push_str(body);
-                out.push(';');
+                // `&#X41;`, which HTML allows, is `&#x41;` in XML
+                let _ = write!(out, "&#{};", body[1..].replacen('X', "x", 1));
             }
             _ => fix.bad_char_refs += 1,
         }
@@ -488,12 +487,12 @@ mod tests {
 
     #[test]
     fn bare_ampersands_are_escaped_and_html_entities_become_characters() {
-        let doc = "<rss><channel><item><link>http://x/?a=1&b=2&c</link><title>AT&T&nbsp;&mdash; &nosuch; &#1; &LT;</title>\
+        let doc = "<rss><channel><item><link>http://x/?a=1&b=2&c</link><title>AT&T&nbsp;&mdash; &nosuch; &#1; &LT;&#X41;</title>\
                    <guid isPermaLink=\"true\">http://x/?a=1&b=2</guid></item></channel></rss>";
         let r = repair(doc).unwrap();
         assert_eq!(
             r.text,
-            "<rss><channel><item><link>http://x/?a=1&amp;b=2&amp;c</link><title>AT&amp;T\u{a0}\u{2014} &amp;nosuch;  &lt;</title>\
+            "<rss><channel><item><link>http://x/?a=1&amp;b=2&amp;c</link><title>AT&amp;T\u{a0}\u{2014} &amp;nosuch;  &lt;&#x41;</title>\
              <guid isPermaLink=\"true\">http://x/?a=1&amp;b=2</guid></item></channel></rss>"
         );
         assert!(

@@ -327,7 +327,7 @@ fn coverage(runs: &[Run]) -> bool {
         .filter(|r| matches!(r.outcome, Outcome::Items(_, _, true)))
         .count();
     println!(
-        "coverage: items from {covered} of the {} files feedparser extracts items from ({share:.1}%; {repaired} of them repaired first), minimum {MIN_COVERAGE:.1}%",
+        "coverage: items from {covered} of the {} files feedparser extracts items from ({share:.2}%; {repaired} of them repaired first), minimum {MIN_COVERAGE:.2}%",
         expected.len()
     );
     for r in &missed {
@@ -341,7 +341,7 @@ fn coverage(runs: &[Run]) -> bool {
         println!("  missed {}: {why}", short(&r.path));
     }
     if share < MIN_COVERAGE {
-        println!("coverage below the minimum {MIN_COVERAGE:.1}%: FAIL");
+        println!("coverage below the minimum {MIN_COVERAGE:.2}%: FAIL");
         return false;
     }
     true

@@ -17,7 +17,9 @@
 //! - a default namespace on `<rss>`, `<channel>` or `<item>` (Yandex-style feeds declare
 //!   `xmlns="http://backend.userland.com/rss2"`) is removed, so the elements are plain RSS.
 //!
-//! What was repaired is said in words ([`Repaired::fixes`]) for the feed's health.
+//! A tag whose name is not an XML name (control characters, brackets: garbage, not a slip
+//! that lenient readers forgive) makes the document unrepairable, and its strict error
+//! stands. What was repaired is said in words ([`Repaired::fixes`]) for the feed's health.
 
 use std::fmt::Write as _;
 
@@ -129,6 +131,9 @@ pub fn repair(text: &str) -> Option<Repaired> {
                 at = text.len();
                 continue;
             };
+            if !valid_name(name) || !tail[2 + name.len()..e].trim().is_empty() {
+                return None; // garbage in a tag: not a slip any lenient reader forgives
+            }
             at += e + 1;
             match open.iter().rposition(|n| *n == name) {
                 Some(depth) if !name.is_empty() => {
@@ -146,6 +151,9 @@ pub fn repair(text: &str) -> Option<Repaired> {
                 fix.stray_lt += 1;
                 at += 1;
                 continue;
+            }
+            if !valid_name(name) {
+                return None;
             }
             let Some(tag) = start_tag(tail, &mut fix) else {
                 fix.cut_tag = true;
@@ -283,6 +291,12 @@ fn tag_name(s: &str) -> &str {
         .find(|c: char| c.is_whitespace() || matches!(c, '/' | '>' | '<' | '&' | '"' | '\''))
         .unwrap_or(s.len());
     &s[..end]
+}
+
+/// Whether `name` is an XML name (letters, digits, `_`, `-`, `.`, `:`).
+fn valid_name(name: &str) -> bool {
+    name.chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '\u{B7}'))
 }
 
 /// The end (past `>`) of a `<!...>` declaration such as a DOCTYPE with an internal subset.
@@ -544,6 +558,10 @@ mod tests {
             "<rss><channel><item><description>a<br>b</br></description></item></channel></rss>"
         );
         assert_eq!(fixed("<a>1 < 2</a>"), "<a>1 &lt; 2</a>");
+        // garbage inside a tag is not repaired
+        assert_eq!(repair("<rss><item>x</ite\x1b[31mm></rss>"), None);
+        assert_eq!(repair("<rss><it]em>x</rss>"), None);
+        assert_eq!(repair("<rss><item>x</item junk></rss>"), None);
     }
 
     #[test]

@@ -35,9 +35,9 @@ const SLOW: Duration = Duration::from_secs(2);
 /// A file still running after this is reported as hung and left behind.
 const HANG: Duration = Duration::from_secs(20);
 /// Per cent of the files feedparser extracts items from that feedwatch must extract items
-/// from too: 1,154 of 1,167 (98.9%) when the repair pass came in (see the README), so one
+/// from too: 1,156 of 1,167 (99.06%) when the repair pass came in (see the README), so one
 /// file fewer fails the run.
-const MIN_COVERAGE: f64 = 98.88;
+const MIN_COVERAGE: f64 = 99.05;
 
 enum Outcome {
     /// Item count, whether some item has a title, and whether they came from a repaired copy.

@@ -3,6 +3,10 @@
 //! feed-rs runs on a blocking thread with its panics caught, so a document that trips it
 //! fails that one feed. Its invented ids are switched off (an empty id means the entry had
 //! none): item keys are built by [`crate::dedup`] from what the feed really says.
+//!
+//! A document is parsed strictly first; old dialects are rewritten for feed-rs
+//! ([`crate::dialect`]), and an ill-formed document, or one whose item elements yield no
+//! items, is parsed again from a repaired copy ([`parse_or_recover`], [`crate::recover`]).
 
 use chrono::{DateTime, Utc};
 use feed_rs::parser::{ParseErrorKind, ParseFeedError};

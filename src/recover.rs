@@ -15,7 +15,8 @@
 //!   cut-off tag dropped, and elements left open are closed in order; an end tag that closes
 //!   nothing open is dropped, one that closes an outer element closes the inner ones first;
 //! - a default namespace on `<rss>`, `<channel>` or `<item>` (Yandex-style feeds declare
-//!   `xmlns="http://backend.userland.com/rss2"`) is removed, so the elements are plain RSS.
+//!   `xmlns="http://backend.userland.com/rss2"`) is removed, and so is a prefix on every RSS
+//!   element (`<r:rss>`, `<r:item>`), so the elements are plain RSS.
 //!
 //! A tag whose name is not an XML name (control characters, brackets: garbage, not a slip
 //! that lenient readers forgive) makes the document unrepairable, and its strict error
@@ -65,7 +66,19 @@ pub fn repair(text: &str) -> Option<Repaired> {
     if !text[..start].trim().is_empty() {
         fix.dropped_prefix = start;
     }
-    let rss_root = root_name(text) == Some("rss");
+    let root = root_name(text).unwrap_or_default();
+    // `<r:rss xmlns:r="http://backend.userland.com/rss2">`: RSS with every element prefixed
+    let rss_prefix = root
+        .strip_suffix(":rss")
+        .filter(|p| !p.is_empty() && !p.contains(':'))
+        .map(|p| format!("{p}:"));
+    let rss_root = root == "rss" || rss_prefix.is_some();
+    let plain = |name: &'_ str| -> usize {
+        match &rss_prefix {
+            Some(p) if name.starts_with(p.as_str()) => p.len(),
+            _ => 0,
+        }
+    };
     let mut open: Vec<&str> = Vec::new();
     let mut at = start;
     while at < text.len() {
@@ -125,13 +138,14 @@ pub fn repair(text: &str) -> Option<Repaired> {
                 }
             }
         } else if let Some(rest) = tail.strip_prefix("</") {
-            let name = tag_name(rest);
+            let full = tag_name(rest);
+            let name = &full[plain(full)..];
             let Some(e) = tail.find('>') else {
                 fix.cut_tag = true;
                 at = text.len();
                 continue;
             };
-            if !valid_name(name) || !tail[2 + name.len()..e].trim().is_empty() {
+            if !valid_name(full) || !tail[2 + full.len()..e].trim().is_empty() {
                 return None; // garbage in a tag: not a slip any lenient reader forgives
             }
             at += e + 1;
@@ -145,14 +159,16 @@ pub fn repair(text: &str) -> Option<Repaired> {
                 _ => fix.stray_end_tags += 1,
             }
         } else {
-            let name = tag_name(&tail[1..]);
-            if name.is_empty() {
+            let full = tag_name(&tail[1..]);
+            let cut = plain(full);
+            let name = &full[cut..];
+            if full.is_empty() {
                 out.push_str("&lt;");
                 fix.stray_lt += 1;
                 at += 1;
                 continue;
             }
-            if !valid_name(name) {
+            if !valid_name(full) {
                 return None;
             }
             let Some(tag) = start_tag(tail, &mut fix) else {
@@ -162,6 +178,10 @@ pub fn repair(text: &str) -> Option<Repaired> {
             };
             at += tag.len;
             let mut body = tag.text;
+            if cut > 0 {
+                body = format!("<{}", &body[1 + cut..]);
+                fix.prefixed += 1;
+            }
             if rss_root && matches!(name, "rss" | "channel" | "item") {
                 if let Some(plain) = without_default_xmlns(&body) {
                     body = plain;
@@ -199,6 +219,7 @@ struct Fixes {
     mismatched: usize,
     stray_end_tags: usize,
     default_ns: Vec<String>,
+    prefixed: usize,
 }
 
 impl Fixes {
@@ -244,6 +265,12 @@ impl Fixes {
             w.push(format!(
                 "removed the default namespace of {} (read as plain RSS)",
                 tags.join(", ")
+            ));
+        }
+        if self.prefixed > 0 {
+            w.push(format!(
+                "removed the namespace prefix of the RSS elements ({})",
+                self.prefixed
             ));
         }
         if self.closed_cdata {
@@ -575,6 +602,11 @@ mod tests {
         assert_eq!(
             r.fixes,
             ["removed the default namespace of <rss> (read as plain RSS)"]
+        );
+        let prefixed = r#"<r:rss version="2.0" xmlns:r="http://backend.userland.com/rss2"><r:channel><r:item><r:title>x</r:title><dc:date>d</dc:date></r:item></r:channel></r:rss>"#;
+        assert_eq!(
+            fixed(prefixed),
+            r#"<rss version="2.0" xmlns:r="http://backend.userland.com/rss2"><channel><item><title>x</title><dc:date>d</dc:date></item></channel></rss>"#
         );
         // Atom's default namespace is what makes it Atom: left alone
         let atom =

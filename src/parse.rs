@@ -3,6 +3,10 @@
 //! feed-rs runs on a blocking thread with its panics caught, so a document that trips it
 //! fails that one feed. Its invented ids are switched off (an empty id means the entry had
 //! none): item keys are built by [`crate::dedup`] from what the feed really says.
+//!
+//! A document is parsed strictly first; old dialects are rewritten for feed-rs
+//! ([`crate::dialect`]), and an ill-formed document, or one whose item elements yield no
+//! items, is parsed again from a repaired copy ([`parse_or_recover`], [`crate::recover`]).
 
 use chrono::{DateTime, Utc};
 use feed_rs::parser::{ParseErrorKind, ParseFeedError};
@@ -88,6 +92,9 @@ pub struct ParsedFeed {
     pub ttl_minutes: Option<u32>,
     /// How many items the document has: more than `items` when [`read`] cut it.
     pub items_in_document: usize,
+    /// Set when the document was ill-formed and its items were read from a repaired copy
+    /// ([`crate::recover`]): "recovered from ill-formed XML: ...", for the feed's health.
+    pub recovered: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +105,10 @@ pub enum ParseError {
     Empty,
     #[error("not a feed: {0}")]
     Invalid(String),
+    #[error(
+        "the document has {0} <item>/<entry> elements, but none could be read as a feed item, not even from a repaired copy"
+    )]
+    NoItems(usize),
     #[error("the feed parser crashed on this document ({0}); please report it with the feed's URL")]
     Panic(String),
 }
@@ -107,13 +118,15 @@ pub fn parse(text: &str, base: &Url, content_type: Option<&str>) -> Result<Parse
     if text.trim().is_empty() {
         return Err(ParseError::Empty);
     }
-    let parser = feed_rs::parser::Builder::new()
-        .base_uri(Some(base.as_str()))
-        .id_generator(|_, _, _| String::new())
-        .build();
+    // a parser per attempt: one that failed inside an entry keeps state that trips its next
+    // parse (feed-rs 3's MediaRssState asserts it is reset)
     let run = |doc: &str| {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            parser.parse(doc.as_bytes())
+            feed_rs::parser::Builder::new()
+                .base_uri(Some(base.as_str()))
+                .id_generator(|_, _, _| String::new())
+                .build()
+                .parse(doc.as_bytes())
         }))
     };
     let mut result = run(text);
@@ -123,6 +136,20 @@ pub fn parse(text: &str, base: &Url, content_type: Option<&str>) -> Result<Parse
         Ok(Err(ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot)))
     ) {
         if let Some(Ok(Ok(feed))) = with_rss_version(text).map(|t| run(&t)) {
+            result = Ok(Ok(feed));
+        }
+    }
+    // Atom 0.3, or Atom text constructs typed with MIME types: read as Atom 1.0
+    if !matches!(&result, Ok(Ok(f)) if !f.entries.is_empty()) {
+        if let Some(Ok(Ok(feed))) = crate::dialect::atom_as_10(text).map(|t| run(&t)) {
+            if !feed.entries.is_empty() || !matches!(result, Ok(Ok(_))) {
+                result = Ok(Ok(feed));
+            }
+        }
+    }
+    // RSS 1.0 items identified by rdf:about alone
+    if matches!(&result, Ok(Ok(f)) if f.entries.is_empty()) {
+        if let Some(Ok(Ok(feed))) = crate::dialect::rdf_item_links(text).map(|t| run(&t)) {
             result = Ok(Ok(feed));
         }
     }
@@ -165,14 +192,69 @@ pub fn parse(text: &str, base: &Url, content_type: Option<&str>) -> Result<Parse
         items_in_document: items.len(),
         items,
         ttl_minutes: feed.ttl,
+        recovered: None,
     })
+}
+
+/// [`parse`], and when that fails, or finds no items in a document that has `<item>` or
+/// `<entry>` elements, [`parse`] again a copy repaired by [`crate::recover`]. A recovery is
+/// said in [`ParsedFeed::recovered`]; a document with item elements that still yields none is
+/// [`ParseError::NoItems`], never a silent empty poll. Blocking, as [`parse`].
+pub fn parse_or_recover(
+    text: &str,
+    base: &Url,
+    content_type: Option<&str>,
+) -> Result<ParsedFeed, ParseError> {
+    let strict = parse(text, base, content_type);
+    let item_elements = match &strict {
+        Ok(f) if !f.items.is_empty() => return strict,
+        Err(ParseError::Empty) => return strict,
+        _ if text.trim_start().starts_with(['{', '[']) => return strict, // JSON
+        Ok(_) => match crate::recover::item_elements(text) {
+            0 => return strict,
+            n => n,
+        },
+        Err(_) => 0,
+    };
+    if let Some(repaired) = crate::recover::repair(text) {
+        if let Ok(mut f) = parse(&repaired.text, base, content_type) {
+            if f.items.iter().any(has_something) {
+                let why = match &strict {
+                    Err(e) => e.to_string(),
+                    Ok(_) => format!(
+                        "{item_elements} <item>/<entry> elements, none read by the strict parser"
+                    ),
+                };
+                f.recovered = Some(format!(
+                    "recovered from ill-formed XML: {why}; repairs: {}",
+                    repaired.fixes.join(", ")
+                ));
+                return Ok(f);
+            }
+        }
+    }
+    match strict {
+        Ok(_) => Err(ParseError::NoItems(item_elements)),
+        Err(e) => Err(e),
+    }
+}
+
+/// An item a repair may yield: one with something in it. A document cut off inside its
+/// first item's title gives an empty item, which is not a recovery.
+fn has_something(item: &Item) -> bool {
+    item.guid.is_some()
+        || item.link.is_some()
+        || !item.title.is_empty()
+        || !item.summary.is_empty()
+        || !item.content.is_empty()
 }
 
 /// A fetched body to items, within `max_items` (`fetch.max_items`): decoded without a copy,
 /// cut to its first `max_items` items before feed-rs sees it ([`crate::cut`]), the whole
 /// text dropped before parsing. Memory stays bounded by `fetch.max_body` and `max_items`
-/// whatever the document's shape. Blocking: call it from `spawn_blocking`, holding a
-/// [`parsing_permit`]. The error comes with the encoding the body was decoded from.
+/// whatever the document's shape. An ill-formed document is read as [`parse_or_recover`]
+/// reads it. Blocking: call it from `spawn_blocking`, holding a [`parsing_permit`]. The
+/// error comes with the encoding the body was decoded from.
 pub fn read(
     body: Vec<u8>,
     base: &Url,
@@ -187,7 +269,7 @@ pub fn read(
     if let std::borrow::Cow::Owned(short) = cut.text {
         text = short;
     }
-    let mut parsed = parse(&text, base, content_type).map_err(|e| (e, encoding))?;
+    let mut parsed = parse_or_recover(&text, base, content_type).map_err(|e| (e, encoding))?;
     if let Some(n) = cut_from {
         parsed.items_in_document = parsed.items_in_document.max(n);
     }

@@ -265,6 +265,10 @@ impl Poller {
             doc.validators,
             doc.fresh_for.max(ttl),
         );
+        if let Some(note) = &doc.parsed.recovered {
+            warn!(note = %crate::text::sanitize(note), "the document is ill-formed; its items were read from a repaired copy");
+        }
+        state.recovered = doc.parsed.recovered.clone();
         let items = doc.parsed.items_in_document;
         let parsed_items = self.first_items(doc.parsed.items, items);
         let policy = key_policy(&mut state, &parsed_items);

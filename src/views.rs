@@ -56,6 +56,7 @@ pub fn feeds(config: &Config, store: &Store, now: DateTime<Utc>) -> store::Resul
             "last_error": st.last_error.as_deref().map(text::sanitize),
             "last_error_at": st.last_error_at.map(rfc3339),
             "disabled": st.disabled.as_deref().map(text::sanitize),
+            "recovered": st.recovered.as_deref().map(text::sanitize),
             "failures": st.failures,
             "next_poll": st.next_poll.map(rfc3339),
             "items": st.items,
@@ -276,6 +277,7 @@ pub fn render_feeds(rows: &[Value], now: DateTime<Utc>) -> String {
             r["disabled"]
                 .as_str()
                 .or(r["last_error"].as_str())
+                .or(r["recovered"].as_str())
                 .unwrap_or(""),
         );
         let _ = writeln!(

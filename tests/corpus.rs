@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use feedwatch::decode::{Decoded, to_utf8};
-use feedwatch::parse::{ParseError, ParsedFeed, parse};
+use feedwatch::parse::{ParseError, ParsedFeed, parse, parse_or_recover};
 use url::Url;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -193,5 +193,52 @@ fn declared_iso_8859_1_rss_091_decodes_portuguese_accents() {
     assert_eq!(
         f.items[0].link.as_deref(),
         Some("http://www.dicas-l.com.br/dicas-l/20200406.php")
+    );
+}
+
+/// decode + [`parse_or_recover`], as the service reads a document.
+fn recovered(name: &str) -> Result<ParsedFeed, ParseError> {
+    let base = Url::parse("http://127.0.0.1/").unwrap();
+    let decoded = to_utf8(&fixture(name), None);
+    parse_or_recover(&decoded.text, &base, None)
+}
+
+#[test]
+fn bare_ampersand_in_link_is_recovered_as_feedparser_does() {
+    // Expect: entries[0].link == 'http://example/?a=1&b=2&c' (and the document ends in `</rss`)
+    let f = recovered("query_variable_entry.xml").unwrap();
+    assert_eq!(f.items.len(), 1);
+    assert_eq!(
+        f.items[0].link.as_deref(),
+        Some("http://example/?a=1&b=2&c")
+    );
+    let note = f.recovered.unwrap();
+    assert!(
+        note.starts_with("recovered from ill-formed XML: ")
+            && note.contains("entity or character reference")
+            && note.contains("escaped bare '&' (2)"),
+        "{note}"
+    );
+}
+
+#[test]
+fn a_document_cut_inside_its_first_item_recovers_no_empty_item() {
+    // cut off at `<item><title><![CD`: repairing it gives one item with nothing in it,
+    // which is no recovery; the strict parser's error stands
+    match recovered("rss_incomplete_cdata.xml") {
+        Err(ParseError::Invalid(m)) => assert!(m.contains("CDATA not closed"), "{m}"),
+        other => panic!("expected the strict parser's error, got {other:?}"),
+    }
+}
+
+#[test]
+fn atom_0_3_is_read_as_atom_1_0() {
+    // Expect: not bozo and entries[0]['title'] == 'Example Atom'
+    let f = items("entry_title.xml", None);
+    assert_eq!(f.items.len(), 1);
+    assert_eq!(f.items[0].title, "Example Atom");
+    assert_eq!(
+        f.recovered, None,
+        "a well-formed document is not a recovery"
     );
 }

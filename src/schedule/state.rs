@@ -49,6 +49,11 @@ pub struct FeedState {
     pub next_poll: Option<DateTime<Utc>>,
     /// The unhealthy state last written to the alert log ("failing", "stale"), until recovery.
     pub reported: Option<String>,
+    /// How the last document was read although ill-formed ("recovered from ill-formed XML:
+    /// ..."); cleared by a well-formed one. Not written while empty, so older records and
+    /// this one read and write alike.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<String>,
 }
 
 /// Why a poll failed, as far as the schedule cares.

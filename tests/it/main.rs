@@ -25,6 +25,8 @@ mod opml;
 mod packaging;
 /// `once` against served feeds: alerts, backlog, dedup, conditional GET, charsets, failures.
 mod pipeline;
+/// Issue 13, part 2: ill-formed and namespaced documents recovered, unreadable items a failure.
+mod recover;
 /// One test per bug fixed, named after the bug.
 mod regression;
 /// The issue "Faults that lose, corrupt or stall": the API's faults (5, 6, 14).

@@ -1,5 +1,6 @@
-//! `[[sinks]]`: where alerts are delivered besides the alert log (a webhook, or a command
-//! run with the alert on stdin), and which of them each receives.
+//! `[[sinks]]`: where alerts are delivered besides the alert log (a webhook, a command run
+//! with the alert on stdin, or a service people read: see `sink_kinds`), and which of them
+//! each receives.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -16,7 +17,16 @@ use super::reader::{Reader, section_keys};
 const EMPTY_SECRET: &str = "an empty secret: anyone can forge an HMAC with an empty key, so \
      the signature would prove nothing; set a long random secret (e.g. from `openssl rand \
      -hex 32`), or remove it to send unsigned";
+pub use super::sink_kinds::{MatrixSink, NtfySink, Rate, TelegramSink};
 use super::watches::WatchConfig;
+
+/// The kinds `sink_kinds` reads.
+const PEOPLE_KINDS: &[&str] = &["ntfy", "telegram", "matrix", "slack", "discord"];
+
+/// Every value `kind` takes.
+const ALL_KINDS: &[&str] = &[
+    "webhook", "exec", "ntfy", "telegram", "matrix", "slack", "discord",
+];
 
 /// Where alerts go besides the alert log.
 #[derive(Clone, PartialEq, Eq)]
@@ -29,6 +39,8 @@ pub struct SinkConfig {
     pub every: Option<Duration>,
     /// For one request or one run of the command.
     pub timeout: Duration,
+    /// A Jinja template for the message of the kinds that send text (not webhook, exec).
+    pub template: Option<String>,
 }
 
 impl SinkConfig {
@@ -43,6 +55,16 @@ pub enum SinkKind {
     Webhook { url: Url, secret: Option<String> },
     /// Run the command with the alert JSON on stdin.
     Exec { command: Vec<String> },
+    /// Push to an ntfy topic.
+    Ntfy(NtfySink),
+    /// A Telegram bot's message to a chat.
+    Telegram(TelegramSink),
+    /// A Matrix room message.
+    Matrix(MatrixSink),
+    /// A Slack incoming webhook (the URL is the secret).
+    Slack { url: Url },
+    /// A Discord webhook (the URL is the secret).
+    Discord { url: Url },
 }
 
 /// Never prints the secret.
@@ -69,8 +91,41 @@ impl SinkKind {
                 )
             }
             SinkKind::Exec { command } => format!("exec {command:?}"),
+            SinkKind::Ntfy(n) => format!(
+                "ntfy {} topic {:?}{}",
+                crate::fetch::redact_url(n.url.as_str()),
+                n.topic,
+                if n.token.is_some() {
+                    " (with token)"
+                } else {
+                    ""
+                }
+            ),
+            SinkKind::Telegram(t) => format!(
+                "telegram chat {} via {} (at most {}/{:?})",
+                t.chat_id,
+                crate::fetch::redact_url(t.api_url.as_str()),
+                t.rate.count,
+                t.rate.per
+            ),
+            SinkKind::Matrix(m) => format!(
+                "matrix room {} on {}",
+                m.room,
+                crate::fetch::redact_url(m.homeserver.as_str())
+            ),
+            SinkKind::Slack { url } => format!("slack {}", secret_url(url)),
+            SinkKind::Discord { url } => format!("discord {}", secret_url(url)),
         }
     }
+}
+
+/// A URL whose path is the secret (a chat webhook): only where it goes.
+pub fn secret_url(url: &Url) -> String {
+    format!(
+        "{}://{}/*** (url redacted)",
+        url.scheme(),
+        url.host_str().unwrap_or("")
+    )
 }
 
 impl Reader<'_> {
@@ -208,11 +263,17 @@ impl Reader<'_> {
                         Some(SinkKind::Exec { command })
                     }
                 }
+                Some((k, _)) if PEOPLE_KINDS.contains(&k.as_str()) => {
+                    self.people_sink(&k, t, &key, at, base)
+                }
                 Some((k, at)) => {
                     self.error(
                         at,
                         &format!("{key}.kind"),
-                        format!("{k:?} is not a sink kind; use \"webhook\" or \"exec\""),
+                        format!(
+                            "{k:?} is not a sink kind; use one of: {}",
+                            ALL_KINDS.join(", ")
+                        ),
                     );
                     None
                 }
@@ -220,11 +281,31 @@ impl Reader<'_> {
                     self.error(
                         at,
                         &format!("{key}.kind"),
-                        "missing: kind = \"webhook\" or \"exec\"",
+                        format!("missing: kind = one of {}", ALL_KINDS.join(", ")),
                     );
                     None
                 }
             };
+            let template = self.string(t, &key, "template").and_then(|(tpl, span)| {
+                match crate::sink::message::check_template(&tpl) {
+                    Ok(()) => Some(tpl),
+                    Err(e) => {
+                        self.error(span.start, &format!("{key}.template"), e);
+                        None
+                    }
+                }
+            });
+            if let (Some(kind), Some((_, span))) =
+                (&kind, t.get("template").map(|v| ((), v.span())))
+            {
+                if matches!(kind, SinkKind::Webhook { .. } | SinkKind::Exec { .. }) {
+                    self.error(
+                        span.start,
+                        &format!("{key}.template"),
+                        "webhook and exec sinks get the alert JSON, not a message: remove template",
+                    );
+                }
+            }
             if let (Some(name), Some(kind)) = (name, kind) {
                 sinks.push(SinkConfig {
                     name,
@@ -232,6 +313,7 @@ impl Reader<'_> {
                     watches: sink_watches,
                     every,
                     timeout,
+                    template,
                 });
             }
         }

@@ -1,7 +1,8 @@
 //! The text a people-facing sink sends: a small default message, or the sink's `template`
 //! (Jinja syntax, rendered by minijinja), in the markup of the service it goes to.
 //!
-//! A template sees `alert` (the first alert: its alert-log object), `alerts` (all of
+//! A template sees `alert` (the first alert: its alert-log object, plus `terms`: each
+//! matched term once, with its snippet), `alerts` (all of
 //! them: one, or a digest's), `digest` (true for a digest), `count` (how many alerts),
 //! `more` (how many a too-long digest left out) and `sink` (the sink's name), and the
 //! functions `link(url, text)` and `bold(text)`, which write the service's markup. Every
@@ -22,7 +23,7 @@ pub const DEFAULT_TEMPLATE: &str = r#"{% if digest -%}
 … and {{ more }} more{% endif %}
 {%- elif alert.kind == "match" -%}
 {{ bold("[" ~ alert.watch ~ "] " ~ alert.title) }}
-{%- for m in alert.matches %}{% if loop.index <= 3 %}
+{%- for m in alert.terms %}{% if loop.index <= 3 %}
 {{ m.term }}: {{ m.snippet }}{% endif %}{% endfor %}
 {%- if alert.link %}
 {{ link(alert.link) }}{% endif %}
@@ -66,11 +67,12 @@ impl Message<'_> {
         let tpl = env
             .template_from_str(source)
             .map_err(|e| format!("template: {e}"))?;
-        let mut shown = self.alerts.len();
+        let alerts: Vec<Json> = self.alerts.iter().map(with_terms).collect();
+        let mut shown = alerts.len();
         loop {
             let ctx = minijinja::context! {
-                alert => Value::from_serialize(self.alerts.first()),
-                alerts => Value::from_serialize(&self.alerts[..shown]),
+                alert => Value::from_serialize(alerts.first()),
+                alerts => Value::from_serialize(&alerts[..shown]),
                 digest => self.digest,
                 count => self.alerts.len(),
                 more => self.alerts.len() - shown,
@@ -118,6 +120,26 @@ impl Message<'_> {
             .filter_map(|a| a["id"].as_str())
             .collect()
     }
+}
+
+/// An alert with `terms` added: each matched term once, with the snippet of the first
+/// field it matched in (an alert has a match per term and field).
+fn with_terms(alert: &Json) -> Json {
+    let mut alert = alert.clone();
+    let mut terms: Vec<Json> = Vec::new();
+    if let Some(matches) = alert["matches"].as_array() {
+        for m in matches {
+            if !terms.iter().any(|t| t["term"] == m["term"]) {
+                terms.push(serde_json::json!({
+                    "term": m["term"], "snippet": m["snippet"], "field": m["field"],
+                }));
+            }
+        }
+    }
+    if let Some(obj) = alert.as_object_mut() {
+        obj.insert("terms".into(), Json::Array(terms));
+    }
+    alert
 }
 
 /// `template`'s syntax, checked when the config is read.

@@ -298,4 +298,24 @@ mod tests {
             "phone: A &amp; B (1)"
         );
     }
+
+    /// The template shown in docs/alerts.md renders.
+    #[test]
+    fn the_documented_template_renders() {
+        let doc = include_str!("../../docs/alerts.md");
+        let start = doc.find("template = \"\"\"").unwrap() + 14;
+        let source = &doc[start..start + doc[start..].find("\"\"\"").unwrap()];
+        check_template(source).unwrap();
+        let alerts = [alert("A & B")];
+        let m = Message {
+            sink: "s",
+            template: Some(source),
+            alerts: &alerts,
+            digest: false,
+        };
+        assert_eq!(
+            m.render(Markup::TelegramHtml, 4096).unwrap(),
+            "<b>csto</b> <a href=\"https://example.org/a?x=1&amp;y=2\">A &amp; B</a>"
+        );
+    }
 }

@@ -18,6 +18,7 @@ mod feeds;
 mod probe;
 mod reader;
 mod service;
+mod sink_email;
 mod sink_kinds;
 mod sinks;
 mod terms;
@@ -35,7 +36,9 @@ pub use service::{
     AlertsConfig, ApiConfig, DEFAULT_KEEP, FetchConfig, MAX_KEEP, ScheduleConfig, StorageConfig,
     default_user_agent,
 };
-pub use sinks::{MatrixSink, NtfySink, Rate, SinkConfig, SinkKind, TelegramSink, secret_url};
+pub use sinks::{
+    EmailSink, MatrixSink, NtfySink, Rate, SinkConfig, SinkKind, Starttls, TelegramSink, secret_url,
+};
 pub use terms::{CaseMode, TermConfig, compile_regex};
 pub use watches::{DEFAULT_FIELDS, Field, MAX_NEAR, NearConfig, WatchConfig};
 
@@ -93,6 +96,13 @@ pub const KEYS: &[&str] = &[
     "sinks.homeserver",
     "sinks.room",
     "sinks.url_file",
+    "sinks.smtp",
+    "sinks.starttls",
+    "sinks.username",
+    "sinks.password_file",
+    "sinks.from",
+    "sinks.to",
+    "sinks.ca_file",
     "sinks.watches",
     "sinks.every",
     "sinks.timeout",

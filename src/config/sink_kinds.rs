@@ -281,7 +281,13 @@ impl Reader<'_> {
     }
 
     /// An http(s) URL at `name`, or `default` when the key is absent.
-    fn http_url(&mut self, t: &DeTable<'_>, key: &str, name: &str, default: &str) -> Option<Url> {
+    pub(super) fn http_url(
+        &mut self,
+        t: &DeTable<'_>,
+        key: &str,
+        name: &str,
+        default: &str,
+    ) -> Option<Url> {
         let (u, at) = match self.string(t, key, name) {
             Some((u, span)) => (u, span.start),
             None if t.contains_key(name) => return None,
@@ -301,7 +307,7 @@ impl Reader<'_> {
     }
 
     /// A string that must be there and not be empty.
-    fn required(
+    pub(super) fn required(
         &mut self,
         t: &DeTable<'_>,
         key: &str,
@@ -333,7 +339,7 @@ impl Reader<'_> {
     }
 
     /// A secret read from the file `name` names; must be there.
-    fn required_secret(
+    pub(super) fn required_secret(
         &mut self,
         t: &DeTable<'_>,
         key: &str,
@@ -358,7 +364,7 @@ impl Reader<'_> {
     /// `None`: the key is absent; `Some(None)`: present but unusable (error recorded);
     /// otherwise the file's content without its final line break. Relative paths are
     /// relative to the config file.
-    fn secret_file(
+    pub(super) fn secret_file(
         &mut self,
         t: &DeTable<'_>,
         key: &str,

@@ -17,6 +17,7 @@ use super::reader::{Reader, section_keys};
 const EMPTY_SECRET: &str = "an empty secret: anyone can forge an HMAC with an empty key, so \
      the signature would prove nothing; set a long random secret (e.g. from `openssl rand \
      -hex 32`), or remove it to send unsigned";
+pub use super::sink_email::{EmailSink, Starttls};
 pub use super::sink_kinds::{MatrixSink, NtfySink, Rate, TelegramSink};
 use super::watches::WatchConfig;
 
@@ -25,7 +26,7 @@ const PEOPLE_KINDS: &[&str] = &["ntfy", "telegram", "matrix", "slack", "discord"
 
 /// Every value `kind` takes.
 const ALL_KINDS: &[&str] = &[
-    "webhook", "exec", "ntfy", "telegram", "matrix", "slack", "discord",
+    "webhook", "exec", "ntfy", "telegram", "matrix", "slack", "discord", "email",
 ];
 
 /// Where alerts go besides the alert log.
@@ -65,6 +66,8 @@ pub enum SinkKind {
     Slack { url: Url },
     /// A Discord webhook (the URL is the secret).
     Discord { url: Url },
+    /// Mail over SMTP.
+    Email(EmailSink),
 }
 
 /// Never prints the secret.
@@ -115,6 +118,7 @@ impl SinkKind {
             ),
             SinkKind::Slack { url } => format!("slack {}", secret_url(url)),
             SinkKind::Discord { url } => format!("discord {}", secret_url(url)),
+            SinkKind::Email(e) => e.describe(),
         }
     }
 }
@@ -263,6 +267,7 @@ impl Reader<'_> {
                         Some(SinkKind::Exec { command })
                     }
                 }
+                Some((k, _)) if k == "email" => self.email_sink(t, &key, at, base),
                 Some((k, _)) if PEOPLE_KINDS.contains(&k.as_str()) => {
                     self.people_sink(&k, t, &key, at, base)
                 }

@@ -3,26 +3,12 @@
 //! the alert id (a digest: a hash of its alert ids), so a retried send is the same
 //! message to the homeserver, never a second one.
 
-use sha2::{Digest, Sha256};
-
 use super::message::{Markup, Message};
 use super::{Failure, http};
 use crate::config::MatrixSink;
 
 /// Matrix events are limited to 65,536 bytes; the two bodies share it.
 const MAX_CHARS: usize = 12_000;
-
-/// The transaction id of a message.
-pub(super) fn txn_id(msg: &Message<'_>) -> String {
-    match msg.ids().as_slice() {
-        [one] if !msg.digest => (*one).to_string(),
-        ids => {
-            let hash = Sha256::digest(ids.join(",").as_bytes());
-            let hex: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
-            format!("digest-{hex}")
-        }
-    }
-}
 
 pub(super) async fn send(
     client: &reqwest::Client,
@@ -35,7 +21,7 @@ pub(super) async fn send(
         "format": "org.matrix.custom.html",
         "formatted_body": msg.render(Markup::MatrixHtml, MAX_CHARS)?,
     });
-    let txn = txn_id(msg);
+    let txn = msg.key();
     let mut url = m.homeserver.clone();
     url.path_segments_mut()
         .map_err(|()| Failure::from("the homeserver URL cannot take a path".to_string()))?

@@ -120,6 +120,32 @@ impl Message<'_> {
             .filter_map(|a| a["id"].as_str())
             .collect()
     }
+
+    /// Its idempotency key (Matrix's transaction id, the mail's Message-ID): the alert id;
+    /// for a digest, `digest-` and a hash of its alert ids.
+    pub fn key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        match self.ids().as_slice() {
+            [one] if !self.digest => (*one).to_string(),
+            ids => {
+                let hash = Sha256::digest(ids.join(",").as_bytes());
+                let hex: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
+                format!("digest-{hex}")
+            }
+        }
+    }
+
+    /// A subject line: `[WATCH] title` for one alert, `feedwatch: N alerts` for a digest.
+    pub fn title_line(&self) -> String {
+        match (self.digest, self.alerts.first()) {
+            (false, Some(a)) if a["kind"] == "match" => format!(
+                "[{}] {}",
+                a["watch"].as_str().unwrap_or(""),
+                a["title"].as_str().unwrap_or("")
+            ),
+            _ => self.title(),
+        }
+    }
 }
 
 /// An alert with `terms` added: each matched term once, with the snippet of the first

@@ -3,7 +3,7 @@
 //! loop every sink runs; one file per kind owns its wire format: `webhook` (a JSON POST
 //! signed with HMAC-SHA256), `exec` (a command that gets the alert JSON on stdin), `ntfy`,
 //! `telegram` (with its per-chat rate limiter), `matrix`, `chat` (Slack and Discord
-//! incoming webhooks). `message` renders the text the people-facing kinds send (a default
+//! incoming webhooks), `email` (SMTP). `message` renders the text the people-facing kinds send (a default
 //! or the sink's `template`), `http` reads a receiver's answer.
 //!
 //! A sink never blocks polling. Lines reach it from the store's delivery journal, in the
@@ -24,6 +24,7 @@ use crate::config::{SinkConfig, SinkKind};
 use crate::store::Store;
 
 mod chat;
+mod email;
 mod exec;
 mod http;
 mod matrix;
@@ -230,6 +231,7 @@ async fn send(
                 SinkKind::Discord { url } => {
                     chat::send(client, url, chat::Chat::Discord, &msg).await
                 }
+                SinkKind::Email(e) => email::send(e, sink.timeout, &msg).await,
                 SinkKind::Webhook { .. } | SinkKind::Exec { .. } => unreachable!("matched above"),
             }
         }

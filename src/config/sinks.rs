@@ -123,6 +123,61 @@ impl SinkKind {
     }
 }
 
+/// The keys each kind takes besides `name`, `kind`, `watches`, `every`, `timeout`.
+const KIND_KEYS: &[(&str, &[&str])] = &[
+    ("webhook", &["url", "secret", "secret_file"]),
+    ("exec", &["command"]),
+    (
+        "ntfy",
+        &["url", "topic", "token_file", "priority", "tags", "template"],
+    ),
+    (
+        "telegram",
+        &["api_url", "token_file", "chat_id", "rate", "template"],
+    ),
+    ("matrix", &["homeserver", "token_file", "room", "template"]),
+    ("slack", &["url", "url_file", "template"]),
+    ("discord", &["url", "url_file", "template"]),
+    (
+        "email",
+        &[
+            "smtp",
+            "starttls",
+            "username",
+            "password_file",
+            "from",
+            "to",
+            "ca_file",
+            "template",
+        ],
+    ),
+];
+
+impl Reader<'_> {
+    /// A key that another kind takes is an error here: a `topic` on a telegram sink would
+    /// otherwise be silently ignored.
+    fn keys_of_kind(&mut self, t: &DeTable<'_>, key: &str, kind: &str) {
+        let Some((_, own)) = KIND_KEYS.iter().find(|(k, _)| *k == kind) else {
+            return;
+        };
+        for (k, _) in t.iter() {
+            let name = k.get_ref().as_ref();
+            let common = ["name", "kind", "watches", "every", "timeout"].contains(&name);
+            // webhook and exec report `template` themselves, with the reason
+            if common || own.contains(&name) || name == "template" {
+                continue;
+            }
+            if KIND_KEYS.iter().any(|(_, keys)| keys.contains(&name)) {
+                self.error(
+                    k.span().start,
+                    &format!("{key}.{name}"),
+                    format!("not a key of a {kind} sink; its keys: {}", own.join(", ")),
+                );
+            }
+        }
+    }
+}
+
 /// A URL whose path is the secret (a chat webhook): only where it goes.
 pub fn secret_url(url: &Url) -> String {
     format!(
@@ -310,6 +365,12 @@ impl Reader<'_> {
                         "webhook and exec sinks get the alert JSON, not a message: remove template",
                     );
                 }
+            }
+            if let Some((k, _)) = t
+                .get("kind")
+                .and_then(|v| v.get_ref().as_str().map(|k| (k, ())))
+            {
+                self.keys_of_kind(t, &key, k);
             }
             if let (Some(name), Some(kind)) = (name, kind) {
                 sinks.push(SinkConfig {

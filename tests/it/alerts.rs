@@ -559,7 +559,7 @@ fn check_reports_each_kinds_mistakes_with_their_line() {
     let (setup, _feeds) = setup(
         0,
         "[[sinks]]\nname = \"a\"\nkind = \"ntfy\"\npriority = \"loud\"\n\n\
-         [[sinks]]\nname = \"b\"\nkind = \"telegram\"\ntoken_file = \"/nonexistent/tg\"\nchat_id = \"somebody\"\nrate = \"fast\"\n\n\
+         [[sinks]]\nname = \"b\"\nkind = \"telegram\"\ntoken_file = \"/nonexistent/tg\"\nchat_id = \"somebody\"\nrate = \"fast\"\ntopic = \"x\"\n\n\
          [[sinks]]\nname = \"c\"\nkind = \"matrix\"\nhomeserver = \"https://m.example.org\"\ntoken_file = \"/nonexistent/mx\"\nroom = \"#alias:example.org\"\n\n\
          [[sinks]]\nname = \"d\"\nkind = \"slack\"\ntemplate = \"{{ alert.title \"\n",
     );
@@ -587,6 +587,7 @@ fn check_reports_each_kinds_mistakes_with_their_line() {
             "expected a chat id",
         ),
         ("sinks[1].rate", "rate = \"fast\"", "not a rate"),
+        ("sinks[1].topic", "topic = \"x\"", "not a key of a telegram sink"),
         ("sinks[2].room", "room = \"#alias", "not a room id"),
         ("sinks[3].url", "[[sinks]]\nname = \"d\"", "missing"),
         ("sinks[3].template", "template =", "not a valid template"),

@@ -2,7 +2,7 @@
 //! (Jinja syntax, rendered by minijinja), in the markup of the service it goes to.
 //!
 //! A template sees `alert` (the first alert: its alert-log object, plus `terms`: each
-//! matched term once, with its snippet), `alerts` (all of
+//! matched term once, with its snippet, and `feeds`: every feed that carried the story), `alerts` (all of
 //! them: one, or a digest's), `digest` (true for a digest), `count` (how many alerts),
 //! `more` (how many a too-long digest left out) and `sink` (the sink's name), and the
 //! functions `link(url, text)` and `bold(text)`, which write the service's markup. Every
@@ -27,7 +27,7 @@ pub const DEFAULT_TEMPLATE: &str = r#"{% if digest -%}
 {{ m.term }}: {{ m.snippet }}{% endif %}{% endfor %}
 {%- if alert.link %}
 {{ link(alert.link) }}{% endif %}
-feed: {{ alert.feeds | default([alert.feed]) | join(", ") }}
+feed{% if alert.feeds and alert.feeds | length > 1 %}s{% endif %}: {{ alert.feeds | default([alert.feed]) | join(", ") }}
 {%- else -%}
 {{ bold("feed " ~ alert.feed ~ ": " ~ alert.state) }} since {{ alert.since }}
 {%- if alert.error %}

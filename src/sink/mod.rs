@@ -85,10 +85,17 @@ async fn send_from_journal(sink: SinkConfig, store: Arc<Store>, wake: Arc<Notify
         }
         let s = store.clone();
         let name = sink.name.clone();
+        let text = !matches!(sink.kind, SinkKind::Webhook { .. } | SinkKind::Exec { .. });
         let batch = tokio::task::spawn_blocking(
             move || -> crate::store::Result<(u64, Vec<(u64, String)>)> {
                 let cursor = s.sink_cursor(&name)?;
-                Ok((cursor, s.journal_after(cursor, 500)?))
+                let mut entries = s.journal_after(cursor, 500)?;
+                if text {
+                    for (_, line) in &mut entries {
+                        *line = with_feeds(&s, line);
+                    }
+                }
+                Ok((cursor, entries))
             },
         )
         .await;
@@ -158,6 +165,22 @@ fn next_retry(current: Duration) -> Duration {
         Duration::from_secs(1)
     } else {
         (current * 2).min(MAX_RETRY)
+    }
+}
+
+/// A match line with `feeds` added: every feed the store has seen its story in so far
+/// (the line's `feed` is only the first), for the messages people read. Blocking.
+fn with_feeds(store: &Store, line: &str) -> String {
+    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(line) else {
+        return line.to_string();
+    };
+    let item = v["item"].as_str().and_then(crate::dedup::Key::from_hex);
+    match item.map(|k| store.item(k)) {
+        Some(Ok(Some(stored))) if v["kind"] == "match" && !stored.feeds.is_empty() => {
+            v["feeds"] = stored.feeds.into();
+            v.to_string()
+        }
+        _ => line.to_string(),
     }
 }
 

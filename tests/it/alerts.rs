@@ -34,6 +34,8 @@ struct Recorded {
     requests: Vec<Request>,
     /// Answers to give first, in order (status, body); then 200 `{"ok":true}`.
     script: VecDeque<(u16, String)>,
+    /// While set, every request is answered 503.
+    closed: bool,
 }
 
 /// An HTTP/1.1 server on 127.0.0.1 that records every request and answers from a script.
@@ -49,6 +51,7 @@ impl Recorder {
         let state = Arc::new(Mutex::new(Recorded {
             requests: Vec::new(),
             script: script.iter().map(|(s, b)| (*s, b.to_string())).collect(),
+            closed: false,
         }));
         let s = state.clone();
         thread::spawn(move || {
@@ -64,6 +67,11 @@ impl Recorder {
 
     fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// Answers 503 to everything while `closed`.
+    fn close(&self, closed: bool) {
+        self.state.lock().unwrap().closed = closed;
     }
 
     fn requests(&self) -> Vec<Request> {
@@ -107,10 +115,13 @@ fn serve(conn: std::net::TcpStream, state: &Mutex<Recorded>) -> std::io::Result<
     reader.read_exact(&mut body)?;
     let (status, answer) = {
         let mut s = state.lock().unwrap();
-        let (status, answer) = s
-            .script
-            .pop_front()
-            .unwrap_or((200, r#"{"ok":true}"#.to_string()));
+        let (status, answer) = if s.closed {
+            (503, "{}".to_string())
+        } else {
+            s.script
+                .pop_front()
+                .unwrap_or((200, r#"{"ok":true}"#.to_string()))
+        };
         s.requests.push(Request {
             method,
             path,
@@ -604,4 +615,52 @@ fn check_reports_each_kinds_mistakes_with_their_line() {
             "missing {expected:?} ({message}) in {err}"
         );
     }
+}
+
+/// The message lists every feed that carried the story, not only the first: the sink's
+/// server refuses (503) until the store has seen the story in both feeds, and the retried
+/// message names both.
+#[test]
+fn the_message_names_every_feed_that_carried_the_story() {
+    let ntfy = Recorder::start(&[]);
+    ntfy.close(true);
+    let feeds = Server::start();
+    feeds.set("/feed", Route::feed(feed(1)));
+    feeds.set("/other", Route::feed(feed(1)));
+    // a short interval: the second feed's first poll comes half of it after start-up
+    let setup = Setup::with_watches(
+        &[
+            ("news", &feeds.url("/feed"), "all"),
+            ("wire", &feeds.url("/other"), "all"),
+        ],
+        "[schedule]\nmin_interval = \"1s\"\n[defaults]\ninterval = \"2s\"\n",
+        WATCH,
+    );
+    let mut config = std::fs::read_to_string(&setup.config).unwrap();
+    config.push_str(&format!(
+        "\n[[sinks]]\nname = \"phone\"\nkind = \"ntfy\"\nurl = \"{}\"\ntopic = \"t\"\n",
+        ntfy.url("/")
+    ));
+    std::fs::write(&setup.config, config).unwrap();
+    let d = start(&setup);
+    wait_for("the story in both feeds", Duration::from_secs(30), || {
+        let out = setup.run(&["items", "--json"]);
+        stdout(&out).lines().any(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .is_ok_and(|v| v["feeds"].as_array().is_some_and(|f| f.len() == 2))
+        })
+    });
+    ntfy.close(false);
+    wait_for("the message", Duration::from_secs(30), || {
+        !ntfy.accepted().is_empty()
+    });
+    stop(d);
+    let accepted = ntfy.accepted();
+    assert_eq!(accepted.len(), 1);
+    let message = accepted[0].json()["message"].as_str().unwrap().to_string();
+    let last = message.lines().last().unwrap();
+    assert!(
+        last == "feeds: wire, news" || last == "feeds: news, wire",
+        "{message}"
+    );
 }

@@ -210,7 +210,7 @@ async fn drain(sink: SinkConfig, store: Arc<Store>) -> SinkPass {
         left: 0,
         error: None,
     };
-    let client = match reqwest::Client::builder().timeout(sink.timeout).build() {
+    let client = match crate::sink::client(&sink) {
         Ok(c) => c,
         Err(e) => {
             pass.error = Some(format!("cannot start: {e}"));
@@ -249,22 +249,21 @@ async fn drain(sink: SinkConfig, store: Arc<Store>) -> SinkPass {
         let mut result = Ok(());
         if sink.every.is_some() {
             if !wanted.is_empty() {
-                let body = format!(
-                    "[{}]",
-                    wanted
-                        .iter()
-                        .map(|(_, l)| l.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                );
-                result = crate::sink::send(&sink, &client, body).await;
+                let lines: Vec<&str> = wanted.iter().map(|(_, l)| l.as_str()).collect();
+                result = crate::sink::send(&sink, &client, &lines, true)
+                    .await
+                    .map(drop)
+                    .map_err(|f| f.message);
                 if result.is_ok() {
                     pass.sent += wanted.len();
                 }
             }
         } else {
             for (seq, line) in &wanted {
-                result = crate::sink::send(&sink, &client, line.clone()).await;
+                result = crate::sink::send(&sink, &client, &[line.as_str()], false)
+                    .await
+                    .map(drop)
+                    .map_err(|f| f.message);
                 if result.is_err() {
                     break;
                 }

@@ -139,6 +139,11 @@ pub enum Command {
         #[command(subcommand)]
         command: OpmlCommand,
     },
+    /// Try the sinks of the config.
+    Sinks {
+        #[command(subcommand)]
+        command: SinksCommand,
+    },
     /// Print shell completions (for packaging).
     #[command(hide = true)]
     Completions {
@@ -148,6 +153,18 @@ pub enum Command {
     /// Print the man page, as roff (for packaging).
     #[command(hide = true)]
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SinksCommand {
+    /// Send one sample alert through a sink now, and show what its server answered.
+    ///
+    /// The sample goes straight to the sink: not to the alert log, and the sink's cursor
+    /// does not move. Exit 1 when the server refuses it, 2 when no sink has that name.
+    Test {
+        /// The sink's name in the config.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,8 +5,8 @@ use std::io::Write;
 
 use clap::CommandFactory;
 
-use super::{Cli, Command, OpmlCommand};
-use super::{backup, check, matching, opml, query, service};
+use super::{Cli, Command, OpmlCommand, SinksCommand};
+use super::{backup, check, matching, opml, query, service, sinks};
 use crate::config::{self, Env};
 
 /// Runs one parsed command line.
@@ -58,6 +58,9 @@ pub(super) fn dispatch(cli: Cli) -> anyhow::Result<()> {
             command: OpmlCommand::Export { output },
         } => opml::export(&config, output.as_deref()),
         Command::Export { output } => backup::export(&config, output.as_deref()),
+        Command::Sinks {
+            command: SinksCommand::Test { name },
+        } => sinks::test(&config, &name),
         Command::Import { file } => backup::import(&config, &file),
         Command::Demo
         | Command::Man

@@ -19,8 +19,9 @@ mod opml;
 mod progress;
 mod query;
 mod service;
+mod sinks;
 
-pub use args::{Cli, Command, OpmlCommand};
+pub use args::{Cli, Command, OpmlCommand, SinksCommand};
 pub use check::describe;
 
 /// A command line that names something the config does not have: exit 2, like a config error.

@@ -18,6 +18,8 @@ mod feeds;
 mod probe;
 mod reader;
 mod service;
+mod sink_email;
+mod sink_kinds;
 mod sinks;
 mod terms;
 mod watches;
@@ -34,7 +36,9 @@ pub use service::{
     AlertsConfig, ApiConfig, DEFAULT_KEEP, FetchConfig, MAX_KEEP, ScheduleConfig, StorageConfig,
     default_user_agent,
 };
-pub use sinks::{SinkConfig, SinkKind};
+pub use sinks::{
+    EmailSink, MatrixSink, NtfySink, Rate, SinkConfig, SinkKind, Starttls, TelegramSink, secret_url,
+};
 pub use terms::{CaseMode, TermConfig, compile_regex};
 pub use watches::{DEFAULT_FIELDS, Field, MAX_NEAR, NearConfig, WatchConfig};
 
@@ -84,6 +88,24 @@ pub const KEYS: &[&str] = &[
     "sinks.secret",
     "sinks.secret_file",
     "sinks.command",
+    "sinks.template",
+    "sinks.topic",
+    "sinks.token_file",
+    "sinks.priority",
+    "sinks.tags",
+    "sinks.api_url",
+    "sinks.chat_id",
+    "sinks.rate",
+    "sinks.homeserver",
+    "sinks.room",
+    "sinks.url_file",
+    "sinks.smtp",
+    "sinks.starttls",
+    "sinks.username",
+    "sinks.password_file",
+    "sinks.from",
+    "sinks.to",
+    "sinks.ca_file",
     "sinks.watches",
     "sinks.every",
     "sinks.timeout",

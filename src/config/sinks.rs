@@ -1,5 +1,6 @@
-//! `[[sinks]]`: where alerts are delivered besides the alert log (a webhook, or a command
-//! run with the alert on stdin), and which of them each receives.
+//! `[[sinks]]`: where alerts are delivered besides the alert log (a webhook, a command run
+//! with the alert on stdin, or a service people read: see `sink_kinds`), and which of them
+//! each receives.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -16,7 +17,17 @@ use super::reader::{Reader, section_keys};
 const EMPTY_SECRET: &str = "an empty secret: anyone can forge an HMAC with an empty key, so \
      the signature would prove nothing; set a long random secret (e.g. from `openssl rand \
      -hex 32`), or remove it to send unsigned";
+pub use super::sink_email::{EmailSink, Starttls};
+pub use super::sink_kinds::{MatrixSink, NtfySink, Rate, TelegramSink};
 use super::watches::WatchConfig;
+
+/// The kinds `sink_kinds` reads.
+const PEOPLE_KINDS: &[&str] = &["ntfy", "telegram", "matrix", "slack", "discord"];
+
+/// Every value `kind` takes.
+const ALL_KINDS: &[&str] = &[
+    "webhook", "exec", "ntfy", "telegram", "matrix", "slack", "discord", "email",
+];
 
 /// Where alerts go besides the alert log.
 #[derive(Clone, PartialEq, Eq)]
@@ -29,6 +40,8 @@ pub struct SinkConfig {
     pub every: Option<Duration>,
     /// For one request or one run of the command.
     pub timeout: Duration,
+    /// A Jinja template for the message of the kinds that send text (not webhook, exec).
+    pub template: Option<String>,
 }
 
 impl SinkConfig {
@@ -43,6 +56,18 @@ pub enum SinkKind {
     Webhook { url: Url, secret: Option<String> },
     /// Run the command with the alert JSON on stdin.
     Exec { command: Vec<String> },
+    /// Push to an ntfy topic.
+    Ntfy(NtfySink),
+    /// A Telegram bot's message to a chat.
+    Telegram(TelegramSink),
+    /// A Matrix room message.
+    Matrix(MatrixSink),
+    /// A Slack incoming webhook (the URL is the secret).
+    Slack { url: Url },
+    /// A Discord webhook (the URL is the secret).
+    Discord { url: Url },
+    /// Mail over SMTP.
+    Email(EmailSink),
 }
 
 /// Never prints the secret.
@@ -69,8 +94,97 @@ impl SinkKind {
                 )
             }
             SinkKind::Exec { command } => format!("exec {command:?}"),
+            SinkKind::Ntfy(n) => format!(
+                "ntfy {} topic {:?}{}",
+                crate::redact::redact_url(n.url.as_str()),
+                n.topic,
+                if n.token.is_some() {
+                    " (with token)"
+                } else {
+                    ""
+                }
+            ),
+            SinkKind::Telegram(t) => format!(
+                "telegram chat {} via {} (at most {}/{:?})",
+                t.chat_id,
+                crate::redact::redact_url(t.api_url.as_str()),
+                t.rate.count,
+                t.rate.per
+            ),
+            SinkKind::Matrix(m) => format!(
+                "matrix room {} on {}",
+                m.room,
+                crate::redact::redact_url(m.homeserver.as_str())
+            ),
+            SinkKind::Slack { url } => format!("slack {}", secret_url(url)),
+            SinkKind::Discord { url } => format!("discord {}", secret_url(url)),
+            SinkKind::Email(e) => e.describe(),
         }
     }
+}
+
+/// The keys each kind takes besides `name`, `kind`, `watches`, `every`, `timeout`.
+const KIND_KEYS: &[(&str, &[&str])] = &[
+    ("webhook", &["url", "secret", "secret_file"]),
+    ("exec", &["command"]),
+    (
+        "ntfy",
+        &["url", "topic", "token_file", "priority", "tags", "template"],
+    ),
+    (
+        "telegram",
+        &["api_url", "token_file", "chat_id", "rate", "template"],
+    ),
+    ("matrix", &["homeserver", "token_file", "room", "template"]),
+    ("slack", &["url", "url_file", "template"]),
+    ("discord", &["url", "url_file", "template"]),
+    (
+        "email",
+        &[
+            "smtp",
+            "starttls",
+            "username",
+            "password_file",
+            "from",
+            "to",
+            "ca_file",
+            "template",
+        ],
+    ),
+];
+
+impl Reader<'_> {
+    /// A key that another kind takes is an error here: a `topic` on a telegram sink would
+    /// otherwise be silently ignored.
+    fn keys_of_kind(&mut self, t: &DeTable<'_>, key: &str, kind: &str) {
+        let Some((_, own)) = KIND_KEYS.iter().find(|(k, _)| *k == kind) else {
+            return;
+        };
+        for (k, _) in t.iter() {
+            let name = k.get_ref().as_ref();
+            let common = ["name", "kind", "watches", "every", "timeout"].contains(&name);
+            // webhook and exec report `template` themselves, with the reason
+            if common || own.contains(&name) || name == "template" {
+                continue;
+            }
+            if KIND_KEYS.iter().any(|(_, keys)| keys.contains(&name)) {
+                self.error(
+                    k.span().start,
+                    &format!("{key}.{name}"),
+                    format!("not a key of a {kind} sink; its keys: {}", own.join(", ")),
+                );
+            }
+        }
+    }
+}
+
+/// A URL whose path is the secret (a chat webhook): only where it goes.
+pub fn secret_url(url: &Url) -> String {
+    format!(
+        "{}://{}/*** (url redacted)",
+        url.scheme(),
+        url.host_str().unwrap_or("")
+    )
 }
 
 impl Reader<'_> {
@@ -208,11 +322,18 @@ impl Reader<'_> {
                         Some(SinkKind::Exec { command })
                     }
                 }
+                Some((k, _)) if k == "email" => self.email_sink(t, &key, at, base),
+                Some((k, _)) if PEOPLE_KINDS.contains(&k.as_str()) => {
+                    self.people_sink(&k, t, &key, at, base)
+                }
                 Some((k, at)) => {
                     self.error(
                         at,
                         &format!("{key}.kind"),
-                        format!("{k:?} is not a sink kind; use \"webhook\" or \"exec\""),
+                        format!(
+                            "{k:?} is not a sink kind; use one of: {}",
+                            ALL_KINDS.join(", ")
+                        ),
                     );
                     None
                 }
@@ -220,11 +341,37 @@ impl Reader<'_> {
                     self.error(
                         at,
                         &format!("{key}.kind"),
-                        "missing: kind = \"webhook\" or \"exec\"",
+                        format!("missing: kind = one of {}", ALL_KINDS.join(", ")),
                     );
                     None
                 }
             };
+            let template = self.string(t, &key, "template").and_then(|(tpl, span)| {
+                match crate::sink::message::check_template(&tpl) {
+                    Ok(()) => Some(tpl),
+                    Err(e) => {
+                        self.error(span.start, &format!("{key}.template"), e);
+                        None
+                    }
+                }
+            });
+            if let (Some(kind), Some((_, span))) =
+                (&kind, t.get("template").map(|v| ((), v.span())))
+            {
+                if matches!(kind, SinkKind::Webhook { .. } | SinkKind::Exec { .. }) {
+                    self.error(
+                        span.start,
+                        &format!("{key}.template"),
+                        "webhook and exec sinks get the alert JSON, not a message: remove template",
+                    );
+                }
+            }
+            if let Some((k, _)) = t
+                .get("kind")
+                .and_then(|v| v.get_ref().as_str().map(|k| (k, ())))
+            {
+                self.keys_of_kind(t, &key, k);
+            }
             if let (Some(name), Some(kind)) = (name, kind) {
                 sinks.push(SinkConfig {
                     name,
@@ -232,6 +379,7 @@ impl Reader<'_> {
                     watches: sink_watches,
                     every,
                     timeout,
+                    template,
                 });
             }
         }

@@ -4,6 +4,10 @@
 /// The test HTTP server (real sockets, misbehaving on request).
 mod server;
 
+/// Sinks people read: ntfy, Telegram, Matrix, Slack, Discord; digests; `sinks test`.
+mod alerts;
+/// Email sinks against a loopback SMTP server: STARTTLS required/opportunistic, SMTPS, AUTH.
+mod alerts_email;
 /// The local HTTP endpoint: health, metrics, and queries while the service runs.
 mod api;
 /// `check`, `demo`, exit codes, `--help`: the command line as an operator meets it.

@@ -6,6 +6,7 @@ pub mod alert;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod ctl;
 pub mod cut;
 pub mod dates;
 pub mod decide;

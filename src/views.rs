@@ -37,7 +37,8 @@ pub fn feeds(config: &Config, store: &Store, now: DateTime<Utc>) -> store::Resul
         let health = schedule::assess(&st, now);
         let state = match conf {
             None => "not in config",
-            Some(c) if !c.enabled => "paused",
+            Some(c) if !c.enabled => "off in config",
+            _ if st.paused.is_some() => "paused",
             _ => health.word(),
         };
         let since = match health {

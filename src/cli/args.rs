@@ -12,7 +12,7 @@ Exit codes:
   0  done (for `once`: the cycle ran; feeds that failed are reported, not fatal)
   1  runtime failure (store or disk)
   2  invalid config or usage
-  3  the store is held by a running feedwatch (stop it first)
+  3  the store is held by a running feedwatch (only `import` needs it stopped)
 
 Config: --config PATH, else $FEEDWATCH_CONFIG, else /etc/feedwatch/feedwatch.toml,
 else the built-in default (config/feedwatch.toml, data in ./feedwatch-data/).";
@@ -36,13 +36,26 @@ pub enum Command {
     Once,
     /// Validate the config and show what would be polled and watched (exit 2 if invalid).
     Check,
-    /// Poll one feed now, write its alerts, and show the outcome.
+    /// Poll feeds now, write their alerts, and show the outcome (beside a
+    /// running service: in it, through its control socket; `once` does the same there).
     Poll {
         /// The feed's name in the config.
-        name: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        name: Option<String>,
+        /// Every feed on in the config and not paused.
+        #[arg(long)]
+        all: bool,
     },
     /// Poll a feed again that was disabled because it answered 410 Gone.
     Enable { name: String },
+    /// Stop polling a feed until `resume` (kept in the store, across restarts; not the
+    /// config's `enabled = false`, shown as "off in config").
+    Pause { name: String },
+    /// Poll a paused feed again (a feed off in config stays off).
+    Resume { name: String },
+    /// Make the running service read its config again (as SIGHUP does) and print the
+    /// outcome: exit 2 with the problems when the new config is invalid and was kept out.
+    Reload,
     /// Show each feed's health: state, last success, last error, next poll, items.
     Feeds {
         /// One JSON object per line.
@@ -101,8 +114,8 @@ pub enum Command {
     /// Run the current watches over stored items; raise the alerts they never raised.
     ///
     /// Alerts are committed to the store and delivered to the alert log like the service's,
-    /// at most once per item and watch, ever: a second run raises nothing. It opens the
-    /// store, so stop the service first (exit 3 while it runs).
+    /// at most once per item and watch, ever: a second run raises nothing. Beside a running
+    /// service it runs in the service, through its control socket.
     Rematch {
         /// Only items published (or, undated, first seen) within this window, e.g. 7d.
         #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
@@ -124,7 +137,8 @@ pub enum Command {
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Restore an export into an empty store (storage.path of the config).
+    /// Restore an export into an empty store (storage.path of the config); the service
+    /// must be stopped (exit 3 while it runs).
     Import {
         /// The file written by `feedwatch export` (`-` for stdin).
         #[arg(value_name = "FILE")]

@@ -6,7 +6,7 @@ use std::io::Write;
 use clap::CommandFactory;
 
 use super::{Cli, Command, OpmlCommand};
-use super::{backup, check, matching, opml, query, service};
+use super::{backup, check, live, matching, opml, query, service};
 use crate::config::{self, Env};
 
 /// Runs one parsed command line.
@@ -30,9 +30,12 @@ pub(super) fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Check => check::check(&config),
         Command::Run => service::run(config, cli.config),
-        Command::Once => service::once(config),
-        Command::Poll { name } => service::poll(config, &name),
-        Command::Enable { name } => service::enable(&config, &name),
+        Command::Once => live::once(config),
+        Command::Poll { name, .. } => live::poll(config, name),
+        Command::Enable { name } => live::enable(&config, &name),
+        Command::Pause { name } => live::pause(&config, &name),
+        Command::Resume { name } => live::resume(&config, &name),
+        Command::Reload => live::reload(&config),
         Command::Feeds { json } => query::feeds(&config, json),
         Command::Items { json, feed, limit } => query::items(&config, json, feed, limit),
         Command::Alerts {
@@ -53,11 +56,11 @@ pub(super) fn dispatch(cli: Cli) -> anyhow::Result<()> {
             watch,
             dry_run,
             json,
-        } => matching::rematch(&config, since, watch.as_deref(), dry_run, json),
+        } => live::rematch(&config, since, watch.as_deref(), dry_run, json),
         Command::Opml {
             command: OpmlCommand::Export { output },
         } => opml::export(&config, output.as_deref()),
-        Command::Export { output } => backup::export(&config, output.as_deref()),
+        Command::Export { output } => live::export(&config, output.as_deref()),
         Command::Import { file } => backup::import(&config, &file),
         Command::Demo
         | Command::Man

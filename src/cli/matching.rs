@@ -99,7 +99,7 @@ pub(super) fn try_match(
     Ok(())
 }
 
-/// `rematch`: the current watches over stored items.
+/// `rematch`: the current watches over stored items (this process opens the store).
 pub(super) fn rematch(
     config: &Config,
     since: Option<std::time::Duration>,
@@ -107,49 +107,98 @@ pub(super) fn rematch(
     dry_run: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let watches: Vec<WatchConfig> = match watch {
-        None => config.watches.clone(),
-        Some(name) => {
-            let w: Vec<WatchConfig> = config
-                .watches
-                .iter()
-                .filter(|w| w.name == name)
-                .cloned()
-                .collect();
-            if w.is_empty() {
-                return Err(UsageError(format!(
-                    "rematch: no watch is named {name:?} in {}; its watches are: {}",
-                    config.source,
-                    names(config.watches.iter().map(|w| w.name.as_str()))
-                ))
-                .into());
-            }
-            w
-        }
-    };
-    let matcher = Matcher::new(&watches)?;
+    // the watch is checked before the store is opened: a typo is exit 2 either way
+    select_watches(config, watch)?;
     let store = open_store(config)?;
     let mut progress = Progress::new("rematch");
-    let found = rematch::find(&store, &matcher, since, Utc::now(), &mut |done, total| {
-        progress.tick(done, total)
-    })
-    .context("rematch: reading the stored items")?;
-    progress.finish();
-    let (alerts, verb) = if dry_run {
-        let alerts: Vec<Alert> = found.new.iter().map(|(_, a)| a.clone()).collect();
-        (alerts, "would be raised")
-    } else {
-        let written = rematch::raise(&store, &found.new).context("rematch: committing alerts")?;
+    let mut deliver = |store: &crate::store::Store| {
         let mut log = AlertLog::open(&config.alerts.log).with_context(|| {
             format!(
                 "rematch: opening the alert log {} (the alerts stay pending in the store and are delivered by the next run)",
                 config.alerts.log.display()
             )
         })?;
-        service::deliver_pending(&store, &mut log).context("rematch: delivering alerts")?;
+        service::deliver_pending(store, &mut log)
+    };
+    let result = rematch_with(
+        config,
+        &store,
+        since,
+        watch,
+        dry_run,
+        json,
+        Streams {
+            out: &mut std::io::stdout().lock(),
+            err: &mut std::io::stderr(),
+            progress: &mut |done, total| progress.tick(done, total),
+            deliver: &mut deliver,
+        },
+    );
+    progress.finish();
+    result
+}
+
+/// Where [`rematch_with`] writes, counts and delivers: this process's terminal and alert
+/// log, or a control connection and the running service's alert log.
+pub struct Streams<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    /// (items done, items in the store), after each item.
+    pub progress: &'a mut dyn FnMut(usize, usize),
+    /// Delivers the pending alerts to the alert log; how many.
+    pub deliver: &'a mut dyn FnMut(&crate::store::Store) -> anyhow::Result<usize>,
+}
+
+/// The watches `rematch --watch` selects, or a usage error listing them.
+fn select_watches(config: &Config, watch: Option<&str>) -> anyhow::Result<Vec<WatchConfig>> {
+    let Some(name) = watch else {
+        return Ok(config.watches.clone());
+    };
+    let w: Vec<WatchConfig> = config
+        .watches
+        .iter()
+        .filter(|w| w.name == name)
+        .cloned()
+        .collect();
+    if w.is_empty() {
+        return Err(UsageError(format!(
+            "rematch: no watch is named {name:?} in {}; its watches are: {}",
+            config.source,
+            names(config.watches.iter().map(|w| w.name.as_str()))
+        ))
+        .into());
+    }
+    Ok(w)
+}
+
+/// `rematch` on an open store: the same output whether this process holds the store or
+/// the running service does (through its control socket).
+pub fn rematch_with(
+    config: &Config,
+    store: &crate::store::Store,
+    since: Option<std::time::Duration>,
+    watch: Option<&str>,
+    dry_run: bool,
+    json: bool,
+    streams: Streams<'_>,
+) -> anyhow::Result<()> {
+    let Streams {
+        out,
+        err,
+        progress,
+        deliver,
+    } = streams;
+    let matcher = Matcher::new(&select_watches(config, watch)?)?;
+    let found = rematch::find(store, &matcher, since, Utc::now(), progress)
+        .context("rematch: reading the stored items")?;
+    let (alerts, verb) = if dry_run {
+        let alerts: Vec<Alert> = found.new.iter().map(|(_, a)| a.clone()).collect();
+        (alerts, "would be raised")
+    } else {
+        let written = rematch::raise(store, &found.new).context("rematch: committing alerts")?;
+        deliver(store).context("rematch: delivering alerts")?;
         (written, "raised")
     };
-    let mut out = std::io::stdout().lock();
     for a in &alerts {
         if json {
             writeln!(out, "{}", a.to_line())?;
@@ -175,10 +224,11 @@ pub(super) fn rematch(
         summary.push_str(&format!("; written to {}", config.alerts.log.display()));
     }
     if json {
-        eprintln!("{summary}");
+        writeln!(err, "{summary}")?;
     } else {
         writeln!(out, "{summary}")?;
     }
+    out.flush()?;
     Ok(())
 }
 

@@ -13,6 +13,7 @@ mod args;
 mod backup;
 mod check;
 mod dispatch;
+mod live;
 mod logging;
 mod matching;
 mod opml;
@@ -22,6 +23,12 @@ mod service;
 
 pub use args::{Cli, Command, OpmlCommand};
 pub use check::describe;
+pub use matching::{Streams, rematch_with};
+
+/// A usage error (exit 2) with this message, for code outside the CLI.
+pub fn usage_error(message: String) -> anyhow::Error {
+    UsageError(message).into()
+}
 
 /// A command line that names something the config does not have: exit 2, like a config error.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +57,7 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 /// The exit code for an error: what the operator must fix decides it, not where it came from.
-fn code_for(e: &anyhow::Error) -> u8 {
+pub fn code_for(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<LoadError>().is_some() || e.downcast_ref::<UsageError>().is_some() {
         exit::CONFIG
     } else if matches!(

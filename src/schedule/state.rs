@@ -49,6 +49,10 @@ pub struct FeedState {
     pub next_poll: Option<DateTime<Utc>>,
     /// The unhealthy state last written to the alert log ("failing", "stale"), until recovery.
     pub reported: Option<String>,
+    /// When an operator paused the feed (`feedwatch pause`): not polled until `feedwatch
+    /// resume`. Absent in stores written before pausing existed, and left out when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<DateTime<Utc>>,
 }
 
 /// Why a poll failed, as far as the schedule cares.

@@ -199,11 +199,11 @@ impl Service {
         deliver::deliver(self.poller.store.clone(), self.log.clone()).await
     }
 
-    /// Polls every enabled feed once, all at once within the global and per-host limits,
-    /// then delivers.
+    /// Polls every enabled feed that is not paused once, all at once within the global and
+    /// per-host limits, then delivers.
     pub async fn once(&self) -> anyhow::Result<Cycle> {
         let mut set = JoinSet::new();
-        for feed in self.config.feeds.iter().filter(|f| f.enabled).cloned() {
+        for feed in active_feeds(&self.config, &self.poller.store)? {
             let poller = self.poller.clone();
             set.spawn(async move {
                 let report = poller.poll(&feed).await;
@@ -223,17 +223,50 @@ impl Service {
     /// Polls the feed called `name` now (`feedwatch poll NAME`), then delivers.
     pub async fn poll_one(&self, name: &str) -> anyhow::Result<Cycle> {
         let Some(feed) = self.config.feeds.iter().find(|f| f.name == name) else {
-            let names: Vec<&str> = self.config.feeds.iter().map(|f| f.name.as_str()).collect();
-            anyhow::bail!(
-                "no feed called {name:?} in {}; feeds: {}",
-                self.config.source,
-                names.join(", ")
-            );
+            return Err(unknown_feed(&self.config, name));
         };
+        refuse_paused(&self.poller.store, name)?;
         let report = self.poller.poll(feed).await?;
         let mut cycle = Cycle::default();
         cycle.outcomes.push((feed.name.clone(), report.outcome));
         cycle.delivered = self.deliver().await?;
         Ok(cycle)
     }
+}
+
+/// The error for a feed name the config does not have: it lists the feeds.
+pub fn unknown_feed(config: &Config, name: &str) -> anyhow::Error {
+    let names: Vec<&str> = config.feeds.iter().map(|f| f.name.as_str()).collect();
+    crate::cli::usage_error(format!(
+        "no feed called {name:?} in {}; feeds: {}",
+        config.source,
+        names.join(", ")
+    ))
+}
+
+/// An error when the operator paused the feed `name`: `poll NAME` does not override a pause.
+pub fn refuse_paused(store: &Store, name: &str) -> anyhow::Result<()> {
+    if store.feed_state(name)?.is_some_and(|s| s.paused.is_some()) {
+        return Err(crate::cli::usage_error(format!(
+            "{name}: paused; `feedwatch resume {name}` first"
+        )));
+    }
+    Ok(())
+}
+
+/// The feeds a cycle polls: those on in the config and not paused by an operator.
+pub fn active_feeds(
+    config: &Config,
+    store: &Store,
+) -> anyhow::Result<Vec<crate::config::FeedConfig>> {
+    let mut feeds = Vec::new();
+    for f in config.feeds.iter().filter(|f| f.enabled) {
+        if store
+            .feed_state(&f.name)?
+            .is_none_or(|s| s.paused.is_none())
+        {
+            feeds.push(f.clone());
+        }
+    }
+    Ok(feeds)
 }

@@ -22,6 +22,7 @@ use tracing::{Instrument, error, info, warn};
 use super::{Control, Service};
 use crate::alert::AlertLog;
 use crate::config::{Config, FeedConfig};
+use crate::ctl::{Ask, Ctl, SharedPoller};
 use crate::deliver::{self, Wakes};
 use crate::fetch::Fetcher;
 use crate::notify;
@@ -61,6 +62,8 @@ enum Event {
     Compact,
     /// A feed loop failed or panicked.
     FeedFailed(anyhow::Error),
+    /// The control channel changed a feed's state (enable, pause, resume): restart the loops.
+    Restart,
 }
 
 impl Service {
@@ -120,9 +123,17 @@ impl Service {
     ) -> anyhow::Result<Ended> {
         let shared_config: SharedConfig = Arc::new(RwLock::new(Arc::new(self.config.clone())));
         self.metrics.beat(); // alive from the start: /healthz must not flap before the first tick
-        let background = self.start_background(&shared_config).await;
+        let poller: SharedPoller = Arc::new(RwLock::new(self.poller.clone()));
+        let (asks, mut asked) = mpsc::channel(8);
+        let background = self.start_background(&shared_config, &poller, asks).await?;
         let stopped = self
-            .supervise(&background.wakes, &shared_config, control, reload)
+            .supervise(
+                &background.wakes,
+                (&shared_config, &poller),
+                control,
+                &mut asked,
+                reload,
+            )
             .await?;
         if !matches!(stopped, Stopped::Compact) {
             notify::send("STOPPING=1");
@@ -140,9 +151,16 @@ impl Service {
     }
 
     /// Starts the tasks that live as long as the open store: the API (when `[api] listen`
-    /// is set) and the deliverer.
-    async fn start_background(&self, config: &SharedConfig) -> Background {
+    /// is set; an address that cannot be bound is an error, exit 1), the control socket
+    /// and the deliverer.
+    async fn start_background(
+        &self,
+        config: &SharedConfig,
+        poller: &SharedPoller,
+        asks: mpsc::Sender<Ask>,
+    ) -> anyhow::Result<Background> {
         let stop = CancellationToken::new();
+        let guard = stop.clone().drop_guard(); // stops what started if the rest fails
         let tasks = TaskTracker::new();
         let wakes = Arc::new(Wakes::default());
         if let Some(addr) = self.config.api.listen {
@@ -152,9 +170,26 @@ impl Service {
                 config: config.clone(),
             };
             if let Err(e) = crate::api::start(addr, api, stop.clone(), &tasks).await {
-                crate::api::warn_unavailable(addr, &e);
+                anyhow::bail!(
+                    "the api cannot listen on {addr} ([api] listen in {}): {e}; free the address, choose another, or set listen = \"\" to run without the api",
+                    self.config.source
+                );
             }
         }
+        let ctl = Ctl {
+            store: self.poller.store.clone(),
+            config: config.clone(),
+            poller: poller.clone(),
+            log: self.log.clone(),
+            asks,
+        };
+        crate::ctl::start(
+            crate::ctl::bind_path(&self.config),
+            ctl,
+            stop.clone(),
+            &tasks,
+        )
+        .await?;
         let deliverer = deliver::deliver_loop(
             self.poller.store.clone(),
             self.log.clone(),
@@ -163,11 +198,12 @@ impl Service {
             stop.clone(),
         );
         tasks.spawn(deliverer.instrument(tracing::info_span!("deliverer")));
-        Background {
+        guard.disarm();
+        Ok(Background {
             stop: stop.drop_guard(),
             tasks,
             wakes,
-        }
+        })
     }
 
     /// Runs one generation after another (a reload starts the next) until told to stop,
@@ -176,15 +212,16 @@ impl Service {
     async fn supervise(
         &mut self,
         wakes: &Arc<Wakes>,
-        shared_config: &SharedConfig,
+        (shared_config, poller): (&SharedConfig, &SharedPoller),
         control: &mut Control,
+        asked: &mut mpsc::Receiver<Ask>,
         reload: &impl Fn() -> anyhow::Result<Config>,
     ) -> anyhow::Result<Stopped> {
         let mut timers = Timers::new();
         loop {
             let mut generation = self.start_generation(wakes)?;
             match self
-                .tend(&mut generation, &mut timers, control, reload)
+                .tend(&mut generation, &mut timers, (control, asked), reload)
                 .await
             {
                 Event::Reload(next) => {
@@ -192,6 +229,10 @@ impl Service {
                     self.apply(*next)?;
                     *shared_config.write().unwrap_or_else(|p| p.into_inner()) =
                         Arc::new(self.config.clone());
+                    *poller.write().unwrap_or_else(|p| p.into_inner()) = self.poller.clone();
+                }
+                Event::Restart => {
+                    generation.stop().await;
                 }
                 Event::Stop => {
                     return Ok(match generation.stop().await {
@@ -238,7 +279,7 @@ impl Service {
         &mut self,
         generation: &mut Generation,
         timers: &mut Timers,
-        control: &mut Control,
+        (control, asked): (&mut Control, &mut mpsc::Receiver<Ask>),
         reload: &impl Fn() -> anyhow::Result<Config>,
     ) -> Event {
         let n = generation.started;
@@ -267,11 +308,24 @@ impl Service {
                 }
                 msg = control.reload.recv(), if reloads_open => match msg {
                     Some(()) => {
-                        if let Some(next) = self.reread(reload, n) {
+                        if let Ok(next) = self.reread(reload, n) {
                             return Event::Reload(Box::new(next));
                         }
                     }
                     None => reloads_open = false,
+                },
+                Some(ask) = asked.recv() => match ask {
+                    Ask::Restart => return Event::Restart,
+                    Ask::Reload(reply) => match self.reread(reload, n) {
+                        Ok(next) => {
+                            let said = format!("reloaded {}: {} feeds, {} watches", next.source, next.feeds.len(), next.watches.len());
+                            let _ = reply.send(Ok(said));
+                            return Event::Reload(Box::new(next));
+                        }
+                        Err(problems) => {
+                            let _ = reply.send(Err(problems));
+                        }
+                    },
                 },
                 Some(joined) = generation.feeds.join_next() => {
                     // a feed loop ends early when the store fails, or when its feed is disabled
@@ -312,16 +366,20 @@ impl Service {
         }
     }
 
-    /// Reads the config again for a reload. None when it is invalid: that is logged, the
-    /// running config stays in force and the alert log is reopened all the same.
-    fn reread(&self, reload: &impl Fn() -> anyhow::Result<Config>, n: usize) -> Option<Config> {
+    /// Reads the config again for a reload. Its problems when it is invalid: they are
+    /// logged, the running config stays in force and the alert log is reopened all the same.
+    fn reread(
+        &self,
+        reload: &impl Fn() -> anyhow::Result<Config>,
+        n: usize,
+    ) -> Result<Config, String> {
         notify::send(&format!(
             "RELOADING=1\nMONOTONIC_USEC={}",
             notify::monotonic_usec()
         ));
         info!("reloading the config");
         match reload() {
-            Ok(next) => Some(next),
+            Ok(next) => Ok(next),
             Err(e) => {
                 error!(
                     error = format!("{e:#}"),
@@ -331,7 +389,7 @@ impl Service {
                 notify::send(&format!(
                     "READY=1\nSTATUS=polling {n} feeds (config reload failed, see the log)"
                 ));
-                None
+                Err(format!("{e:#}"))
             }
         }
     }
@@ -397,10 +455,10 @@ impl Service {
         stop: &CancellationToken,
     ) -> anyhow::Result<JoinSet<anyhow::Result<()>>> {
         let mut tasks = JoinSet::new();
-        let feeds: Vec<&FeedConfig> = self.config.feeds.iter().filter(|f| f.enabled).collect();
+        let feeds = super::active_feeds(&self.config, &self.poller.store)?;
         let n = feeds.len();
         let now = chrono::Utc::now();
-        for (i, feed) in feeds.into_iter().enumerate() {
+        for (i, feed) in feeds.iter().enumerate() {
             let state = self.poller.state(feed)?;
             let interval = schedule::interval(feed, &self.config.schedule, &state, now);
             let first = schedule::first_delay(i, n, interval, state.next_poll, now);

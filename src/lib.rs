@@ -15,6 +15,7 @@ pub mod dedup;
 pub mod deliver;
 pub mod demo;
 pub mod fetch;
+pub mod filter;
 pub mod hosts;
 pub mod manual;
 pub mod metrics;

@@ -66,9 +66,14 @@ pub enum Command {
     Items {
         #[arg(long)]
         json: bool,
-        /// Only items seen in this feed.
+        /// Only items seen in this feed (exit 2, with the feeds, for a name that does not exist).
         #[arg(long, value_name = "NAME")]
         feed: Option<String>,
+        /// Only items that alerted for this watch.
+        #[arg(long, value_name = "NAME")]
+        watch: Option<String>,
+        #[command(flatten)]
+        when: When,
         /// At most this many (0: all).
         #[arg(long, default_value_t = 50)]
         limit: usize,
@@ -77,9 +82,14 @@ pub enum Command {
     Alerts {
         #[arg(long)]
         json: bool,
-        /// Only alerts of this watch.
+        /// Only alerts of this watch (exit 2, with the watches, for a name that does not exist).
         #[arg(long, value_name = "NAME")]
         watch: Option<String>,
+        /// Only alerts for items seen in this feed.
+        #[arg(long, value_name = "NAME")]
+        feed: Option<String>,
+        #[command(flatten)]
+        when: When,
         /// Then keep printing new lines of the alert log as they are written (like
         /// `tail -F`: follows the log across rotation), until interrupted.
         #[arg(long, short)]
@@ -160,6 +170,18 @@ pub enum Command {
     /// Print the man page, as roff (for packaging).
     #[command(hide = true)]
     Man,
+}
+
+/// `--since` and `--until` of `items` (first seen) and `alerts` (raised).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct When {
+    /// Only from this time on: a duration before now (7d, 12h), a date (2026-11-30) or an
+    /// RFC 3339 time.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only up to this time (same forms as --since).
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

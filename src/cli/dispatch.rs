@@ -37,13 +37,21 @@ pub(super) fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Resume { name } => live::resume(&config, &name),
         Command::Reload => live::reload(&config),
         Command::Feeds { json } => query::feeds(&config, json),
-        Command::Items { json, feed, limit } => query::items(&config, json, feed, limit),
+        Command::Items {
+            json,
+            feed,
+            watch,
+            when,
+            limit,
+        } => query::items(&config, json, (feed, watch, when), limit),
         Command::Alerts {
             json,
             watch,
+            feed,
+            when,
             limit,
             follow,
-        } => query::alerts(&config, json, watch, limit, follow),
+        } => query::alerts(&config, json, (feed, watch, when), limit, follow),
         Command::Match {
             text,
             file,

@@ -21,7 +21,7 @@ mod progress;
 mod query;
 mod service;
 
-pub use args::{Cli, Command, OpmlCommand};
+pub use args::{Cli, Command, OpmlCommand, When};
 pub use check::describe;
 pub use matching::{Streams, rematch_with};
 

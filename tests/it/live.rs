@@ -237,3 +237,69 @@ fn an_api_address_in_use_is_exit_1() {
         stderr(&out)
     );
 }
+
+/// `items` and `alerts` say when a query is wrong, the same with and without a service:
+/// an unknown name is exit 2 with the names and the closest; `--since`/`--until`/`--watch`/
+/// `--feed` select; the API answers an unknown parameter 400, listing the accepted ones.
+#[test]
+fn queries_say_when_they_are_wrong() {
+    let (s, setup, _) = setup(example_watches());
+    ok(&setup, &["once"]);
+    let check = |beside: &str| {
+        let out = setup.run(&["items", "--feed", "mtt"]);
+        assert_eq!(out.status.code(), Some(2), "{beside}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("did you mean \"mt\""),
+            "{beside}: {}",
+            stderr(&out)
+        );
+        let out = setup.run(&["alerts", "--watch", "csta"]);
+        assert_eq!(out.status.code(), Some(2), "{beside}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("watches: cis, csto"),
+            "{beside}: {}",
+            stderr(&out)
+        );
+        let out = setup.run(&["alerts", "--since", "yesterday"]);
+        assert_eq!(out.status.code(), Some(2), "{beside}: {}", stderr(&out));
+        let rows = |args: &[&str]| ok(&setup, args).lines().count();
+        assert_eq!(rows(&["alerts", "--json", "--since", "1h"]), 2, "{beside}");
+        assert_eq!(
+            rows(&["alerts", "--json", "--until", "2000-01-01"]),
+            0,
+            "{beside}"
+        );
+        assert_eq!(
+            rows(&["alerts", "--json", "--feed", "mt", "--watch", "csto"]),
+            1,
+            "{beside}"
+        );
+        assert_eq!(rows(&["items", "--json", "--watch", "csto"]), 1, "{beside}");
+        assert_eq!(rows(&["items", "--json", "--limit", "0"]), 3, "{beside}");
+    };
+    check("alone");
+    let _d = start(&setup, &s);
+    check("beside the service");
+    let addr = feedwatch::api::address_of(&setup.dir.path().join("store")).unwrap();
+    let answer = |path: &str| {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            c,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        c.read_to_string(&mut text).unwrap();
+        text
+    };
+    let text = answer("/api/items?bogus=1");
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(
+        text.contains("accepted: feed, watch, since, until, limit, before"),
+        "{text}"
+    );
+    let text = answer("/api/alerts?watch=nope");
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(answer("/api/alerts?since=1h").starts_with("HTTP/1.1 200"));
+}

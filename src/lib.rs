@@ -27,6 +27,7 @@ pub mod rematch;
 pub mod schedule;
 pub mod service;
 pub mod sink;
+pub mod status;
 pub mod store;
 pub mod text;
 pub mod views;

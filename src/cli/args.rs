@@ -53,6 +53,13 @@ pub enum Command {
     Pause { name: String },
     /// Poll a paused feed again (a feed off in config stays off).
     Resume { name: String },
+    /// One screen about the service: version, uptime, config, store, feeds by state,
+    /// alerts of the last 24 h per watch, pending deliveries, the next polls.
+    Status {
+        /// One JSON object (documented in docs/operations.md).
+        #[arg(long)]
+        json: bool,
+    },
     /// Make the running service read its config again (as SIGHUP does) and print the
     /// outcome: exit 2 with the problems when the new config is invalid and was kept out.
     Reload,

@@ -36,6 +36,7 @@ pub(super) fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Pause { name } => live::pause(&config, &name),
         Command::Resume { name } => live::resume(&config, &name),
         Command::Reload => live::reload(&config),
+        Command::Status { json } => live::status(&config, json),
         Command::Feeds { json } => query::feeds(&config, json),
         Command::Items {
             json,

@@ -103,6 +103,21 @@ pub(super) fn resume(config: &Config, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `status`: from the running service, or from the store when none runs.
+pub(super) fn status(config: &Config, json: bool) -> anyhow::Result<()> {
+    let mut text = Vec::new();
+    let status = match in_service(config, &Request::Status, &mut text)? {
+        Some(_) => serde_json::from_slice(&text)?,
+        None => crate::status::status(config, &open_store(config)?, None, chrono::Utc::now())?,
+    };
+    if json {
+        println!("{status}");
+    } else {
+        print!("{}", crate::status::render(&status));
+    }
+    Ok(())
+}
+
 /// `reload`: what SIGHUP does, with the outcome. The config was already validated here
 /// (exit 2 when invalid); the service reads it again itself.
 pub(super) fn reload(config: &Config) -> anyhow::Result<()> {

@@ -61,6 +61,8 @@ pub enum Request {
     },
     /// The whole store as JSON lines, streamed in `Out` lines; `Summary` gives the counts.
     Export,
+    /// `status`: one `Out` line, the status object ([`crate::status`]).
+    Status,
 }
 
 /// One line of the service's answer.
@@ -105,14 +107,22 @@ fn beside_store(store: &Path) -> PathBuf {
     }
 }
 
+/// Where the systemd unit's service puts its socket (`RuntimeDirectory=feedwatch`).
+pub const SYSTEMD_SOCKET: &str = "/run/feedwatch/control.sock";
+
 /// Where the CLI looks for the running service: `[control] socket`, else the path the
-/// running service wrote beside the store.
+/// running service wrote beside the store, else the systemd unit's socket when the store
+/// is the unit's (an operator may not read the store directory, mode 0700).
 pub fn client_path(config: &Config) -> Option<PathBuf> {
     if let Some(p) = &config.control.socket {
         return Some(p.clone());
     }
-    let named = std::fs::read_to_string(config.storage.path.join(PATH_FILE)).ok()?;
-    Some(PathBuf::from(named.trim_end_matches('\n')))
+    if let Ok(named) = std::fs::read_to_string(config.storage.path.join(PATH_FILE)) {
+        return Some(PathBuf::from(named.trim_end_matches('\n')));
+    }
+    let unit = Path::new(SYSTEMD_SOCKET);
+    (config.storage.path.starts_with("/var/lib/feedwatch") && unit.exists())
+        .then(|| unit.to_path_buf())
 }
 
 /// A connection to the running service, when one listens on its control socket. `Ok(None)`

@@ -22,6 +22,9 @@ use crate::poll::Poller;
 use crate::service::Cycle;
 use crate::store::Store;
 
+/// When this process first served its control socket: the service's start, for `status`.
+static STARTED: std::sync::OnceLock<chrono::DateTime<chrono::Utc>> = std::sync::OnceLock::new();
+
 /// The poller in force, shared with the control channel (replaced on reload).
 pub type SharedPoller = Arc<RwLock<Arc<Poller>>>;
 
@@ -86,6 +89,7 @@ pub async fn start(
             )
         })?;
     }
+    STARTED.get_or_init(chrono::Utc::now);
     let listener = UnixListener::bind(&path)
         .map_err(|e| anyhow::anyhow!("binding the control socket {}: {e}", path.display()))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(MODE)).map_err(|e| {
@@ -257,6 +261,14 @@ async fn run(request: Request, ctl: &Ctl, tx: &mpsc::Sender<Reply>) -> anyhow::R
                 Ok::<(), anyhow::Error>(())
             })
             .await??;
+        }
+        Request::Status => {
+            let started = *STARTED.get_or_init(chrono::Utc::now);
+            let status = blocking(ctl, move |s| {
+                crate::status::status(&config, s, Some(started), chrono::Utc::now())
+            })
+            .await?;
+            tx.send(out(format!("{status}\n"))).await?;
         }
         Request::Export => {
             let (store, chunks) = (ctl.store.clone(), tx.clone());

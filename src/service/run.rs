@@ -139,6 +139,7 @@ impl Service {
             notify::send("STOPPING=1");
         }
         background.stop().await;
+        drop(poller); // its poller holds the store, which a compaction must have let go of
         let delivered = self.deliver().await?;
         if delivered > 0 {
             info!(alerts = delivered, "delivered the last alerts");

@@ -303,3 +303,25 @@ fn queries_say_when_they_are_wrong() {
     assert!(text.starts_with("HTTP/1.1 400"), "{text}");
     assert!(answer("/api/alerts?since=1h").starts_with("HTTP/1.1 200"));
 }
+
+/// `status --json` beside the service and without one: the documented fields.
+#[test]
+fn status_beside_the_running_service() {
+    let (s, setup, _) = setup(example_watches());
+    ok(&setup, &["once"]);
+    let alone: serde_json::Value =
+        serde_json::from_str(&ok(&setup, &["status", "--json"])).unwrap();
+    assert_eq!(alone["running"], false, "{alone}");
+    assert_eq!(alone["alerts_24h"]["cis"], 1, "{alone}");
+    let _d = start(&setup, &s);
+    let v: serde_json::Value = serde_json::from_str(&ok(&setup, &["status", "--json"])).unwrap();
+    assert_eq!(v["running"], true, "{v}");
+    assert!(v["uptime_secs"].as_i64().is_some(), "{v}");
+    assert_eq!(v["feeds"]["ok"], 1, "{v}");
+    assert_eq!(v["alerts_24h"]["csto"], 1, "{v}");
+    assert_eq!(v["pending"]["alert log"], 0, "{v}");
+    assert!(v["store"]["bytes"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["next_polls"][0]["feed"], "mt", "{v}");
+    let text = ok(&setup, &["status"]);
+    assert!(text.contains("alerts   last 24 h: cis 1, csto 1"), "{text}");
+}

@@ -163,6 +163,12 @@ pub enum Command {
     },
     /// Poll a bundled sample feed served on 127.0.0.1 and show the alerts (no network needed).
     Demo,
+    /// Add or remove a feed in the config file (comments and layout kept), check it, and
+    /// reload the running service.
+    Feed {
+        #[command(subcommand)]
+        command: FeedCommand,
+    },
     /// Exchange the feed list with feed readers, as OPML 2.0.
     Opml {
         #[command(subcommand)]
@@ -189,6 +195,24 @@ pub struct When {
     /// Only up to this time (same forms as --since).
     #[arg(long, value_name = "WHEN")]
     pub until: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FeedCommand {
+    /// Append a `[[feeds]]` table to the config file; the file is restored when the result
+    /// does not validate (exit 2).
+    Add {
+        name: String,
+        url: String,
+        /// How often to poll it, e.g. 15m (default: `[defaults] interval`).
+        #[arg(long, value_name = "D")]
+        interval: Option<String>,
+        /// What its first poll alerts for: a window such as 24h, "all" or "none".
+        #[arg(long, value_name = "W")]
+        backlog: Option<String>,
+    },
+    /// Cut the feed's `[[feeds]]` table out of the config file (its stored state stays).
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,8 +5,8 @@ use std::io::Write;
 
 use clap::CommandFactory;
 
-use super::{Cli, Command, OpmlCommand};
-use super::{backup, check, live, matching, opml, query, service};
+use super::{Cli, Command, FeedCommand, OpmlCommand};
+use super::{backup, check, feed, live, matching, opml, query, service};
 use crate::config::{self, Env};
 
 /// Runs one parsed command line.
@@ -24,6 +24,23 @@ pub(super) fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Opml {
             command: OpmlCommand::Import { file, dry_run },
         } => return opml::import(cli.config.as_deref(), &file, dry_run),
+        Command::Feed { command } => {
+            return match command {
+                FeedCommand::Add {
+                    name,
+                    url,
+                    interval,
+                    backlog,
+                } => feed::add(
+                    cli.config.as_deref(),
+                    &name,
+                    &url,
+                    interval.as_deref(),
+                    backlog.as_deref(),
+                ),
+                FeedCommand::Remove { name } => feed::remove(cli.config.as_deref(), &name),
+            };
+        }
         _ => {}
     }
     let config = config::load(cli.config.as_deref(), &Env::from_process())?;
@@ -74,6 +91,7 @@ pub(super) fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Demo
         | Command::Man
         | Command::Completions { .. }
+        | Command::Feed { .. }
         | Command::Opml {
             command: OpmlCommand::Import { .. },
         } => unreachable!("handled above"),

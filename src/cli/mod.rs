@@ -13,6 +13,7 @@ mod args;
 mod backup;
 mod check;
 mod dispatch;
+mod feed;
 mod live;
 mod logging;
 mod matching;
@@ -21,7 +22,7 @@ mod progress;
 mod query;
 mod service;
 
-pub use args::{Cli, Command, OpmlCommand, When};
+pub use args::{Cli, Command, FeedCommand, OpmlCommand, When};
 pub use check::describe;
 pub use matching::{Streams, rematch_with};
 

@@ -325,3 +325,52 @@ fn status_beside_the_running_service() {
     let text = ok(&setup, &["status"]);
     assert!(text.contains("alerts   last 24 h: cis 1, csto 1"), "{text}");
 }
+
+/// `feed add` beside the service: the config keeps its comments, the service reloads, and
+/// a poll of the new feed alerts; an invalid addition leaves the file as it was; `feed
+/// remove` cuts the table out.
+#[test]
+fn feed_add_and_remove_beside_the_running_service() {
+    let (s, setup, _) = setup(CIS_ONLY);
+    let mut text = std::fs::read_to_string(&setup.config).unwrap();
+    text.insert_str(0, "# operator's note: keep this\n");
+    std::fs::write(&setup.config, &text).unwrap();
+    let _d = start(&setup, &s);
+    wait_for("the cis alert", Duration::from_secs(20), || {
+        setup.alerts().len() == 1
+    });
+    let before = std::fs::read_to_string(&setup.config).unwrap();
+    let out = setup.run(&["feed", "add", "bad", &s.url("/b"), "--interval", "often"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&setup.config).unwrap(),
+        before,
+        "restored"
+    );
+    let text = ok(
+        &setup,
+        &["feed", "add", "second", &s.url("/b"), "--backlog", "all"],
+    );
+    assert!(text.contains("reloaded"), "{text}");
+    let after = std::fs::read_to_string(&setup.config).unwrap();
+    assert!(
+        after.starts_with(&before),
+        "appended, the rest kept:\n{after}"
+    );
+    assert!(after.contains("# operator's note: keep this"));
+    let text = ok(&setup, &["poll", "second"]);
+    assert!(text.starts_with("polled 1 feeds: 1 ok"), "{text}");
+    assert!(!s.seen("/b").is_empty());
+    // the same story seen in a second feed: no second alert for it
+    assert_eq!(setup.alerts().len(), 1);
+    let text = ok(&setup, &["feed", "remove", "second"]);
+    assert!(text.contains("removed"), "{text}");
+    let removed = std::fs::read_to_string(&setup.config).unwrap();
+    assert_eq!(
+        removed.trim_end(),
+        before.trim_end(),
+        "only the table is gone"
+    );
+    let out = setup.run(&["poll", "second"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

@@ -14,6 +14,7 @@ pub mod decode;
 pub mod dedup;
 pub mod deliver;
 pub mod demo;
+pub mod explain;
 pub mod fetch;
 pub mod filter;
 pub mod hosts;

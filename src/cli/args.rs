@@ -60,6 +60,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// One stored item (by key, link or guid): its keys, the feeds that carried it, and
+    /// for each watch whether it alerted and, if not, why.
+    Explain {
+        /// The item's key (as `items` shows it), link or guid.
+        item: String,
+        /// One JSON object (documented in docs/operations.md).
+        #[arg(long)]
+        json: bool,
+    },
     /// Make the running service read its config again (as SIGHUP does) and print the
     /// outcome: exit 2 with the problems when the new config is invalid and was kept out.
     Reload,

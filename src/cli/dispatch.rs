@@ -54,6 +54,7 @@ pub(super) fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Resume { name } => live::resume(&config, &name),
         Command::Reload => live::reload(&config),
         Command::Status { json } => live::status(&config, json),
+        Command::Explain { item, json } => live::explain(&config, &item, json),
         Command::Feeds { json } => query::feeds(&config, json),
         Command::Items {
             json,

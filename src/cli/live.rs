@@ -118,6 +118,22 @@ pub(super) fn status(config: &Config, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `explain ITEM`: from the running service, or from the store when none runs.
+pub(super) fn explain(config: &Config, item: &str, json: bool) -> anyhow::Result<()> {
+    let mut text = Vec::new();
+    let request = Request::Explain { item: item.into() };
+    let v = match in_service(config, &request, &mut text)? {
+        Some(_) => serde_json::from_slice(&text)?,
+        None => crate::explain::explain(config, &open_store(config)?, item)?,
+    };
+    if json {
+        println!("{v}");
+    } else {
+        print!("{}", crate::explain::render(&v));
+    }
+    Ok(())
+}
+
 /// `reload`: what SIGHUP does, with the outcome. The config was already validated here
 /// (exit 2 when invalid); the service reads it again itself.
 pub(super) fn reload(config: &Config) -> anyhow::Result<()> {

@@ -63,6 +63,10 @@ pub enum Request {
     Export,
     /// `status`: one `Out` line, the status object ([`crate::status`]).
     Status,
+    /// `explain ITEM`: one `Out` line, the explanation ([`crate::explain`]).
+    Explain {
+        item: String,
+    },
 }
 
 /// One line of the service's answer.

@@ -33,8 +33,9 @@ pub enum Ask {
     /// Re-read the config; the answer is the outcome in words, `Err` when it was invalid
     /// and the running config stays in force.
     Reload(oneshot::Sender<Result<String, String>>),
-    /// Restart the feed loops (a feed was enabled, paused or resumed).
-    Restart,
+    /// Restart the feed loops (a feed was enabled, paused or resumed); answered once they
+    /// have restarted.
+    Restart(oneshot::Sender<()>),
 }
 
 /// What the control channel works with: the same handles the API reads, plus the poller,
@@ -187,7 +188,7 @@ async fn run(request: Request, ctl: &Ctl, tx: &mpsc::Sender<Reply>) -> anyhow::R
                 Ok(store.enable(&feed).map(|w| (feed, w))?)
             })
             .await?;
-            ctl.asks.send(Ask::Restart).await?;
+            restart(ctl).await?;
             tx.send(out(super::enable_message(&was.0, was.1))).await?;
         }
         Request::Pause { feed } => {
@@ -197,7 +198,10 @@ async fn run(request: Request, ctl: &Ctl, tx: &mpsc::Sender<Reply>) -> anyhow::R
                 Ok(s.set_paused(&feed, Some(now)).map(|c| (feed, c))?)
             })
             .await?;
-            ctl.asks.send(Ask::Restart).await?;
+            restart(ctl).await?;
+            // a poll in flight until the restart may have written the feed's state meanwhile
+            let name = feed.clone();
+            blocking(ctl, move |s| Ok(s.set_paused(&name, Some(now))?)).await?;
             tx.send(out(super::pause_message(&feed, changed))).await?;
         }
         Request::Resume { feed } => {
@@ -206,7 +210,7 @@ async fn run(request: Request, ctl: &Ctl, tx: &mpsc::Sender<Reply>) -> anyhow::R
                 Ok(s.set_paused(&feed, None).map(|c| (feed, c))?)
             })
             .await?;
-            ctl.asks.send(Ask::Restart).await?;
+            restart(ctl).await?;
             tx.send(out(super::resume_message(&feed, changed, off)))
                 .await?;
         }
@@ -270,6 +274,10 @@ async fn run(request: Request, ctl: &Ctl, tx: &mpsc::Sender<Reply>) -> anyhow::R
             .await?;
             tx.send(out(format!("{status}\n"))).await?;
         }
+        Request::Explain { item } => {
+            let v = blocking(ctl, move |s| crate::explain::explain(&config, s, &item)).await?;
+            tx.send(out(format!("{v}\n"))).await?;
+        }
         Request::Export => {
             let (store, chunks) = (ctl.store.clone(), tx.clone());
             let counts = tokio::task::spawn_blocking(move || {
@@ -282,6 +290,13 @@ async fn run(request: Request, ctl: &Ctl, tx: &mpsc::Sender<Reply>) -> anyhow::R
         }
     }
     Ok(())
+}
+
+/// Restarts the feed loops and waits until they have.
+async fn restart(ctl: &Ctl) -> anyhow::Result<()> {
+    let (done, restarted) = oneshot::channel();
+    ctl.asks.send(Ask::Restart(done)).await?;
+    Ok(restarted.await?)
 }
 
 /// The configured feed called `name`, or a usage error listing the feeds.

@@ -23,6 +23,9 @@ use super::{Control, Service};
 use crate::alert::AlertLog;
 use crate::config::{Config, FeedConfig};
 use crate::ctl::{Ask, Ctl, SharedPoller};
+
+/// The answer to a reload asked on the control channel.
+type Reply = tokio::sync::oneshot::Sender<Result<String, String>>;
 use crate::deliver::{self, Wakes};
 use crate::fetch::Fetcher;
 use crate::notify;
@@ -55,15 +58,16 @@ enum Stopped {
 /// What ends one generation (the tasks of one config).
 enum Event {
     /// A valid config was read again: start the next generation with it.
-    Reload(Box<Config>),
+    Reload(Box<Config>, Option<Reply>),
     /// [`Control::stop`] was cancelled.
     Stop,
     /// The daily check found the store outgrown.
     Compact,
     /// A feed loop failed or panicked.
     FeedFailed(anyhow::Error),
-    /// The control channel changed a feed's state (enable, pause, resume): restart the loops.
-    Restart,
+    /// The control channel changed a feed's state (enable, pause, resume): restart the
+    /// loops, then answer.
+    Restart(tokio::sync::oneshot::Sender<()>),
 }
 
 impl Service {
@@ -225,15 +229,26 @@ impl Service {
                 .tend(&mut generation, &mut timers, (control, asked), reload)
                 .await
             {
-                Event::Reload(next) => {
+                Event::Reload(next, reply) => {
                     generation.stop().await;
                     self.apply(*next)?;
                     *shared_config.write().unwrap_or_else(|p| p.into_inner()) =
                         Arc::new(self.config.clone());
                     *poller.write().unwrap_or_else(|p| p.into_inner()) = self.poller.clone();
+                    if let Some(reply) = reply {
+                        let c = &self.config;
+                        let said = format!(
+                            "reloaded {}: {} feeds, {} watches",
+                            c.source,
+                            c.feeds.len(),
+                            c.watches.len()
+                        );
+                        let _ = reply.send(Ok(said));
+                    }
                 }
-                Event::Restart => {
+                Event::Restart(done) => {
                     generation.stop().await;
+                    let _ = done.send(());
                 }
                 Event::Stop => {
                     return Ok(match generation.stop().await {
@@ -310,19 +325,15 @@ impl Service {
                 msg = control.reload.recv(), if reloads_open => match msg {
                     Some(()) => {
                         if let Ok(next) = self.reread(reload, n) {
-                            return Event::Reload(Box::new(next));
+                            return Event::Reload(Box::new(next), None);
                         }
                     }
                     None => reloads_open = false,
                 },
                 Some(ask) = asked.recv() => match ask {
-                    Ask::Restart => return Event::Restart,
+                    Ask::Restart(done) => return Event::Restart(done),
                     Ask::Reload(reply) => match self.reread(reload, n) {
-                        Ok(next) => {
-                            let said = format!("reloaded {}: {} feeds, {} watches", next.source, next.feeds.len(), next.watches.len());
-                            let _ = reply.send(Ok(said));
-                            return Event::Reload(Box::new(next));
-                        }
+                        Ok(next) => return Event::Reload(Box::new(next), Some(reply)),
                         Err(problems) => {
                             let _ = reply.send(Err(problems));
                         }

@@ -374,3 +374,31 @@ fn feed_add_and_remove_beside_the_running_service() {
     let out = setup.run(&["poll", "second"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+/// `explain` beside the service and without: which watch alerted, and why another did not.
+#[test]
+fn explain_beside_the_running_service() {
+    let (s, setup, feeds) = setup(CIS_ONLY);
+    ok(&setup, &["once"]);
+    setup.write_config(&borrow(&feeds), "", example_watches());
+    let items = ok(&setup, &["items", "--json", "--watch", "cis"]);
+    let item: serde_json::Value = serde_json::from_str(items.lines().next().unwrap()).unwrap();
+    let key = item["key"].as_str().unwrap().to_string();
+    let link = item["link"].as_str().unwrap().to_string();
+    let check = |v: serde_json::Value| {
+        assert_eq!(v["key"], key.as_str(), "{v}");
+        assert_eq!(v["feeds"][0], "mt", "{v}");
+        let w = v["watches"].as_array().unwrap();
+        assert_eq!(w[0]["watch"], "cis");
+        assert_eq!(w[0]["alerted"], true, "{v}");
+        assert_eq!(w[1]["watch"], "csto");
+        assert_eq!(w[1]["fires"], true, "{v}");
+        assert_eq!(w[1]["alerted"], false, "{v}");
+        assert!(w[1]["why"].as_str().unwrap().contains("rematch"), "{v}");
+    };
+    check(serde_json::from_str(&ok(&setup, &["explain", "--json", &key])).unwrap());
+    let _d = start(&setup, &s);
+    check(serde_json::from_str(&ok(&setup, &["explain", "--json", &link])).unwrap());
+    let out = setup.run(&["explain", "nothing-like-it"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

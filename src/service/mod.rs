@@ -7,6 +7,7 @@
 //! Polls run under a semaphore (`fetch.concurrency`); a failing feed backs off on its own
 //! schedule and never holds up the others.
 
+mod clock;
 mod control;
 mod run;
 
@@ -27,8 +28,8 @@ use crate::poll::{Outcome, Poller};
 use crate::store::Store;
 use crate::watch::Matcher;
 
+pub use clock::RETENTION_EVERY;
 pub use control::{Control, signals};
-pub use run::RETENTION_EVERY;
 
 /// Kept here too: `rematch` and the CLI deliver through it.
 pub use crate::deliver::deliver_pending;

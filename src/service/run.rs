@@ -14,14 +14,14 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tokio::time::Interval;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error, info, warn};
 
+use super::clock::{Timers, feed_loop};
 use super::{Control, Service};
 use crate::alert::AlertLog;
-use crate::config::{Config, FeedConfig};
+use crate::config::Config;
 use crate::ctl::{Ask, Ctl, SharedPoller};
 
 /// The answer to a reload asked on the control channel.
@@ -29,7 +29,7 @@ type Reply = tokio::sync::oneshot::Sender<Result<String, String>>;
 use crate::deliver::{self, Wakes};
 use crate::fetch::Fetcher;
 use crate::notify;
-use crate::poll::{Outcome, Poller};
+use crate::poll::Poller;
 use crate::schedule;
 use crate::watch::Matcher;
 
@@ -531,90 +531,8 @@ impl Service {
     }
 }
 
-/// One feed's schedule: wait until due, poll, repeat; the poller says when it is due next.
-async fn feed_loop(
-    poller: Arc<Poller>,
-    feed: FeedConfig,
-    first: Duration,
-    wakes: Arc<Wakes>,
-    stop: CancellationToken,
-) -> anyhow::Result<()> {
-    let mut delay = first;
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(delay) => {}
-        }
-        let report = tokio::select! {
-            biased;
-            _ = stop.cancelled() => return Ok(()),
-            report = poller.poll(&feed) => report?,
-        };
-        if report.health_line
-            || matches!(report.outcome, Outcome::Polled { alerts, .. } if alerts > 0)
-        {
-            wakes.deliver.notify_one();
-        }
-        match report.next_in {
-            Some(d) => delay = d,
-            None => {
-                info!(feed = %feed.name, "feed disabled: not polled until `feedwatch enable {}`", feed.name);
-                return Ok(());
-            }
-        }
-    }
-}
-
-/// How often `run` applies retention and checks whether the store needs compacting (both
-/// also happen when the service opens).
-pub const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
-
-/// [`RETENTION_EVERY`], or `FEEDWATCH_MAINTENANCE_SECS` seconds (fractions allowed) when
-/// set: the daemon and torture tests shorten it so that compaction happens while `run` runs.
-fn maintenance_every() -> Duration {
-    std::env::var("FEEDWATCH_MAINTENANCE_SECS")
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|&s| s > 0.0)
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
-        .unwrap_or(RETENTION_EVERY)
-}
-
 /// How long a compaction in `run` waits for the store's last handle to be let go of.
 const RELEASE_WAIT: Duration = Duration::from_secs(60);
-
-/// The service's clocks, kept across reloads.
-struct Timers {
-    /// Every 5 s: the scheduler is alive (`/healthz`).
-    heartbeat: Interval,
-    /// Every 30 s: systemd's `STATUS=` line.
-    status: Interval,
-    /// Daily: retention and the compaction check (see [`maintenance_every`]).
-    maintenance: Interval,
-    /// Half systemd's `WatchdogSec=`; ticks only matter when `watchdog_on`.
-    watchdog: Interval,
-    /// Whether systemd asked for watchdog pings.
-    watchdog_on: bool,
-}
-
-impl Timers {
-    fn new() -> Timers {
-        let every = |d: Duration| {
-            tokio::time::interval_at(
-                crate::dates::instant_after(tokio::time::Instant::now(), d),
-                d,
-            )
-        };
-        let watchdog = notify::watchdog_interval();
-        Timers {
-            heartbeat: tokio::time::interval(Duration::from_secs(5)),
-            status: every(Duration::from_secs(30)),
-            maintenance: every(maintenance_every()),
-            watchdog: every(watchdog.map_or(Duration::from_secs(3600), |w| w / 2)),
-            watchdog_on: watchdog.is_some(),
-        }
-    }
-}
 
 /// The tasks that live as long as one open store: the deliverer and the API.
 struct Background {

@@ -1,6 +1,7 @@
 //! The local HTTP endpoint of a running service (`[api] listen`, 127.0.0.1:9185 by
 //! default): `GET /healthz`, `GET /metrics` (Prometheus), and read-only JSON lines at
-//! `/api/feeds`, `/api/items?feed=&limit=`, `/api/alerts?watch=&limit=`, the same objects
+//! `/api/feeds`, `/api/items` and `/api/alerts` (`feed`, `watch`, `since`, `until`, `limit`:
+//! checked by [`crate::filter`], 400 when wrong), the same objects
 //! as `feedwatch feeds|items|alerts --json`. sled lets one process open the store, so this
 //! is how the CLI queries a store that the service holds: the service writes the address
 //! it bound beside the store, in `feedwatch.api`.
@@ -375,6 +376,13 @@ pub async fn each_row(
                 "the store is held by a running feedwatch, and its API at {base} does not answer"
             )
         })?;
+        if resp.status() == hyper::StatusCode::BAD_REQUEST.as_u16() {
+            let said = resp.text().await.unwrap_or_default();
+            return Err(crate::exit::usage_error(format!(
+                "{view}: {}",
+                said.trim_end()
+            )));
+        }
         if !resp.status().is_success() {
             anyhow::bail!(
                 "{url}: HTTP {}: {}",
@@ -480,6 +488,17 @@ impl Api {
                     "/api/items" => ("items", "feed"),
                     _ => ("alerts", "watch"),
                 };
+                let names: Vec<&str> = query.iter().map(|(n, _)| n.as_str()).collect();
+                let select = match crate::filter::Filter::from_params(
+                    &self.config(),
+                    &self.store,
+                    &names,
+                    param,
+                    chrono::Utc::now(),
+                ) {
+                    Ok(f) => f,
+                    Err(e) => return Ok(text(StatusCode::BAD_REQUEST, &format!("{e}\n"))),
+                };
                 let before = param("before");
                 if before
                     .as_deref()
@@ -494,14 +513,22 @@ impl Api {
                     &self.store,
                     view,
                     param(filter).as_deref(),
+                    &select,
                     limit,
                     before.as_deref(),
                     PAGE,
                 )?;
                 let next = page.next.map(|(cursor, left)| {
                     let mut q = url::form_urlencoded::Serializer::new(String::new());
-                    if let Some(f) = param(filter) {
-                        q.append_pair(filter, &f);
+                    for k in ["feed", "watch"] {
+                        if let Some(f) = param(k) {
+                            q.append_pair(k, &f);
+                        }
+                    }
+                    for (k, t) in [("since", select.since), ("until", select.until)] {
+                        if let Some(t) = t {
+                            q.append_pair(k, &crate::alert::rfc3339(t));
+                        }
                     }
                     q.append_pair("limit", &left.to_string());
                     q.append_pair("before", &cursor);

@@ -390,6 +390,12 @@ impl Poller {
 
     /// Saves the feed's state, with its feed-health line if it calls for one.
     fn save(&self, state: &FeedState, line: Option<(Key, HealthLine)>) -> Result<bool, StoreError> {
+        // an operator's pause or resume made while this poll ran wins over the state it read
+        let mut state = state.clone();
+        if let Some(stored) = self.store.feed_state(&state.name)? {
+            state.paused = stored.paused;
+        }
+        let state = &state;
         match line {
             Some((id, line)) => {
                 warn!(state = %line.state, since = %line.since, "feed health");

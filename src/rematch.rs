@@ -7,11 +7,15 @@
 //! batch, for delivery to the alert log like a poll's alerts. Run twice, it raises nothing
 //! the second time.
 
+use std::io::Write;
 use std::time::Duration;
+
+use anyhow::Context;
 
 use chrono::{DateTime, Utc};
 
 use crate::alert::Alert;
+use crate::config::{Config, WatchConfig};
 use crate::dedup::Key;
 use crate::store::{Result, Store};
 use crate::text::normalize;
@@ -105,4 +109,101 @@ pub fn raise(store: &Store, new: &[(Key, Alert)]) -> Result<Vec<Alert>> {
         written.extend(store.commit_alerts(batch)?);
     }
     Ok(written)
+}
+/// Where [`rematch_with`] writes, counts and delivers: this process's terminal and alert
+/// log, or a control connection and the running service's alert log.
+pub struct Streams<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    /// (items done, items in the store), after each item.
+    pub progress: &'a mut dyn FnMut(usize, usize),
+    /// Delivers the pending alerts to the alert log; how many.
+    pub deliver: &'a mut dyn FnMut(&crate::store::Store) -> anyhow::Result<usize>,
+}
+
+/// The watches `rematch --watch` selects, or a usage error listing them.
+pub fn select_watches(config: &Config, watch: Option<&str>) -> anyhow::Result<Vec<WatchConfig>> {
+    let Some(name) = watch else {
+        return Ok(config.watches.clone());
+    };
+    let w: Vec<WatchConfig> = config
+        .watches
+        .iter()
+        .filter(|w| w.name == name)
+        .cloned()
+        .collect();
+    if w.is_empty() {
+        return Err(crate::exit::UsageError(format!(
+            "rematch: no watch is named {name:?} in {}; its watches are: {}",
+            config.source,
+            crate::exit::names(config.watches.iter().map(|w| w.name.as_str()))
+        ))
+        .into());
+    }
+    Ok(w)
+}
+
+/// `rematch` on an open store: the same output whether this process holds the store or
+/// the running service does (through its control socket).
+pub fn rematch_with(
+    config: &Config,
+    store: &crate::store::Store,
+    since: Option<std::time::Duration>,
+    watch: Option<&str>,
+    dry_run: bool,
+    json: bool,
+    streams: Streams<'_>,
+) -> anyhow::Result<()> {
+    let Streams {
+        out,
+        err,
+        progress,
+        deliver,
+    } = streams;
+    let matcher = Matcher::new(&select_watches(config, watch)?)?;
+    let found = find(store, &matcher, since, Utc::now(), progress)
+        .context("rematch: reading the stored items")?;
+    let (alerts, verb) = if dry_run {
+        let alerts: Vec<Alert> = found.new.iter().map(|(_, a)| a.clone()).collect();
+        (alerts, "would be raised")
+    } else {
+        let written = raise(store, &found.new).context("rematch: committing alerts")?;
+        deliver(store).context("rematch: delivering alerts")?;
+        (written, "raised")
+    };
+    for a in &alerts {
+        if json {
+            writeln!(out, "{}", a.to_line())?;
+        } else {
+            let row = serde_json::to_value(a)?;
+            write!(
+                out,
+                "{}",
+                crate::views::render_alerts(std::slice::from_ref(&row))
+            )?;
+        }
+    }
+    let window = since.map_or(String::new(), |d| {
+        format!(" from the last {}", humantime::format_duration(d))
+    });
+    let mut summary = format!(
+        "rematch{}: {} items checked{window}, {} alert{} {verb}, {} already raised before",
+        if dry_run { " (dry run)" } else { "" },
+        found.checked,
+        alerts.len(),
+        if alerts.len() == 1 { "" } else { "s" },
+        found.already,
+    );
+    if dry_run {
+        summary.push_str("; nothing written");
+    } else if !alerts.is_empty() {
+        summary.push_str(&format!("; written to {}", config.alerts.log.display()));
+    }
+    if json {
+        writeln!(err, "{summary}")?;
+    } else {
+        writeln!(out, "{summary}")?;
+    }
+    out.flush()?;
+    Ok(())
 }

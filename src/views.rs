@@ -37,7 +37,8 @@ pub fn feeds(config: &Config, store: &Store, now: DateTime<Utc>) -> store::Resul
         let health = schedule::assess(&st, now);
         let state = match conf {
             None => "not in config",
-            Some(c) if !c.enabled => "paused",
+            Some(c) if !c.enabled => "off in config",
+            _ if st.paused.is_some() => "paused",
             _ => health.word(),
         };
         let since = match health {
@@ -160,10 +161,12 @@ pub struct Page {
 /// from below the cursor `before`, but at most about `max` in this page. A page ends
 /// between rows of different cursors (items of one poll share one), so a page may run
 /// over `max` by the rest of one poll's items.
+#[allow(clippy::too_many_arguments)]
 pub fn page(
     store: &Store,
     view: &str,
     filter: Option<&str>,
+    select: &crate::filter::Filter,
     limit: usize,
     before: Option<&str>,
     max: usize,
@@ -178,8 +181,11 @@ pub fn page(
     let mut last: Option<Cursor> = None;
     for row in rows {
         let (cursor, value) = row?;
-        if page.rows.len() >= want {
+        if page.rows.len() >= want || select.past(view, &value) {
             break;
+        }
+        if !select.keep(store, view, &value) {
+            continue;
         }
         if page.rows.len() >= max && last.as_ref() != Some(&cursor) {
             let left = if limit == 0 {
@@ -208,17 +214,31 @@ pub fn each_row(
     let limit = param("limit").and_then(|l| l.parse().ok()).unwrap_or(50);
     let take = if limit == 0 { usize::MAX } else { limit };
     let (feed, watch) = (param("feed"), param("watch"));
+    let select = if view == "feeds" {
+        crate::filter::Filter::default()
+    } else {
+        crate::filter::Filter::from_params(config, store, &[], &param, Utc::now())
+            .map_err(|e| crate::exit::usage_error(format!("{view}: {e}")))?
+    };
     let rows: Box<dyn Iterator<Item = store::Result<(Cursor, Value)>>> = match view {
         "feeds" => Box::new(
             feeds(config, store, Utc::now())?
                 .into_iter()
                 .map(|v| Ok((Cursor::default(), v))),
         ),
-        "items" => Box::new(each_item(store, feed.as_deref(), None).take(take)),
-        _ => Box::new(each_alert(store, watch.as_deref(), None)?.take(take)),
+        "items" => Box::new(each_item(store, feed.as_deref(), None)),
+        _ => Box::new(each_alert(store, watch.as_deref(), None)?),
     };
+    let mut shown = 0;
     for row in rows {
-        each(row?.1)?;
+        let row = row?.1;
+        if select.past(view, &row) || shown >= take {
+            break;
+        }
+        if select.keep(store, view, &row) {
+            shown += 1;
+            each(row)?;
+        }
     }
     Ok(())
 }

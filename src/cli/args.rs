@@ -12,7 +12,7 @@ Exit codes:
   0  done (for `once`: the cycle ran; feeds that failed are reported, not fatal)
   1  runtime failure (store or disk)
   2  invalid config or usage
-  3  the store is held by a running feedwatch (stop it first)
+  3  the store is held by a running feedwatch (only `import` needs it stopped)
   4  `once` ran but left something undone: every feed failed, or alerts are still
      undelivered to a sink (they stay pending); the summary says which
 
@@ -38,13 +38,42 @@ pub enum Command {
     Once,
     /// Validate the config and show what would be polled and watched (exit 2 if invalid).
     Check,
-    /// Poll one feed now, write its alerts, and show the outcome.
+    /// Poll feeds now, write their alerts, and show the outcome (beside a
+    /// running service: in it, through its control socket; `once` does the same there).
     Poll {
         /// The feed's name in the config.
-        name: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        name: Option<String>,
+        /// Every feed on in the config and not paused.
+        #[arg(long)]
+        all: bool,
     },
     /// Poll a feed again that was disabled because it answered 410 Gone.
     Enable { name: String },
+    /// Stop polling a feed until `resume` (kept in the store, across restarts; not the
+    /// config's `enabled = false`, shown as "off in config").
+    Pause { name: String },
+    /// Poll a paused feed again (a feed off in config stays off).
+    Resume { name: String },
+    /// One screen about the service: version, uptime, config, store, feeds by state,
+    /// alerts of the last 24 h per watch, pending deliveries, the next polls.
+    Status {
+        /// One JSON object (documented in docs/operations.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// One stored item (by key, link or guid): its keys, the feeds that carried it, and
+    /// for each watch whether it alerted and, if not, why.
+    Explain {
+        /// The item's key (as `items` shows it), link or guid.
+        item: String,
+        /// One JSON object (documented in docs/operations.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the running service read its config again (as SIGHUP does) and print the
+    /// outcome: exit 2 with the problems when the new config is invalid and was kept out.
+    Reload,
     /// Show each feed's health: state, last success, last error, next poll, items.
     Feeds {
         /// One JSON object per line.
@@ -55,9 +84,14 @@ pub enum Command {
     Items {
         #[arg(long)]
         json: bool,
-        /// Only items seen in this feed.
+        /// Only items seen in this feed (exit 2, with the feeds, for a name that does not exist).
         #[arg(long, value_name = "NAME")]
         feed: Option<String>,
+        /// Only items that alerted for this watch.
+        #[arg(long, value_name = "NAME")]
+        watch: Option<String>,
+        #[command(flatten)]
+        when: When,
         /// At most this many (0: all).
         #[arg(long, default_value_t = 50)]
         limit: usize,
@@ -66,9 +100,14 @@ pub enum Command {
     Alerts {
         #[arg(long)]
         json: bool,
-        /// Only alerts of this watch.
+        /// Only alerts of this watch (exit 2, with the watches, for a name that does not exist).
         #[arg(long, value_name = "NAME")]
         watch: Option<String>,
+        /// Only alerts for items seen in this feed.
+        #[arg(long, value_name = "NAME")]
+        feed: Option<String>,
+        #[command(flatten)]
+        when: When,
         /// Then keep printing new lines of the alert log as they are written (like
         /// `tail -F`: follows the log across rotation), until interrupted.
         #[arg(long, short)]
@@ -103,8 +142,8 @@ pub enum Command {
     /// Run the current watches over stored items; raise the alerts they never raised.
     ///
     /// Alerts are committed to the store and delivered to the alert log like the service's,
-    /// at most once per item and watch, ever: a second run raises nothing. It opens the
-    /// store, so stop the service first (exit 3 while it runs).
+    /// at most once per item and watch, ever: a second run raises nothing. Beside a running
+    /// service it runs in the service, through its control socket.
     Rematch {
         /// Only items published (or, undated, first seen) within this window, e.g. 7d.
         #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
@@ -126,7 +165,8 @@ pub enum Command {
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Restore an export into an empty store (storage.path of the config).
+    /// Restore an export into an empty store (storage.path of the config); the service
+    /// must be stopped (exit 3 while it runs).
     Import {
         /// The file written by `feedwatch export` (`-` for stdin).
         #[arg(value_name = "FILE")]
@@ -134,6 +174,12 @@ pub enum Command {
     },
     /// Poll a bundled sample feed served on 127.0.0.1 and show the alerts (no network needed).
     Demo,
+    /// Add or remove a feed in the config file (comments and layout kept), check it, and
+    /// reload the running service.
+    Feed {
+        #[command(subcommand)]
+        command: FeedCommand,
+    },
     /// Exchange the feed list with feed readers, as OPML 2.0.
     Opml {
         #[command(subcommand)]
@@ -153,6 +199,36 @@ pub enum Command {
     /// Print the man page, as roff (for packaging).
     #[command(hide = true)]
     Man,
+}
+
+/// `--since` and `--until` of `items` (first seen) and `alerts` (raised).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct When {
+    /// Only from this time on: a duration before now (7d, 12h), a date (2026-11-30) or an
+    /// RFC 3339 time.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only up to this time (same forms as --since).
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FeedCommand {
+    /// Append a `[[feeds]]` table to the config file; the file is restored when the result
+    /// does not validate (exit 2).
+    Add {
+        name: String,
+        url: String,
+        /// How often to poll it, e.g. 15m (default: `[defaults] interval`).
+        #[arg(long, value_name = "D")]
+        interval: Option<String>,
+        /// What its first poll alerts for: a window such as 24h, "all" or "none".
+        #[arg(long, value_name = "W")]
+        backlog: Option<String>,
+    },
+    /// Cut the feed's `[[feeds]]` table out of the config file (its stored state stays).
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -18,10 +18,7 @@ pub(super) fn export(config: &Config, output: Option<&Path>) -> anyhow::Result<(
         eprintln!("exported {counts}");
         return Ok(());
     };
-    let tmp = path.with_file_name(format!(
-        ".{}.partial",
-        path.file_name().unwrap_or_default().to_string_lossy()
-    ));
+    let tmp = partial(path);
     let file = std::fs::File::create(&tmp).with_context(|| {
         format!(
             "exporting to {}: cannot create {}",
@@ -59,6 +56,14 @@ pub(super) fn export(config: &Config, output: Option<&Path>) -> anyhow::Result<(
     Ok(())
 }
 
+/// The temporary file an export to `path` is written to, renamed over it when complete.
+pub(super) fn partial(path: &Path) -> std::path::PathBuf {
+    path.with_file_name(format!(
+        ".{}.partial",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ))
+}
+
 /// `import`: into the configured store, which must be empty.
 pub(super) fn import(config: &Config, file: &Path) -> anyhow::Result<()> {
     let input: Box<dyn std::io::BufRead> = if file == Path::new("-") {
@@ -68,7 +73,13 @@ pub(super) fn import(config: &Config, file: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot read the export {}", file.display()))?;
         Box::new(std::io::BufReader::new(f))
     };
-    let store = open_store(config)?;
+    let store = open_store(config).map_err(|e| {
+        if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Held { .. })) {
+            e.context("import restores into a stopped service's empty store: stop the service first (`systemctl stop feedwatch`), import, then start it")
+        } else {
+            e
+        }
+    })?;
     let counts = store.import(input).with_context(|| {
         format!(
             "importing {} into {}",

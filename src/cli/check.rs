@@ -26,7 +26,7 @@ pub fn describe(c: &Config) -> String {
             interval(f.interval),
             backlog(f.backlog),
             crate::redact::redact_url(f.url.as_str()),
-            if f.enabled { "" } else { "  (paused)" }
+            if f.enabled { "" } else { "  (off in config)" }
         ));
     }
     s.push_str(&format!("\n{} watches:\n", c.watches.len()));

@@ -5,8 +5,8 @@ use std::io::Write;
 
 use clap::CommandFactory;
 
-use super::{Cli, Command, OpmlCommand, SinksCommand};
-use super::{backup, check, matching, opml, query, service, sinks};
+use super::{Cli, Command, FeedCommand, OpmlCommand, SinksCommand};
+use super::{backup, check, feed, live, matching, opml, query, service, sinks};
 use crate::config::{self, Env};
 
 /// Runs one parsed command line.
@@ -24,23 +24,53 @@ pub(super) fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Opml {
             command: OpmlCommand::Import { file, dry_run },
         } => return opml::import(cli.config.as_deref(), &file, dry_run),
+        Command::Feed { command } => {
+            return match command {
+                FeedCommand::Add {
+                    name,
+                    url,
+                    interval,
+                    backlog,
+                } => feed::add(
+                    cli.config.as_deref(),
+                    &name,
+                    &url,
+                    interval.as_deref(),
+                    backlog.as_deref(),
+                ),
+                FeedCommand::Remove { name } => feed::remove(cli.config.as_deref(), &name),
+            };
+        }
         _ => {}
     }
     let config = config::load(cli.config.as_deref(), &Env::from_process())?;
     match cli.command {
         Command::Check => check::check(&config),
         Command::Run => service::run(config, cli.config),
-        Command::Once => service::once(config),
-        Command::Poll { name } => service::poll(config, &name),
-        Command::Enable { name } => service::enable(&config, &name),
+        Command::Once => live::once(config),
+        Command::Poll { name, .. } => live::poll(config, name),
+        Command::Enable { name } => live::enable(&config, &name),
+        Command::Pause { name } => live::pause(&config, &name),
+        Command::Resume { name } => live::resume(&config, &name),
+        Command::Reload => live::reload(&config),
+        Command::Status { json } => live::status(&config, json),
+        Command::Explain { item, json } => live::explain(&config, &item, json),
         Command::Feeds { json } => query::feeds(&config, json),
-        Command::Items { json, feed, limit } => query::items(&config, json, feed, limit),
+        Command::Items {
+            json,
+            feed,
+            watch,
+            when,
+            limit,
+        } => query::items(&config, json, (feed, watch, when), limit),
         Command::Alerts {
             json,
             watch,
+            feed,
+            when,
             limit,
             follow,
-        } => query::alerts(&config, json, watch, limit, follow),
+        } => query::alerts(&config, json, (feed, watch, when), limit, follow),
         Command::Match {
             text,
             file,
@@ -53,11 +83,11 @@ pub(super) fn dispatch(cli: Cli) -> anyhow::Result<()> {
             watch,
             dry_run,
             json,
-        } => matching::rematch(&config, since, watch.as_deref(), dry_run, json),
+        } => live::rematch(&config, since, watch.as_deref(), dry_run, json),
         Command::Opml {
             command: OpmlCommand::Export { output },
         } => opml::export(&config, output.as_deref()),
-        Command::Export { output } => backup::export(&config, output.as_deref()),
+        Command::Export { output } => live::export(&config, output.as_deref()),
         Command::Sinks {
             command: SinksCommand::Test { name },
         } => sinks::test(&config, &name),
@@ -65,6 +95,7 @@ pub(super) fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Demo
         | Command::Man
         | Command::Completions { .. }
+        | Command::Feed { .. }
         | Command::Opml {
             command: OpmlCommand::Import { .. },
         } => unreachable!("handled above"),

@@ -5,16 +5,14 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use chrono::Utc;
 
 use super::UsageError;
 use super::open_store;
 use super::progress::Progress;
-use crate::alert::{Alert, AlertLog};
-use crate::config::{Config, WatchConfig};
-use crate::rematch;
+use crate::alert::AlertLog;
+use crate::config::Config;
+use crate::rematch::{Streams, rematch_with, select_watches};
 use crate::service;
-use crate::views;
 use crate::watch::{Field, Match, Matcher, Rule, quote};
 
 /// `match`: every watch on one text, with why it fires or why not.
@@ -99,7 +97,7 @@ pub(super) fn try_match(
     Ok(())
 }
 
-/// `rematch`: the current watches over stored items.
+/// `rematch`: the current watches over stored items (this process opens the store).
 pub(super) fn rematch(
     config: &Config,
     since: Option<std::time::Duration>,
@@ -107,79 +105,35 @@ pub(super) fn rematch(
     dry_run: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let watches: Vec<WatchConfig> = match watch {
-        None => config.watches.clone(),
-        Some(name) => {
-            let w: Vec<WatchConfig> = config
-                .watches
-                .iter()
-                .filter(|w| w.name == name)
-                .cloned()
-                .collect();
-            if w.is_empty() {
-                return Err(UsageError(format!(
-                    "rematch: no watch is named {name:?} in {}; its watches are: {}",
-                    config.source,
-                    names(config.watches.iter().map(|w| w.name.as_str()))
-                ))
-                .into());
-            }
-            w
-        }
-    };
-    let matcher = Matcher::new(&watches)?;
+    // the watch is checked before the store is opened: a typo is exit 2 either way
+    select_watches(config, watch)?;
     let store = open_store(config)?;
     let mut progress = Progress::new("rematch");
-    let found = rematch::find(&store, &matcher, since, Utc::now(), &mut |done, total| {
-        progress.tick(done, total)
-    })
-    .context("rematch: reading the stored items")?;
-    progress.finish();
-    let (alerts, verb) = if dry_run {
-        let alerts: Vec<Alert> = found.new.iter().map(|(_, a)| a.clone()).collect();
-        (alerts, "would be raised")
-    } else {
-        let written = rematch::raise(&store, &found.new).context("rematch: committing alerts")?;
+    let mut deliver = |store: &crate::store::Store| {
         let mut log = AlertLog::open(&config.alerts.log).with_context(|| {
             format!(
                 "rematch: opening the alert log {} (the alerts stay pending in the store and are delivered by the next run)",
                 config.alerts.log.display()
             )
         })?;
-        service::deliver_pending(&store, &mut log).context("rematch: delivering alerts")?;
-        (written, "raised")
+        service::deliver_pending(store, &mut log)
     };
-    let mut out = std::io::stdout().lock();
-    for a in &alerts {
-        if json {
-            writeln!(out, "{}", a.to_line())?;
-        } else {
-            let row = serde_json::to_value(a)?;
-            write!(out, "{}", views::render_alerts(std::slice::from_ref(&row)))?;
-        }
-    }
-    let window = since.map_or(String::new(), |d| {
-        format!(" from the last {}", humantime::format_duration(d))
-    });
-    let mut summary = format!(
-        "rematch{}: {} items checked{window}, {} alert{} {verb}, {} already raised before",
-        if dry_run { " (dry run)" } else { "" },
-        found.checked,
-        alerts.len(),
-        if alerts.len() == 1 { "" } else { "s" },
-        found.already,
+    let result = rematch_with(
+        config,
+        &store,
+        since,
+        watch,
+        dry_run,
+        json,
+        Streams {
+            out: &mut std::io::stdout().lock(),
+            err: &mut std::io::stderr(),
+            progress: &mut |done, total| progress.tick(done, total),
+            deliver: &mut deliver,
+        },
     );
-    if dry_run {
-        summary.push_str("; nothing written");
-    } else if !alerts.is_empty() {
-        summary.push_str(&format!("; written to {}", config.alerts.log.display()));
-    }
-    if json {
-        eprintln!("{summary}");
-    } else {
-        writeln!(out, "{summary}")?;
-    }
-    Ok(())
+    progress.finish();
+    result
 }
 
 /// `"CIS" in title: …snippet…`, with the rule when it is not the any-list.

@@ -6,13 +6,15 @@
 
 use std::process::ExitCode;
 
-use crate::config::{Config, LoadError};
-use crate::store::{Store, StoreError};
+use crate::config::Config;
+use crate::store::Store;
 
 mod args;
 mod backup;
 mod check;
 mod dispatch;
+mod feed;
+mod live;
 mod logging;
 mod matching;
 mod opml;
@@ -21,29 +23,11 @@ mod query;
 mod service;
 mod sinks;
 
-pub use args::{Cli, Command, OpmlCommand, SinksCommand};
+pub use args::{Cli, Command, FeedCommand, OpmlCommand, SinksCommand, When};
 pub use check::describe;
 
-/// A command line that names something the config does not have: exit 2, like a config error.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(String);
-
-/// `once` ran its cycle but left something undone (every feed failed, or a sink still has
-/// alerts to send): exit 4.
-#[derive(Debug, thiserror::Error)]
-#[error("the cycle left something undone: {}", .0.join("; "))]
-pub struct Undone(Vec<String>);
-
-/// Exit codes, as documented in `--help` and the README. Their meanings are also spelled
-/// out in the `--help` footer (`args`) and the man page ([`crate::manual`]): change all three.
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const RUNTIME: u8 = 1;
-    pub const CONFIG: u8 = 2;
-    pub const HELD: u8 = 3;
-    pub const UNDONE: u8 = 4;
-}
+pub use crate::exit::code as exit;
+pub use crate::exit::{Undone, UsageError, code_for, usage_error};
 
 /// Runs a parsed command line; prints errors and returns the exit code.
 pub fn main(cli: Cli) -> ExitCode {
@@ -54,22 +38,6 @@ pub fn main(cli: Cli) -> ExitCode {
             eprintln!("feedwatch: {e:#}");
             ExitCode::from(code_for(&e))
         }
-    }
-}
-
-/// The exit code for an error: what the operator must fix decides it, not where it came from.
-fn code_for(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<LoadError>().is_some() || e.downcast_ref::<UsageError>().is_some() {
-        exit::CONFIG
-    } else if matches!(
-        e.downcast_ref::<StoreError>(),
-        Some(StoreError::Held { .. })
-    ) {
-        exit::HELD
-    } else if e.downcast_ref::<Undone>().is_some() {
-        exit::UNDONE
-    } else {
-        exit::RUNTIME
     }
 }
 

@@ -21,11 +21,10 @@ pub(super) fn feeds(config: &Config, json: bool) -> anyhow::Result<()> {
 pub(super) fn items(
     config: &Config,
     json: bool,
-    feed: Option<String>,
+    select: Select,
     limit: usize,
 ) -> anyhow::Result<()> {
-    let mut params = vec![("limit", limit.to_string())];
-    params.extend(feed.map(|f| ("feed", f)));
+    let params = params(limit, select);
     let print = &mut views::printer(json, views::render_items);
     query_each(config, "items", &params, print)
 }
@@ -34,12 +33,12 @@ pub(super) fn items(
 pub(super) fn alerts(
     config: &Config,
     json: bool,
-    watch: Option<String>,
+    select: Select,
     limit: usize,
     follow: bool,
 ) -> anyhow::Result<()> {
-    let mut params = vec![("limit", limit.to_string())];
-    params.extend(watch.clone().map(|w| ("watch", w)));
+    let watch = select.1.clone();
+    let params = params(limit, select);
     // where the log ends now: what is written after this is followed
     let from = std::fs::metadata(&config.alerts.log).map_or(0, |m| m.len());
     if !follow {
@@ -50,6 +49,19 @@ pub(super) fn alerts(
     rows.reverse(); // oldest first, then the new ones as they come
     show(&rows, json, views::render_alerts)?;
     follow_log(&config.alerts.log, from, watch.as_deref(), json)
+}
+
+/// `--feed`, `--watch`, `--since` and `--until`.
+pub(super) type Select = (Option<String>, Option<String>, super::When);
+
+/// The query parameters of `items` and `alerts` (the API's names).
+fn params(limit: usize, (feed, watch, when): Select) -> Vec<(&'static str, String)> {
+    let mut params = vec![("limit", limit.to_string())];
+    params.extend(feed.map(|f| ("feed", f)));
+    params.extend(watch.map(|w| ("watch", w)));
+    params.extend(when.since.map(|s| ("since", s)));
+    params.extend(when.until.map(|u| ("until", u)));
+    params
 }
 
 /// Where `feeds`, `items` and `alerts` get their data: the store, or the running service

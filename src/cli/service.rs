@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{Undone, open_store, runtime};
+use super::{Undone, runtime};
 use crate::config::{self, Config, Env};
 use crate::service::{self, Service};
 
@@ -39,22 +39,6 @@ pub(super) fn poll(config: Config, name: &str) -> anyhow::Result<()> {
         print!("{}", cycle.summary(&service.config.alerts.log));
         Ok(())
     })
-}
-
-/// `enable NAME`: poll a feed again that 410 Gone disabled.
-pub(super) fn enable(config: &Config, name: &str) -> anyhow::Result<()> {
-    if !config.feeds.iter().any(|f| f.name == name) {
-        anyhow::bail!("no feed called {name:?} in {}", config.source);
-    }
-    let store = open_store(config)?;
-    if store.enable(name)? {
-        println!(
-            "{name}: enabled; it is polled on the next cycle (or now with `feedwatch poll {name}`)"
-        );
-    } else {
-        println!("{name}: was not disabled");
-    }
-    Ok(())
 }
 
 /// `demo`: the bundled sample feed, served and polled locally.

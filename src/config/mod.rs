@@ -14,6 +14,7 @@
 //! section's defaults are its type's `Default` (or associated constants for the entries of
 //! a list); the reader starts from them and overrides what the file sets.
 
+mod control;
 mod feeds;
 mod probe;
 mod reader;
@@ -29,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use toml::de::DeTable;
 
+pub use control::ControlConfig;
 pub use feeds::{Backlog, DefaultsConfig, FeedConfig, Interval, MAX_BACKLOG};
 use reader::Reader;
 pub use reader::{MAX_DURATION, parse_size};
@@ -58,6 +60,7 @@ pub const KEYS: &[&str] = &[
     "api.listen",
     "api.allow_remote",
     "api.hosts",
+    "control.socket",
     "fetch.timeout",
     "fetch.connect_timeout",
     "fetch.read_timeout",
@@ -134,6 +137,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub alerts: AlertsConfig,
     pub api: ApiConfig,
+    pub control: ControlConfig,
     pub fetch: FetchConfig,
     pub schedule: ScheduleConfig,
     pub feeds: Vec<FeedConfig>,
@@ -296,8 +300,8 @@ impl Reader<'_> {
             doc,
             "",
             &[
-                "storage", "alerts", "api", "fetch", "schedule", "defaults", "feeds", "watch",
-                "sinks",
+                "storage", "alerts", "api", "control", "fetch", "schedule", "defaults", "feeds",
+                "watch", "sinks",
             ],
         );
         let empty = DeTable::default();
@@ -305,6 +309,7 @@ impl Reader<'_> {
         let alerts = self.section(doc, "alerts").unwrap_or(&empty);
         let fetch = self.section(doc, "fetch").unwrap_or(&empty);
         let api = self.section(doc, "api").unwrap_or(&empty);
+        let control = self.section(doc, "control").unwrap_or(&empty);
         let defaults = self.section(doc, "defaults").unwrap_or(&empty);
         let schedule = self.section(doc, "schedule").unwrap_or(&empty);
         let resolve = |p: PathBuf| match base {
@@ -315,6 +320,7 @@ impl Reader<'_> {
         let storage = self.storage(storage, env, resolve);
         let alerts = self.alerts(alerts, env, resolve);
         let api = self.api(api);
+        let control = self.control(control, resolve);
         let fetch = self.fetch(fetch);
         let schedule_at = doc.get("schedule").map_or(0, |v| v.span().start);
         let schedule = self.schedule(schedule, schedule_at);
@@ -328,6 +334,7 @@ impl Reader<'_> {
             storage,
             alerts,
             api,
+            control,
             fetch,
             schedule,
             feeds,
@@ -569,6 +576,7 @@ mod tests {
         assert_eq!(c.storage, StorageConfig::default(), "{text}");
         assert_eq!(c.alerts, AlertsConfig::default(), "{text}");
         assert_eq!(c.api, ApiConfig::default(), "{text}");
+        assert_eq!(c.control, ControlConfig::default(), "{text}");
         assert_eq!(c.fetch, FetchConfig::default(), "{text}");
         assert_eq!(c.schedule, ScheduleConfig::default(), "{text}");
         let defaults = DefaultsConfig::default();

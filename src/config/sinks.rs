@@ -347,7 +347,7 @@ impl Reader<'_> {
                 }
             };
             let template = self.string(t, &key, "template").and_then(|(tpl, span)| {
-                match crate::sink::message::check_template(&tpl) {
+                match crate::message::check_template(&tpl) {
                     Ok(()) => Some(tpl),
                     Err(e) => {
                         self.error(span.start, &format!("{key}.template"), e);

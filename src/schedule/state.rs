@@ -54,6 +54,10 @@ pub struct FeedState {
     /// this one read and write alike.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovered: Option<String>,
+    /// When an operator paused the feed (`feedwatch pause`): not polled until `feedwatch
+    /// resume`. Absent in stores written before pausing existed, and left out when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<DateTime<Utc>>,
 }
 
 /// Why a poll failed, as far as the schedule cares.

@@ -7,6 +7,7 @@
 //! Polls run under a semaphore (`fetch.concurrency`); a failing feed backs off on its own
 //! schedule and never holds up the others.
 
+mod clock;
 mod control;
 mod run;
 
@@ -27,8 +28,8 @@ use crate::poll::{Outcome, Poller};
 use crate::store::Store;
 use crate::watch::Matcher;
 
+pub use clock::RETENTION_EVERY;
 pub use control::{Control, signals};
-pub use run::RETENTION_EVERY;
 
 /// Kept here too: `rematch` and the CLI deliver through it.
 pub use crate::deliver::deliver_pending;
@@ -243,11 +244,12 @@ impl Service {
         deliver::deliver(self.poller.store.clone(), self.log.clone()).await
     }
 
-    /// Polls every enabled feed once, all at once within the global and per-host limits,
-    /// then delivers to the alert log and from there to every sink ([`deliver::drain_sinks`]).
+    /// Polls every enabled feed that is not paused once, all at once within the global and
+    /// per-host limits, then delivers to the alert log and from there to every sink
+    /// ([`deliver::drain_sinks`]).
     pub async fn once(&self) -> anyhow::Result<Cycle> {
         let mut set = JoinSet::new();
-        for feed in self.config.feeds.iter().filter(|f| f.enabled).cloned() {
+        for feed in active_feeds(&self.config, &self.poller.store)? {
             let poller = self.poller.clone();
             set.spawn(async move {
                 let report = poller.poll(&feed).await;
@@ -268,17 +270,50 @@ impl Service {
     /// Polls the feed called `name` now (`feedwatch poll NAME`), then delivers.
     pub async fn poll_one(&self, name: &str) -> anyhow::Result<Cycle> {
         let Some(feed) = self.config.feeds.iter().find(|f| f.name == name) else {
-            let names: Vec<&str> = self.config.feeds.iter().map(|f| f.name.as_str()).collect();
-            anyhow::bail!(
-                "no feed called {name:?} in {}; feeds: {}",
-                self.config.source,
-                names.join(", ")
-            );
+            return Err(unknown_feed(&self.config, name));
         };
+        refuse_paused(&self.poller.store, name)?;
         let report = self.poller.poll(feed).await?;
         let mut cycle = Cycle::default();
         cycle.outcomes.push((feed.name.clone(), report.outcome));
         cycle.delivered = self.deliver().await?;
         Ok(cycle)
     }
+}
+
+/// The error for a feed name the config does not have: it lists the feeds.
+pub fn unknown_feed(config: &Config, name: &str) -> anyhow::Error {
+    let names: Vec<&str> = config.feeds.iter().map(|f| f.name.as_str()).collect();
+    crate::exit::usage_error(format!(
+        "no feed called {name:?} in {}; feeds: {}",
+        config.source,
+        names.join(", ")
+    ))
+}
+
+/// An error when the operator paused the feed `name`: `poll NAME` does not override a pause.
+pub fn refuse_paused(store: &Store, name: &str) -> anyhow::Result<()> {
+    if store.feed_state(name)?.is_some_and(|s| s.paused.is_some()) {
+        return Err(crate::exit::usage_error(format!(
+            "{name}: paused; `feedwatch resume {name}` first"
+        )));
+    }
+    Ok(())
+}
+
+/// The feeds a cycle polls: those on in the config and not paused by an operator.
+pub fn active_feeds(
+    config: &Config,
+    store: &Store,
+) -> anyhow::Result<Vec<crate::config::FeedConfig>> {
+    let mut feeds = Vec::new();
+    for f in config.feeds.iter().filter(|f| f.enabled) {
+        if store
+            .feed_state(&f.name)?
+            .is_none_or(|s| s.paused.is_none())
+        {
+            feeds.push(f.clone());
+        }
+    }
+    Ok(feeds)
 }

@@ -14,18 +14,22 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tokio::time::Interval;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error, info, warn};
 
+use super::clock::{Timers, feed_loop};
 use super::{Control, Service};
 use crate::alert::AlertLog;
-use crate::config::{Config, FeedConfig};
+use crate::config::Config;
+use crate::ctl::{Ask, Ctl, SharedPoller};
+
+/// The answer to a reload asked on the control channel.
+type Reply = tokio::sync::oneshot::Sender<Result<String, String>>;
 use crate::deliver::{self, Wakes};
 use crate::fetch::Fetcher;
 use crate::notify;
-use crate::poll::{Outcome, Poller};
+use crate::poll::Poller;
 use crate::schedule;
 use crate::watch::Matcher;
 
@@ -54,13 +58,16 @@ enum Stopped {
 /// What ends one generation (the tasks of one config).
 enum Event {
     /// A valid config was read again: start the next generation with it.
-    Reload(Box<Config>),
+    Reload(Box<Config>, Option<Reply>),
     /// [`Control::stop`] was cancelled.
     Stop,
     /// The daily check found the store outgrown.
     Compact,
     /// A feed loop failed or panicked.
     FeedFailed(anyhow::Error),
+    /// The control channel changed a feed's state (enable, pause, resume): restart the
+    /// loops, then answer.
+    Restart(tokio::sync::oneshot::Sender<()>),
 }
 
 impl Service {
@@ -120,14 +127,23 @@ impl Service {
     ) -> anyhow::Result<Ended> {
         let shared_config: SharedConfig = Arc::new(RwLock::new(Arc::new(self.config.clone())));
         self.metrics.beat(); // alive from the start: /healthz must not flap before the first tick
-        let background = self.start_background(&shared_config).await;
+        let poller: SharedPoller = Arc::new(RwLock::new(self.poller.clone()));
+        let (asks, mut asked) = mpsc::channel(8);
+        let background = self.start_background(&shared_config, &poller, asks).await?;
         let stopped = self
-            .supervise(&background.wakes, &shared_config, control, reload)
+            .supervise(
+                &background.wakes,
+                (&shared_config, &poller),
+                control,
+                &mut asked,
+                reload,
+            )
             .await?;
         if !matches!(stopped, Stopped::Compact) {
             notify::send("STOPPING=1");
         }
         background.stop().await;
+        drop(poller); // its poller holds the store, which a compaction must have let go of
         let delivered = self.deliver().await?;
         if delivered > 0 {
             info!(alerts = delivered, "delivered the last alerts");
@@ -140,9 +156,16 @@ impl Service {
     }
 
     /// Starts the tasks that live as long as the open store: the API (when `[api] listen`
-    /// is set) and the deliverer.
-    async fn start_background(&self, config: &SharedConfig) -> Background {
+    /// is set; an address that cannot be bound is an error, exit 1), the control socket
+    /// and the deliverer.
+    async fn start_background(
+        &self,
+        config: &SharedConfig,
+        poller: &SharedPoller,
+        asks: mpsc::Sender<Ask>,
+    ) -> anyhow::Result<Background> {
         let stop = CancellationToken::new();
+        let guard = stop.clone().drop_guard(); // stops what started if the rest fails
         let tasks = TaskTracker::new();
         let wakes = Arc::new(Wakes::default());
         self.poller.articles.wake_deliverer(wakes.clone());
@@ -153,9 +176,26 @@ impl Service {
                 config: config.clone(),
             };
             if let Err(e) = crate::api::start(addr, api, stop.clone(), &tasks).await {
-                crate::api::warn_unavailable(addr, &e);
+                anyhow::bail!(
+                    "the api cannot listen on {addr} ([api] listen in {}): {e}; free the address, choose another, or set listen = \"\" to run without the api",
+                    self.config.source
+                );
             }
         }
+        let ctl = Ctl {
+            store: self.poller.store.clone(),
+            config: config.clone(),
+            poller: poller.clone(),
+            log: self.log.clone(),
+            asks,
+        };
+        crate::ctl::start(
+            crate::ctl::bind_path(&self.config),
+            ctl,
+            stop.clone(),
+            &tasks,
+        )
+        .await?;
         let deliverer = deliver::deliver_loop(
             self.poller.store.clone(),
             self.log.clone(),
@@ -164,11 +204,12 @@ impl Service {
             stop.clone(),
         );
         tasks.spawn(deliverer.instrument(tracing::info_span!("deliverer")));
-        Background {
+        guard.disarm();
+        Ok(Background {
             stop: stop.drop_guard(),
             tasks,
             wakes,
-        }
+        })
     }
 
     /// Runs one generation after another (a reload starts the next) until told to stop,
@@ -177,22 +218,38 @@ impl Service {
     async fn supervise(
         &mut self,
         wakes: &Arc<Wakes>,
-        shared_config: &SharedConfig,
+        (shared_config, poller): (&SharedConfig, &SharedPoller),
         control: &mut Control,
+        asked: &mut mpsc::Receiver<Ask>,
         reload: &impl Fn() -> anyhow::Result<Config>,
     ) -> anyhow::Result<Stopped> {
         let mut timers = Timers::new();
         loop {
             let mut generation = self.start_generation(wakes)?;
             match self
-                .tend(&mut generation, &mut timers, control, reload)
+                .tend(&mut generation, &mut timers, (control, asked), reload)
                 .await
             {
-                Event::Reload(next) => {
+                Event::Reload(next, reply) => {
                     generation.stop().await;
                     self.apply(*next)?;
                     *shared_config.write().unwrap_or_else(|p| p.into_inner()) =
                         Arc::new(self.config.clone());
+                    *poller.write().unwrap_or_else(|p| p.into_inner()) = self.poller.clone();
+                    if let Some(reply) = reply {
+                        let c = &self.config;
+                        let said = format!(
+                            "reloaded {}: {} feeds, {} watches",
+                            c.source,
+                            c.feeds.len(),
+                            c.watches.len()
+                        );
+                        let _ = reply.send(Ok(said));
+                    }
+                }
+                Event::Restart(done) => {
+                    generation.stop().await;
+                    let _ = done.send(());
                 }
                 Event::Stop => {
                     return Ok(match generation.stop().await {
@@ -239,7 +296,7 @@ impl Service {
         &mut self,
         generation: &mut Generation,
         timers: &mut Timers,
-        control: &mut Control,
+        (control, asked): (&mut Control, &mut mpsc::Receiver<Ask>),
         reload: &impl Fn() -> anyhow::Result<Config>,
     ) -> Event {
         let n = generation.started;
@@ -268,11 +325,20 @@ impl Service {
                 }
                 msg = control.reload.recv(), if reloads_open => match msg {
                     Some(()) => {
-                        if let Some(next) = self.reread(reload, n) {
-                            return Event::Reload(Box::new(next));
+                        if let Ok(next) = self.reread(reload, n) {
+                            return Event::Reload(Box::new(next), None);
                         }
                     }
                     None => reloads_open = false,
+                },
+                Some(ask) = asked.recv() => match ask {
+                    Ask::Restart(done) => return Event::Restart(done),
+                    Ask::Reload(reply) => match self.reread(reload, n) {
+                        Ok(next) => return Event::Reload(Box::new(next), Some(reply)),
+                        Err(problems) => {
+                            let _ = reply.send(Err(problems));
+                        }
+                    },
                 },
                 Some(joined) = generation.feeds.join_next() => {
                     // a feed loop ends early when the store fails, or when its feed is disabled
@@ -313,16 +379,20 @@ impl Service {
         }
     }
 
-    /// Reads the config again for a reload. None when it is invalid: that is logged, the
-    /// running config stays in force and the alert log is reopened all the same.
-    fn reread(&self, reload: &impl Fn() -> anyhow::Result<Config>, n: usize) -> Option<Config> {
+    /// Reads the config again for a reload. Its problems when it is invalid: they are
+    /// logged, the running config stays in force and the alert log is reopened all the same.
+    fn reread(
+        &self,
+        reload: &impl Fn() -> anyhow::Result<Config>,
+        n: usize,
+    ) -> Result<Config, String> {
         notify::send(&format!(
             "RELOADING=1\nMONOTONIC_USEC={}",
             notify::monotonic_usec()
         ));
         info!("reloading the config");
         match reload() {
-            Ok(next) => Some(next),
+            Ok(next) => Ok(next),
             Err(e) => {
                 error!(
                     error = format!("{e:#}"),
@@ -332,7 +402,7 @@ impl Service {
                 notify::send(&format!(
                     "READY=1\nSTATUS=polling {n} feeds (config reload failed, see the log)"
                 ));
-                None
+                Err(format!("{e:#}"))
             }
         }
     }
@@ -398,10 +468,10 @@ impl Service {
         stop: &CancellationToken,
     ) -> anyhow::Result<JoinSet<anyhow::Result<()>>> {
         let mut tasks = JoinSet::new();
-        let feeds: Vec<&FeedConfig> = self.config.feeds.iter().filter(|f| f.enabled).collect();
+        let feeds = super::active_feeds(&self.config, &self.poller.store)?;
         let n = feeds.len();
         let now = chrono::Utc::now();
-        for (i, feed) in feeds.into_iter().enumerate() {
+        for (i, feed) in feeds.iter().enumerate() {
             let state = self.poller.state(feed)?;
             let interval = schedule::interval(feed, &self.config.schedule, &state, now);
             let first = schedule::first_delay(i, n, interval, state.next_poll, now);
@@ -462,90 +532,8 @@ impl Service {
     }
 }
 
-/// One feed's schedule: wait until due, poll, repeat; the poller says when it is due next.
-async fn feed_loop(
-    poller: Arc<Poller>,
-    feed: FeedConfig,
-    first: Duration,
-    wakes: Arc<Wakes>,
-    stop: CancellationToken,
-) -> anyhow::Result<()> {
-    let mut delay = first;
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(delay) => {}
-        }
-        let report = tokio::select! {
-            biased;
-            _ = stop.cancelled() => return Ok(()),
-            report = poller.poll(&feed) => report?,
-        };
-        if report.health_line
-            || matches!(report.outcome, Outcome::Polled { alerts, .. } if alerts > 0)
-        {
-            wakes.deliver.notify_one();
-        }
-        match report.next_in {
-            Some(d) => delay = d,
-            None => {
-                info!(feed = %feed.name, "feed disabled: not polled until `feedwatch enable {}`", feed.name);
-                return Ok(());
-            }
-        }
-    }
-}
-
-/// How often `run` applies retention and checks whether the store needs compacting (both
-/// also happen when the service opens).
-pub const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
-
-/// [`RETENTION_EVERY`], or `FEEDWATCH_MAINTENANCE_SECS` seconds (fractions allowed) when
-/// set: the daemon and torture tests shorten it so that compaction happens while `run` runs.
-fn maintenance_every() -> Duration {
-    std::env::var("FEEDWATCH_MAINTENANCE_SECS")
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|&s| s > 0.0)
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
-        .unwrap_or(RETENTION_EVERY)
-}
-
 /// How long a compaction in `run` waits for the store's last handle to be let go of.
 const RELEASE_WAIT: Duration = Duration::from_secs(60);
-
-/// The service's clocks, kept across reloads.
-struct Timers {
-    /// Every 5 s: the scheduler is alive (`/healthz`).
-    heartbeat: Interval,
-    /// Every 30 s: systemd's `STATUS=` line.
-    status: Interval,
-    /// Daily: retention and the compaction check (see [`maintenance_every`]).
-    maintenance: Interval,
-    /// Half systemd's `WatchdogSec=`; ticks only matter when `watchdog_on`.
-    watchdog: Interval,
-    /// Whether systemd asked for watchdog pings.
-    watchdog_on: bool,
-}
-
-impl Timers {
-    fn new() -> Timers {
-        let every = |d: Duration| {
-            tokio::time::interval_at(
-                crate::dates::instant_after(tokio::time::Instant::now(), d),
-                d,
-            )
-        };
-        let watchdog = notify::watchdog_interval();
-        Timers {
-            heartbeat: tokio::time::interval(Duration::from_secs(5)),
-            status: every(Duration::from_secs(30)),
-            maintenance: every(maintenance_every()),
-            watchdog: every(watchdog.map_or(Duration::from_secs(3600), |w| w / 2)),
-            watchdog_on: watchdog.is_some(),
-        }
-    }
-}
 
 /// The tasks that live as long as one open store: the deliverer and the API.
 struct Background {

@@ -3,8 +3,8 @@
 
 use url::Url;
 
-use super::message::{Markup, Message};
 use super::{Failure, http};
+use crate::message::{Markup, Message};
 
 /// Which chat's webhook format.
 #[derive(Clone, Copy)]

@@ -11,8 +11,8 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::Failure;
-use super::message::{Markup, Message};
 use crate::config::{EmailSink, Starttls};
+use crate::message::{Markup, Message};
 
 /// Longest body, in characters; a digest that would be longer lists fewer alerts.
 const MAX_CHARS: usize = 100_000;

@@ -3,9 +3,9 @@
 //! the alert id (a digest: a hash of its alert ids), so a retried send is the same
 //! message to the homeserver, never a second one.
 
-use super::message::{Markup, Message};
 use super::{Failure, http};
 use crate::config::MatrixSink;
+use crate::message::{Markup, Message};
 
 /// Matrix events are limited to 65,536 bytes; the two bodies share it.
 const MAX_CHARS: usize = 12_000;

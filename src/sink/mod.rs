@@ -28,7 +28,6 @@ mod email;
 mod exec;
 mod http;
 mod matrix;
-pub mod message;
 mod ntfy;
 pub mod telegram;
 mod webhook;
@@ -240,7 +239,7 @@ pub(crate) async fn send(
                 .iter()
                 .filter_map(|l| serde_json::from_str(l).ok())
                 .collect();
-            let msg = message::Message {
+            let msg = crate::message::Message {
                 sink: &sink.name,
                 template: sink.template.as_deref(),
                 alerts: &alerts,

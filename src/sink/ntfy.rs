@@ -2,9 +2,9 @@
 //! with the item's link as the click action. ntfy has no idempotency key: a retried
 //! publish after a lost answer can show twice.
 
-use super::message::{Markup, Message};
 use super::{Failure, http};
 use crate::config::NtfySink;
+use crate::message::{Markup, Message};
 
 /// ntfy's limit on a message body is 4,096 bytes; characters here, kept well under it
 /// for Cyrillic's two bytes each.

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::message::{Markup, Message};
 use super::{Failure, http};
 use crate::config::TelegramSink;
+use crate::message::{Markup, Message};
 
 /// Telegram's limit on a message's text.
 const MAX_CHARS: usize = 4096;

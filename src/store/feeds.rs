@@ -26,6 +26,21 @@ impl Store {
         Ok(was)
     }
 
+    /// Pauses (`Some(now)`) or resumes (`None`) a feed, keeping the rest of its state; a feed
+    /// never polled gets a state of its own. Returns whether the pause changed.
+    pub fn set_paused(&self, name: &str, paused: Option<chrono::DateTime<Utc>>) -> Result<bool> {
+        let mut state = self
+            .feed_state(name)?
+            .unwrap_or_else(|| FeedState::new(name));
+        if state.paused.is_some() == paused.is_some() {
+            return Ok(false);
+        }
+        state.paused = paused;
+        self.save_feed_state(&state)?;
+        self.flush()?;
+        Ok(true)
+    }
+
     pub fn save_feed_state(&self, state: &FeedState) -> Result<()> {
         self.feeds.insert(state.name.as_bytes(), encode(state))?;
         Ok(())

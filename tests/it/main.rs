@@ -23,6 +23,8 @@ mod fidelity;
 mod full_text;
 /// Hostile servers: hangs, dribbles, huge bodies, bombs, redirect tricks, odd documents.
 mod hostile;
+/// Every command beside a running service, through its control socket.
+mod live;
 /// `opml export` and `opml import`: round trip, duplicates, other readers' files, errors.
 mod opml;
 /// The man page and shell completions generated from the CLI.

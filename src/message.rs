@@ -328,7 +328,7 @@ mod tests {
     /// The template shown in docs/alerts.md renders.
     #[test]
     fn the_documented_template_renders() {
-        let doc = include_str!("../../docs/alerts.md");
+        let doc = include_str!("../docs/alerts.md");
         let start = doc.find("template = \"\"\"").unwrap() + 14;
         let source = &doc[start..start + doc[start..].find("\"\"\"").unwrap()];
         check_template(source).unwrap();

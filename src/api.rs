@@ -38,7 +38,7 @@ use tracing::{Instrument, info, warn};
 use crate::config::Config;
 use crate::metrics::{Gauges, Metrics};
 use crate::schedule::{self, Health};
-use crate::store::Store;
+use crate::store::slot::{StoreSlot, Unavailable};
 use crate::views;
 
 /// The file beside the store that names the API address of the process holding it.
@@ -65,7 +65,8 @@ pub const PAGE: usize = 500;
 /// What the endpoint reads.
 #[derive(Clone)]
 pub struct Api {
-    pub store: Arc<Store>,
+    /// The store, or why it is out (compacting, failed and being reopened).
+    pub store: Arc<StoreSlot>,
     pub metrics: Arc<Metrics>,
     /// The config in force (replaced on reload).
     pub config: Arc<RwLock<Arc<Config>>>,
@@ -369,12 +370,18 @@ pub async fn each_row(
     crate::fetch::install_crypto_provider();
     let client = reqwest::Client::new();
     let mut url = reqwest::Url::parse_with_params(&format!("{base}/api/{view}"), params)?;
+    let deadline = Instant::now() + CLI_WAIT;
     loop {
         let resp = client.get(url.clone()).send().await.with_context(|| {
             format!(
                 "the store is held by a running feedwatch, and its API at {base} does not answer"
             )
         })?;
+        // compacting or reopening the store: ask again when it says, for a while
+        if let Some(wait) = retry_after(&resp).filter(|_| Instant::now() < deadline) {
+            tokio::time::sleep(wait.min(deadline - Instant::now())).await;
+            continue;
+        }
         if !resp.status().is_success() {
             anyhow::bail!(
                 "{url}: HTTP {}: {}",
@@ -397,6 +404,25 @@ pub async fn each_row(
             None => return Ok(()),
         }
     }
+}
+
+/// How long the CLI waits for a running service whose store is out (compacting it, or
+/// opening it again) before it gives up with the service's reason.
+pub const CLI_WAIT: Duration = Duration::from_secs(60);
+
+/// The pause a 503 asks for with `Retry-After` (at most 5 s between two asks).
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    if resp.status() != StatusCode::SERVICE_UNAVAILABLE {
+        return None;
+    }
+    let secs: u64 = resp
+        .headers()
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs.clamp(1, 5)))
 }
 
 /// The target of a `Link: <...>; rel="next"` header.
@@ -435,6 +461,9 @@ impl Served {
             return text(StatusCode::METHOD_NOT_ALLOWED, "only GET is served\n");
         }
         let path = req.uri().path().to_string();
+        if let (Err(why), false) = (self.api.store.get(), path == "/metrics") {
+            return unavailable(&path, &why);
+        }
         // store reads are blocking, and a few at a time (each may read many records)
         let _turn = match path.as_str() {
             "/healthz" => None,
@@ -468,11 +497,22 @@ impl Api {
     ) -> crate::store::Result<Response<Full<Bytes>>> {
         let param = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let limit = param("limit").and_then(|l| l.parse().ok()).unwrap_or(50);
+        let store = match self.store.get() {
+            Ok(store) => store,
+            // the counters are the process's: shown while the store is out, without gauges
+            Err(_) if path == "/metrics" => {
+                return Ok(text(
+                    StatusCode::OK,
+                    &self.metrics.render(&Gauges::default()),
+                ));
+            }
+            Err(why) => return Ok(unavailable(path, &why)),
+        };
         match path {
-            "/healthz" => Ok(self.healthz()),
-            "/metrics" => self.metrics_text().map(|t| text(StatusCode::OK, &t)),
+            "/healthz" => Ok(self.healthz(&store)),
+            "/metrics" => self.metrics_text(&store).map(|t| text(StatusCode::OK, &t)),
             "/api/feeds" => {
-                let rows = views::feeds(&self.config(), &self.store, chrono::Utc::now())?;
+                let rows = views::feeds(&self.config(), &store, chrono::Utc::now())?;
                 Ok(lines(rows, None))
             }
             "/api/items" | "/api/alerts" => {
@@ -491,7 +531,7 @@ impl Api {
                     ));
                 }
                 let page = views::page(
-                    &self.store,
+                    &store,
                     view,
                     param(filter).as_deref(),
                     limit,
@@ -524,7 +564,7 @@ impl Api {
     }
 
     /// 200 when the scheduler beat recently and the store takes a write; 503 and why not.
-    fn healthz(&self) -> Response<Full<Bytes>> {
+    fn healthz(&self, store: &crate::store::Store) -> Response<Full<Bytes>> {
         let beat = self
             .metrics
             .heartbeat
@@ -548,7 +588,7 @@ impl Api {
                 &format!("unhealthy: {e}\n"),
             );
         }
-        if let Err(e) = self.store.check_writable() {
+        if let Err(e) = store.check_writable() {
             return text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &format!("unhealthy: the store is not writable: {e}\n"),
@@ -557,16 +597,16 @@ impl Api {
         text(StatusCode::OK, "ok\n")
     }
 
-    fn metrics_text(&self) -> crate::store::Result<String> {
+    fn metrics_text(&self, store: &crate::store::Store) -> crate::store::Result<String> {
         let config = self.config();
         let now = chrono::Utc::now();
         let mut g = Gauges {
             feeds: config.feeds.iter().filter(|f| f.enabled).count() as u64,
-            store_bytes: dir_size(self.store.path()),
-            pending_lines: self.store.pending_count() as u64,
+            store_bytes: dir_size(store.path()),
+            pending_lines: store.pending_count() as u64,
             ..Gauges::default()
         };
-        for state in self.store.feed_states()? {
+        for state in store.feed_states()? {
             if !config
                 .feeds
                 .iter()
@@ -600,6 +640,19 @@ fn lines(rows: Vec<serde_json::Value>, next: Option<String>) -> Response<Full<By
     if let Some(link) = next.and_then(|n| format!("<{n}>; rel=\"next\"").parse().ok()) {
         resp.headers_mut().insert("link", link);
     }
+    resp
+}
+
+/// 503 while the store is out: "compacting" or why it failed, with a `Retry-After`.
+fn unavailable(path: &str, why: &Unavailable) -> Response<Full<Bytes>> {
+    let word = match why.state {
+        crate::store::slot::SlotState::Compacting => "compacting",
+        _ if path == "/healthz" => "unhealthy",
+        _ => "unavailable",
+    };
+    let mut resp = text(StatusCode::SERVICE_UNAVAILABLE, &format!("{word}: {why}\n"));
+    resp.headers_mut()
+        .insert("retry-after", why.retry_after.as_secs().max(1).into());
     resp
 }
 

@@ -10,7 +10,7 @@ use crate::service::{self, Service};
 /// `run`: the service, reloading the config from `path` (as given on the command line) on SIGHUP.
 pub(super) fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     runtime()?.block_on(async {
-        let service = Service::open(config).await?;
+        let service = Service::open_compacting(config).await?;
         let reload = move || Ok(config::load(path.as_deref(), &Env::from_process())?);
         service.run(service::signals(), reload).await
     })

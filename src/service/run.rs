@@ -24,9 +24,12 @@ use crate::alert::AlertLog;
 use crate::config::{Config, FeedConfig};
 use crate::deliver::{self, Wakes};
 use crate::fetch::Fetcher;
+use crate::metrics::Metrics;
 use crate::notify;
 use crate::poll::{Outcome, Poller};
 use crate::schedule;
+use crate::store::slot::{SlotState, StoreSlot};
+use crate::store::{Store, StoreError};
 use crate::watch::Matcher;
 
 /// The config in force, shared with the API (replaced on reload).
@@ -34,19 +37,25 @@ type SharedConfig = Arc<RwLock<Arc<Config>>>;
 
 /// Why one [`Service::serve`] ended.
 enum Ended {
-    /// Told to stop, or a feed loop failed.
+    /// Told to stop.
     Stopped,
-    /// The daily check found the store outgrown: everything holding it has stopped and let
-    /// go of it; open the service again with this config, which compacts the store.
-    Compact(Box<Config>),
+    /// The daily check found the store outgrown: everything holding it has stopped; here
+    /// it is, to compact, with the config and the metrics to carry on with.
+    Compact(Box<Config>, Store, Arc<Metrics>),
+    /// The store refused a write (a full disk: sled 0.34 then refuses every write until
+    /// it is opened again): everything holding it has stopped; here it is, to close and
+    /// open again, and why.
+    StoreFailed(Box<Config>, Store, Arc<Metrics>, String),
 }
 
 /// Why the feed loops of one [`Service::serve`] stopped.
 enum Stopped {
     /// [`Control::stop`] was cancelled.
     Told,
-    /// A feed loop failed (the store refused it) or panicked.
+    /// A feed loop panicked, or a reload could not be applied.
     Failed(anyhow::Error),
+    /// The store refused a write: it is to be closed and opened again.
+    StoreFailed(anyhow::Error),
     /// The store has outgrown its live data and is to be compacted.
     Compact,
 }
@@ -61,6 +70,12 @@ enum Event {
     Compact,
     /// A feed loop failed or panicked.
     FeedFailed(anyhow::Error),
+}
+
+/// Whether an error is the store's (so reopening it may cure it).
+fn is_store_error(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|c| c.is::<StoreError>() || c.is::<crate::poll::PollError>())
 }
 
 impl Service {
@@ -87,67 +102,124 @@ impl Service {
     /// the config with `reload`: added feeds start, removed feeds stop, changed watches apply
     /// to items seen from then on, the alert log is reopened (for logrotate); an invalid
     /// config is reported and the running one kept. Once a day retention runs, and when the
-    /// store's directory has outgrown its live data, polls pause while the store is closed,
+    /// store's directory has outgrown its live data, polls pause while the store is
     /// compacted and opened again (sled gives no space back on its own, and a service may
-    /// run for months without a restart). Returns after polls in flight are cancelled,
-    /// pending alerts delivered and the store flushed.
+    /// run for months without a restart). When the store refuses writes (a full disk),
+    /// polls pause while it is closed and opened again, with backoff, until it takes writes.
+    /// The API stays up throughout, reading the store through a [`StoreSlot`] that says
+    /// "compacting" or why the store failed while it is out. Returns after polls in flight
+    /// are cancelled, pending alerts delivered and the store flushed.
     pub async fn run(
         self,
         mut control: Control,
         reload: impl Fn() -> anyhow::Result<Config>,
     ) -> anyhow::Result<()> {
-        let mut service = self;
+        let slot = StoreSlot::new(self.poller.store.clone());
+        let shared_config: SharedConfig = Arc::new(RwLock::new(Arc::new(self.config.clone())));
+        let api = self.start_api(&slot, &shared_config).await;
+        let result = Service::stretches(self, &slot, &shared_config, &mut control, &reload).await;
+        api.stop().await;
+        result
+    }
+
+    /// The stretches of [`Service::run`], each on one open store, with the store
+    /// compacted or reopened between them.
+    async fn stretches(
+        first: Service,
+        slot: &Arc<StoreSlot>,
+        shared_config: &SharedConfig,
+        control: &mut Control,
+        reload: &impl Fn() -> anyhow::Result<Config>,
+    ) -> anyhow::Result<()> {
+        let mut service = first;
         loop {
-            match service.serve(&mut control, &reload).await? {
+            let ended = service.serve(slot, shared_config, control, reload).await?;
+            let next = match ended {
                 Ended::Stopped => return Ok(()),
-                Ended::Compact(config) => {
-                    info!("compacting the store: polls pause until it is done");
-                    notify::send("STATUS=compacting the store");
-                    // opening compacts the store (and keeps systemd's watchdog fed meanwhile)
-                    service = Service::open(*config).await?;
+                Ended::Compact(config, store, metrics) => {
+                    match compact(*config, store, metrics.clone(), slot).await {
+                        Ok(service) => Some(service),
+                        Err((config, e)) => {
+                            let why = format!("{e:#}");
+                            error!(error = %why, "compacting the store failed; opening it again");
+                            reopen(config, metrics, slot, control, why).await
+                        }
+                    }
                 }
+                Ended::StoreFailed(config, store, metrics, why) => {
+                    error!(error = %why, "the store refuses writes: polls pause while it is closed and opened again until it takes writes (nothing is lost: what was not recorded is polled again)");
+                    drop(store);
+                    reopen(*config, metrics, slot, control, why).await
+                }
+            };
+            match next {
+                Some(next) => service = next,
+                None => return Ok(()), // told to stop meanwhile
             }
         }
     }
 
-    /// One stretch of [`Service::run`] on one open store: start the deliverer and the API,
-    /// run generations of feed loops until told to stop or to compact, stop the tasks,
-    /// deliver the last alerts, and for a compaction let go of the store.
+    /// One stretch of [`Service::run`] on one open store: start the deliverer, run
+    /// generations of feed loops until told to stop, to compact, or the store fails, stop
+    /// the tasks, deliver the last alerts, and (but when stopping) take the store out of
+    /// `slot` and let go of it.
     async fn serve(
         mut self,
+        slot: &Arc<StoreSlot>,
+        shared_config: &SharedConfig,
         control: &mut Control,
         reload: &impl Fn() -> anyhow::Result<Config>,
     ) -> anyhow::Result<Ended> {
-        let shared_config: SharedConfig = Arc::new(RwLock::new(Arc::new(self.config.clone())));
         self.metrics.beat(); // alive from the start: /healthz must not flap before the first tick
-        let background = self.start_background(&shared_config).await;
-        let stopped = self
-            .supervise(&background.wakes, &shared_config, control, reload)
-            .await?;
-        if !matches!(stopped, Stopped::Compact) {
+        let background = self.start_background();
+        let stopped = match self
+            .supervise(&background.wakes, shared_config, control, reload)
+            .await
+        {
+            Ok(stopped) => stopped,
+            Err(e) if is_store_error(&e) => Stopped::StoreFailed(e),
+            Err(e) => return Err(e),
+        };
+        if matches!(stopped, Stopped::Told | Stopped::Failed(_)) {
             notify::send("STOPPING=1");
         }
         background.stop().await;
-        let delivered = self.deliver().await?;
-        if delivered > 0 {
-            info!(alerts = delivered, "delivered the last alerts");
+        match self.deliver().await {
+            Ok(0) => {}
+            Ok(n) => info!(alerts = n, "delivered the last alerts"),
+            Err(e) if matches!(stopped, Stopped::StoreFailed(_) | Stopped::Compact) => {
+                warn!(
+                    error = format!("{e:#}"),
+                    "delivering the last alerts failed; they stay pending"
+                )
+            }
+            Err(e) => return Err(e),
         }
         match stopped {
             Stopped::Told => Ok(Ended::Stopped),
             Stopped::Failed(e) => Err(e),
-            Stopped::Compact => self.release_store().await,
+            Stopped::Compact => {
+                let (config, store, metrics) =
+                    self.release_store(slot, SlotState::Compacting).await?;
+                Ok(Ended::Compact(config, store, metrics))
+            }
+            Stopped::StoreFailed(e) => {
+                let why = format!("{e:#}");
+                let (config, store, metrics) = self
+                    .release_store(slot, SlotState::Failed(why.clone()))
+                    .await?;
+                Ok(Ended::StoreFailed(config, store, metrics, why))
+            }
         }
     }
 
-    /// Starts the tasks that live as long as the open store: the API (when `[api] listen`
-    /// is set) and the deliverer.
-    async fn start_background(&self, config: &SharedConfig) -> Background {
+    /// Starts the API (when `[api] listen` is set), for the whole of `run`.
+    async fn start_api(&self, slot: &Arc<StoreSlot>, config: &SharedConfig) -> Background {
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let wakes = Arc::new(Wakes::default());
         if let Some(addr) = self.config.api.listen {
             let api = crate::api::Api {
-                store: self.poller.store.clone(),
+                store: slot.clone(),
                 metrics: self.metrics.clone(),
                 config: config.clone(),
             };
@@ -155,6 +227,18 @@ impl Service {
                 crate::api::warn_unavailable(addr, &e);
             }
         }
+        Background {
+            stop: stop.drop_guard(),
+            tasks,
+            wakes: Arc::new(Wakes::default()),
+        }
+    }
+
+    /// Starts the task that lives as long as the open store: the deliverer.
+    fn start_background(&self) -> Background {
+        let stop = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let wakes = Arc::new(Wakes::default());
         let deliverer = deliver::deliver_loop(
             self.poller.store.clone(),
             self.log.clone(),
@@ -205,7 +289,11 @@ impl Service {
                 }
                 Event::FeedFailed(e) => {
                     generation.stop().await;
-                    return Ok(Stopped::Failed(e));
+                    return Ok(if is_store_error(&e) {
+                        Stopped::StoreFailed(e)
+                    } else {
+                        Stopped::Failed(e)
+                    });
                 }
             }
         }
@@ -336,24 +424,34 @@ impl Service {
         }
     }
 
-    /// After the tasks of a stretch have stopped, waits until the last of their handles on
-    /// the store is gone (a request or delivery may still be finishing), so that opening
-    /// the service again can compact it.
-    async fn release_store(self) -> anyhow::Result<Ended> {
-        let store = Arc::downgrade(&self.poller.store);
-        let config = self.config.clone();
+    /// After the tasks of a stretch have stopped: takes the store out of `slot` (readers
+    /// are told `state` meanwhile) and waits until the last other handle on it is gone (a
+    /// request or delivery may still be finishing); the store, and what to carry on with.
+    async fn release_store(
+        self,
+        slot: &StoreSlot,
+        state: SlotState,
+    ) -> anyhow::Result<(Box<Config>, Store, Arc<Metrics>)> {
+        let mut store = slot
+            .take(state)
+            .unwrap_or_else(|| self.poller.store.clone());
+        let config = Box::new(self.config.clone());
+        let metrics = self.metrics.clone();
         drop(self);
         let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
-        while store.strong_count() > 0 {
+        loop {
+            match Arc::try_unwrap(store) {
+                Ok(store) => return Ok((config, store, metrics)),
+                Err(again) => store = again,
+            }
             if tokio::time::Instant::now() >= deadline {
                 anyhow::bail!(
-                    "compacting the store: it was still in use {} s after polls stopped; exiting, so that the restart compacts it",
+                    "closing the store: it was still in use {} s after polls stopped; exiting, so that the restart opens it afresh",
                     RELEASE_WAIT.as_secs()
                 );
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Ok(Ended::Compact(Box::new(config)))
     }
 
     /// Whether the store has outgrown its live data (see [`Store::outgrown`]).
@@ -459,6 +557,99 @@ impl Service {
             }
         }
     }
+}
+
+/// Compacts `store` (taken out of `slot`, which says "compacting" meanwhile) and opens the
+/// service on the result; on failure the config back, to reopen the store with.
+async fn compact(
+    config: Config,
+    store: Store,
+    metrics: Arc<Metrics>,
+    slot: &StoreSlot,
+) -> Result<Service, (Config, anyhow::Error)> {
+    info!(
+        "compacting the store: polls pause until it is done; the api answers \"compacting\" meanwhile"
+    );
+    notify::send("STATUS=compacting the store");
+    let patience = super::keep_systemd_patient("compacting the store");
+    let cache = config.storage.cache;
+    let done = tokio::task::spawn_blocking(move || store.compact_now(cache)).await;
+    patience.abort();
+    let (store, compacted) = match done {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => return Err((config, e.into())),
+        Err(e) => return Err((config, e.into())),
+    };
+    super::log_compacted(&config, &compacted);
+    let store = Arc::new(store);
+    match Service::on_store(config.clone(), store.clone(), metrics).await {
+        Ok(service) => {
+            slot.put(store);
+            Ok(service)
+        }
+        Err(e) => Err((config, e)),
+    }
+}
+
+/// The first and the longest pause between attempts to open a failed store again.
+const REOPEN_FIRST: Duration = Duration::from_millis(500);
+const REOPEN_MAX: Duration = Duration::from_secs(30);
+
+/// Opens the store again (its old handle closed), with backoff, until it opens and takes a
+/// write; meanwhile `slot` says why not (`/healthz`: 503 and the reason). None when told
+/// to stop first.
+async fn reopen(
+    config: Config,
+    metrics: Arc<Metrics>,
+    slot: &StoreSlot,
+    control: &mut Control,
+    why: String,
+) -> Option<Service> {
+    slot.set_out(SlotState::Failed(why));
+    notify::send("STATUS=the store refuses writes; opening it again with backoff");
+    let patience = super::keep_systemd_patient("the store refuses writes; opening it again");
+    let mut pause = REOPEN_FIRST;
+    let opened = loop {
+        tokio::select! {
+            _ = control.stop.cancelled() => break None,
+            _ = tokio::time::sleep(pause) => {}
+        }
+        let path = config.storage.path.clone();
+        let cache = config.storage.cache;
+        let store = tokio::task::spawn_blocking(move || -> anyhow::Result<Store> {
+            let store = Store::open(&path, cache)?;
+            store.check_writable()?;
+            store.flush()?;
+            Ok(store)
+        })
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r);
+        let service = match store {
+            Ok(store) => {
+                let store = Arc::new(store);
+                Service::on_store(config.clone(), store.clone(), metrics.clone())
+                    .await
+                    .map(|s| (s, store))
+            }
+            Err(e) => Err(e),
+        };
+        match service {
+            Ok((service, store)) => {
+                info!("the store takes writes again: polls resume");
+                slot.put(store);
+                break Some(service);
+            }
+            Err(e) => {
+                let why = format!("{e:#}");
+                warn!(error = %why, retry_in = ?pause, "opening the store again failed");
+                slot.set_out(SlotState::Failed(why));
+            }
+        }
+        pause = (pause * 2).min(REOPEN_MAX);
+    };
+    patience.abort();
+    opened
 }
 
 /// One feed's schedule: wait until due, poll, repeat; the poller says when it is due next.

@@ -231,16 +231,32 @@ impl Store {
         slack: Option<u64>,
     ) -> Result<(Store, Option<Compacted>)> {
         let store = Store::open(path, cache)?;
-        let before = store.disk_use()?;
         let live = match slack {
             Some(slack) => store.outgrown_over(slack)?,
             None => Some(store.live_bytes()?),
         };
-        let Some(live) = live else {
-            return Ok((store, None));
-        };
-        let records = store.compact(cache)?;
-        let store = Store::open(path, cache)?;
+        match live {
+            Some(live) => {
+                let (store, done) = store.compact_measured(cache, live)?;
+                Ok((store, Some(done)))
+            }
+            None => Ok((store, None)),
+        }
+    }
+
+    /// Compacts this store now (see [`Store::compact`]) and opens the result; for a
+    /// running service whose daily check found the store outgrown.
+    pub fn compact_now(self, cache: u64) -> Result<(Store, Compacted)> {
+        let live = self.live_bytes()?;
+        self.compact_measured(cache, live)
+    }
+
+    /// [`Store::compact_now`] with the live data measured already.
+    fn compact_measured(self, cache: u64, live: u64) -> Result<(Store, Compacted)> {
+        let path = self.path.clone();
+        let before = self.disk_use()?;
+        let records = self.compact(cache)?;
+        let store = Store::open(&path, cache)?;
         let after = store.disk_use()?;
         store.meta.insert(LIVE_BYTES, &live.to_be_bytes())?;
         // a small store's copy is mostly sled's preallocated segments: its ratio would say
@@ -253,15 +269,13 @@ impl Store {
         } else {
             store.meta.remove(COPY_RATIO)?;
         }
-        Ok((
-            store,
-            Some(Compacted {
-                before,
-                after,
-                live,
-                records,
-            }),
-        ))
+        let done = Compacted {
+            before,
+            after,
+            live,
+            records,
+        };
+        Ok((store, done))
     }
 
     /// Rewrites this store into a fresh directory and swaps it in place of this one; this
@@ -274,9 +288,15 @@ impl Store {
         remove_dir(&retired, "the store left by a compaction")?;
         let mut copy = Store::open_raw(&fresh, cache)?;
         copy.owns_pid_file = false;
+        let counts = self.stream_into(&copy)?;
         copy.set_schema(SCHEMA_VERSION)?;
-        let counts = self.copy_into(&copy)?;
         copy.flush()?;
+        // the files that name the holder go along, so that a reader finds them throughout
+        for name in CARRIED {
+            if let Ok(text) = std::fs::read(path.join(name)) {
+                let _ = std::fs::write(fresh.join(name), text);
+            }
+        }
         let marker = fresh.join(COMPACTED);
         std::fs::File::create(&marker)
             .and_then(|f| f.sync_all())
@@ -295,6 +315,65 @@ impl Store {
         remove_dir(&retired, "the store left by a compaction")?;
         let _ = std::fs::remove_file(path.join(COMPACTED));
         Ok(counts)
+    }
+}
+
+/// Records copied between two flushes of the copy, and their bytes.
+const BATCH: usize = 10_000;
+const BATCH_BYTES: usize = 4 << 20;
+/// Bytes copied between flushes: sled keeps what is not yet flushed in memory.
+const FLUSH_BYTES: usize = 64 << 20;
+
+/// The files beside the store that name the process holding it (the pid, the API's
+/// address), carried into the compacted copy.
+const CARRIED: [&str; 2] = ["feedwatch.pid", "feedwatch.api"];
+
+impl Store {
+    /// Copies every tree of this store into `target` as it is (keys and values, no decoding),
+    /// tree by tree in bounded batches, flushing as it goes: memory stays bounded by the
+    /// batch and the page caches, whatever the size of the store.
+    fn stream_into(&self, target: &Store) -> Result<Counts> {
+        let mut counts = Counts::default();
+        let mut unflushed = 0;
+        for name in self.db.tree_names() {
+            let from = self.db.open_tree(&name)?;
+            let to = target.db.open_tree(&name)?;
+            let (mut batch, mut n, mut bytes) = (sled::Batch::default(), 0, 0);
+            for entry in from.iter() {
+                let (k, v) = entry?;
+                count(&mut counts, &name, &k);
+                bytes += k.len() + v.len();
+                batch.insert(k, v);
+                n += 1;
+                if n >= BATCH || bytes >= BATCH_BYTES {
+                    to.apply_batch(std::mem::take(&mut batch))?;
+                    unflushed += bytes;
+                    (n, bytes) = (0, 0);
+                    if unflushed >= FLUSH_BYTES {
+                        target.flush()?;
+                        unflushed = 0;
+                    }
+                }
+            }
+            to.apply_batch(batch)?;
+            unflushed += bytes;
+        }
+        Ok(counts)
+    }
+}
+
+/// Counts one record of tree `name` as what an export would call it.
+fn count(counts: &mut Counts, name: &[u8], key: &[u8]) {
+    match name {
+        b"feeds" => counts.feeds += 1,
+        b"items" => counts.items += 1,
+        b"seen" => counts.seen += 1,
+        b"alerts" => counts.alerts += 1,
+        b"health" => counts.health += 1,
+        b"outbox" => counts.pending += 1,
+        b"journal" => counts.journal += 1,
+        b"meta" if key.starts_with(super::outbox::SINK_CURSOR.as_bytes()) => counts.cursors += 1,
+        _ => {}
     }
 }
 

@@ -45,6 +45,7 @@ mod migrate;
 mod outbox;
 mod query;
 pub mod retention;
+pub mod slot;
 
 pub use query::{Cursor, ItemsNewest};
 

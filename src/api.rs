@@ -220,7 +220,7 @@ pub async fn start(
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let addr_file: PathBuf = api.store.path().join(ADDR_FILE);
-    let _ = std::fs::write(&addr_file, bound.to_string());
+    api.store.announce(bound);
     let cap = connection_cap();
     info!(listen = %bound, connections = cap, "api listening");
     if !bound.ip().is_loopback() {

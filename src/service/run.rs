@@ -116,8 +116,35 @@ impl Service {
     ) -> anyhow::Result<()> {
         let slot = StoreSlot::new(self.poller.store.clone());
         let shared_config: SharedConfig = Arc::new(RwLock::new(Arc::new(self.config.clone())));
-        let api = self.start_api(&slot, &shared_config).await;
+        let api = start_api(&self.config, &self.metrics, &slot, &shared_config).await;
         let result = Service::stretches(self, &slot, &shared_config, &mut control, &reload).await;
+        api.stop().await;
+        result
+    }
+
+    /// [`Service::run`] when the store could not be opened at start-up for a full disk
+    /// (`why`): the API starts and says so, and the store is opened with backoff until it
+    /// takes writes, then the service runs as usual. Exiting instead would be retried by
+    /// systemd at once, and its start limit would leave the service down after space
+    /// returns.
+    pub async fn run_on_a_full_disk(
+        config: Config,
+        why: String,
+        mut control: Control,
+        reload: impl Fn() -> anyhow::Result<Config>,
+    ) -> anyhow::Result<()> {
+        error!(error = %why, "the store's disk is full: running without it, opening it again with backoff until it takes writes");
+        notify::send("READY=1\nSTATUS=the store's disk is full; opening it again with backoff");
+        let slot = StoreSlot::empty(config.storage.path.clone(), SlotState::Failed(why.clone()));
+        let shared_config: SharedConfig = Arc::new(RwLock::new(Arc::new(config.clone())));
+        let metrics = Arc::new(Metrics::default());
+        let api = start_api(&config, &metrics, &slot, &shared_config).await;
+        let result = match reopen(config, metrics, &slot, &mut control, why).await {
+            Some(service) => {
+                Service::stretches(service, &slot, &shared_config, &mut control, &reload).await
+            }
+            None => Ok(()),
+        };
         api.stop().await;
         result
     }
@@ -210,27 +237,6 @@ impl Service {
                     .await?;
                 Ok(Ended::StoreFailed(config, store, metrics, why))
             }
-        }
-    }
-
-    /// Starts the API (when `[api] listen` is set), for the whole of `run`.
-    async fn start_api(&self, slot: &Arc<StoreSlot>, config: &SharedConfig) -> Background {
-        let stop = CancellationToken::new();
-        let tasks = TaskTracker::new();
-        if let Some(addr) = self.config.api.listen {
-            let api = crate::api::Api {
-                store: slot.clone(),
-                metrics: self.metrics.clone(),
-                config: config.clone(),
-            };
-            if let Err(e) = crate::api::start(addr, api, stop.clone(), &tasks).await {
-                crate::api::warn_unavailable(addr, &e);
-            }
-        }
-        Background {
-            stop: stop.drop_guard(),
-            tasks,
-            wakes: Arc::new(Wakes::default()),
         }
     }
 
@@ -556,6 +562,32 @@ impl Service {
                 error!(path = %path.display(), error = %e, "cannot reopen the alert log; still writing to the old one")
             }
         }
+    }
+}
+
+/// Starts the API (when `[api] listen` is set), for the whole of `run`.
+async fn start_api(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    slot: &Arc<StoreSlot>,
+    shared: &SharedConfig,
+) -> Background {
+    let stop = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    if let Some(addr) = config.api.listen {
+        let api = crate::api::Api {
+            store: slot.clone(),
+            metrics: metrics.clone(),
+            config: shared.clone(),
+        };
+        if let Err(e) = crate::api::start(addr, api, stop.clone(), &tasks).await {
+            crate::api::warn_unavailable(addr, &e);
+        }
+    }
+    Background {
+        stop: stop.drop_guard(),
+        tasks,
+        wakes: Arc::new(Wakes::default()),
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use super::Store;
+use super::{Store, StoreError};
 
 /// Where the store of a running service is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +56,9 @@ pub struct StoreSlot {
     path: PathBuf,
     /// The store while open, and the state.
     inner: RwLock<(Option<Arc<Store>>, SlotState)>,
+    /// The API's address, written beside the store ([`crate::api::ADDR_FILE`]) when the
+    /// API starts and again whenever a store is put in (a full disk may have refused it).
+    api: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl StoreSlot {
@@ -64,6 +67,16 @@ impl StoreSlot {
         Arc::new(StoreSlot {
             path: store.path().to_path_buf(),
             inner: RwLock::new((Some(store), SlotState::Open)),
+            api: Default::default(),
+        })
+    }
+
+    /// A slot without a store (`run` started on a full disk), in `state`.
+    pub fn empty(path: PathBuf, state: SlotState) -> Arc<StoreSlot> {
+        Arc::new(StoreSlot {
+            path,
+            inner: RwLock::new((None, state)),
+            api: Default::default(),
         })
     }
 
@@ -96,9 +109,21 @@ impl StoreSlot {
             .clone()
     }
 
-    /// Puts `store` in, open.
+    /// Puts `store` in, open (and writes the API's address beside it if it is missing).
     pub fn put(&self, store: Arc<Store>) {
         *self.inner.write().unwrap_or_else(|p| p.into_inner()) = (Some(store), SlotState::Open);
+        if let Some(addr) = self.api.get() {
+            let file = self.path.join(crate::api::ADDR_FILE);
+            if !file.exists() {
+                let _ = std::fs::write(file, addr.to_string());
+            }
+        }
+    }
+
+    /// Records the API's address and writes it beside the store, for the CLI.
+    pub fn announce(&self, addr: std::net::SocketAddr) {
+        let _ = self.api.set(addr);
+        let _ = std::fs::write(self.path.join(crate::api::ADDR_FILE), addr.to_string());
     }
 
     /// Takes the store out (readers then get `state`); what was in, if anything.
@@ -115,6 +140,34 @@ impl StoreSlot {
             inner.1 = state;
         }
     }
+}
+
+/// Whether `e` (or one of its causes) is a full disk or an exhausted quota: a condition
+/// to ride out (health, log, retries), not a reason to exit.
+pub fn is_disk_full(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        let io = c
+            .downcast_ref::<std::io::Error>()
+            .or_else(|| match c.downcast_ref::<sled::Error>() {
+                Some(sled::Error::Io(io)) => Some(io),
+                _ => None,
+            })
+            .or_else(|| match c.downcast_ref::<StoreError>() {
+                Some(
+                    StoreError::Open {
+                        source: sled::Error::Io(io),
+                        ..
+                    }
+                    | StoreError::Sled(sled::Error::Io(io)),
+                ) => Some(io),
+                Some(StoreError::Io { source, .. }) => Some(source),
+                _ => None,
+            });
+        io.is_some_and(|io| {
+            io.kind() == std::io::ErrorKind::StorageFull
+                || matches!(io.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+        })
+    })
 }
 
 #[cfg(test)]
@@ -135,5 +188,15 @@ mod tests {
         assert!(slot.get().err().unwrap().to_string().contains("No space"));
         slot.put(store);
         assert_eq!(slot.state(), SlotState::Open);
+    }
+
+    #[test]
+    fn a_full_disk_is_told_from_other_failures() {
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let e = anyhow::Error::new(StoreError::Sled(sled::Error::Io(full)));
+        assert!(is_disk_full(&e.context("recording poll of f")));
+        let denied = std::io::Error::from_raw_os_error(libc::EACCES);
+        let e = anyhow::Error::new(StoreError::Sled(sled::Error::Io(denied)));
+        assert!(!is_disk_full(&e));
     }
 }

@@ -9,6 +9,7 @@
 
 mod control;
 mod run;
+mod swap;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -559,7 +559,10 @@ mod tests {
         std::fs::rename(&path, sibling(&path, "retired")).unwrap();
         let opened = Store::open_raw(&path, 1 << 20);
         assert!(matches!(opened, Err(StoreError::Held { .. })));
-        assert!(!path.exists(), "no store made in place of the one moved aside");
+        assert!(
+            !path.exists(),
+            "no store made in place of the one moved aside"
+        );
     }
 
     /// A copy that was not finished (no marker) is deleted; the store is untouched.

@@ -7,6 +7,10 @@
 //! cargo run --release --example compact_memory -- FEEDS ITEMS [--old] [--dir PATH]
 //!
 //! The store is built once per directory (kept with --dir) and compacted as often as asked.
+//!
+//! Measured on a loaded 2-core machine (`--dir /tmp/cm`, each size: `--old`, then the default):
+//! 1000 x 100 items: old 296 MiB peak (store 257 -> 166 MiB), streaming 223 MiB (167 -> 175);
+//! 1000 x 300 items: old 419 MiB (833 -> 460 MiB), streaming 274 MiB (465 -> 539).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -39,7 +39,7 @@ use tracing::{Instrument, info, warn};
 use crate::config::Config;
 use crate::metrics::{Gauges, Metrics};
 use crate::schedule::{self, Health};
-use crate::store::Store;
+use crate::store::slot::{StoreSlot, Unavailable};
 use crate::views;
 
 /// The file beside the store that names the API address of the process holding it.
@@ -66,7 +66,8 @@ pub const PAGE: usize = 500;
 /// What the endpoint reads.
 #[derive(Clone)]
 pub struct Api {
-    pub store: Arc<Store>,
+    /// The store, or why it is out (compacting, failed and being reopened).
+    pub store: Arc<StoreSlot>,
     pub metrics: Arc<Metrics>,
     /// The config in force (replaced on reload).
     pub config: Arc<RwLock<Arc<Config>>>,
@@ -220,7 +221,7 @@ pub async fn start(
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let addr_file: PathBuf = api.store.path().join(ADDR_FILE);
-    let _ = std::fs::write(&addr_file, bound.to_string());
+    api.store.announce(bound);
     let cap = connection_cap();
     info!(listen = %bound, connections = cap, "api listening");
     if !bound.ip().is_loopback() {
@@ -370,12 +371,18 @@ pub async fn each_row(
     crate::fetch::install_crypto_provider();
     let client = reqwest::Client::new();
     let mut url = reqwest::Url::parse_with_params(&format!("{base}/api/{view}"), params)?;
+    let deadline = Instant::now() + CLI_WAIT;
     loop {
         let resp = client.get(url.clone()).send().await.with_context(|| {
             format!(
                 "the store is held by a running feedwatch, and its API at {base} does not answer"
             )
         })?;
+        // compacting or reopening the store: ask again when it says, for a while
+        if let Some(wait) = retry_after(&resp).filter(|_| Instant::now() < deadline) {
+            tokio::time::sleep(wait.min(deadline - Instant::now())).await;
+            continue;
+        }
         if resp.status() == hyper::StatusCode::BAD_REQUEST.as_u16() {
             let said = resp.text().await.unwrap_or_default();
             return Err(crate::exit::usage_error(format!(
@@ -405,6 +412,25 @@ pub async fn each_row(
             None => return Ok(()),
         }
     }
+}
+
+/// How long the CLI waits for a running service whose store is out (compacting it, or
+/// opening it again) before it gives up with the service's reason.
+pub const CLI_WAIT: Duration = Duration::from_secs(60);
+
+/// The pause a 503 asks for with `Retry-After` (at most 5 s between two asks).
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    if resp.status() != StatusCode::SERVICE_UNAVAILABLE {
+        return None;
+    }
+    let secs: u64 = resp
+        .headers()
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs.clamp(1, 5)))
 }
 
 /// The target of a `Link: <...>; rel="next"` header.
@@ -443,6 +469,9 @@ impl Served {
             return text(StatusCode::METHOD_NOT_ALLOWED, "only GET is served\n");
         }
         let path = req.uri().path().to_string();
+        if let (Err(why), false) = (self.api.store.get(), path == "/metrics") {
+            return unavailable(&path, &why);
+        }
         // store reads are blocking, and a few at a time (each may read many records)
         let _turn = match path.as_str() {
             "/healthz" => None,
@@ -476,11 +505,22 @@ impl Api {
     ) -> crate::store::Result<Response<Full<Bytes>>> {
         let param = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let limit = param("limit").and_then(|l| l.parse().ok()).unwrap_or(50);
+        let store = match self.store.get() {
+            Ok(store) => store,
+            // the counters are the process's: shown while the store is out, without gauges
+            Err(_) if path == "/metrics" => {
+                return Ok(text(
+                    StatusCode::OK,
+                    &self.metrics.render(&Gauges::default()),
+                ));
+            }
+            Err(why) => return Ok(unavailable(path, &why)),
+        };
         match path {
-            "/healthz" => Ok(self.healthz()),
-            "/metrics" => self.metrics_text().map(|t| text(StatusCode::OK, &t)),
+            "/healthz" => Ok(self.healthz(&store)),
+            "/metrics" => self.metrics_text(&store).map(|t| text(StatusCode::OK, &t)),
             "/api/feeds" => {
-                let rows = views::feeds(&self.config(), &self.store, chrono::Utc::now())?;
+                let rows = views::feeds(&self.config(), &store, chrono::Utc::now())?;
                 Ok(lines(rows, None))
             }
             "/api/items" | "/api/alerts" => {
@@ -491,7 +531,7 @@ impl Api {
                 let names: Vec<&str> = query.iter().map(|(n, _)| n.as_str()).collect();
                 let select = match crate::filter::Filter::from_params(
                     &self.config(),
-                    &self.store,
+                    &store,
                     &names,
                     param,
                     chrono::Utc::now(),
@@ -510,7 +550,7 @@ impl Api {
                     ));
                 }
                 let page = views::page(
-                    &self.store,
+                    &store,
                     view,
                     param(filter).as_deref(),
                     &select,
@@ -551,7 +591,7 @@ impl Api {
     }
 
     /// 200 when the scheduler beat recently and the store takes a write; 503 and why not.
-    fn healthz(&self) -> Response<Full<Bytes>> {
+    fn healthz(&self, store: &crate::store::Store) -> Response<Full<Bytes>> {
         let beat = self
             .metrics
             .heartbeat
@@ -575,7 +615,7 @@ impl Api {
                 &format!("unhealthy: {e}\n"),
             );
         }
-        if let Err(e) = self.store.check_writable() {
+        if let Err(e) = store.check_writable() {
             return text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &format!("unhealthy: the store is not writable: {e}\n"),
@@ -584,16 +624,16 @@ impl Api {
         text(StatusCode::OK, "ok\n")
     }
 
-    fn metrics_text(&self) -> crate::store::Result<String> {
+    fn metrics_text(&self, store: &crate::store::Store) -> crate::store::Result<String> {
         let config = self.config();
         let now = chrono::Utc::now();
         let mut g = Gauges {
             feeds: config.feeds.iter().filter(|f| f.enabled).count() as u64,
-            store_bytes: dir_size(self.store.path()),
-            pending_lines: self.store.pending_count() as u64,
+            store_bytes: dir_size(store.path()),
+            pending_lines: store.pending_count() as u64,
             ..Gauges::default()
         };
-        for state in self.store.feed_states()? {
+        for state in store.feed_states()? {
             if !config
                 .feeds
                 .iter()
@@ -630,6 +670,19 @@ fn lines(rows: Vec<serde_json::Value>, next: Option<String>) -> Response<Full<By
     resp
 }
 
+/// 503 while the store is out: "compacting" or why it failed, with a `Retry-After`.
+fn unavailable(path: &str, why: &Unavailable) -> Response<Full<Bytes>> {
+    let word = match why.state {
+        crate::store::slot::SlotState::Compacting => "compacting",
+        _ if path == "/healthz" => "unhealthy",
+        _ => "unavailable",
+    };
+    let mut resp = text(StatusCode::SERVICE_UNAVAILABLE, &format!("{word}: {why}\n"));
+    resp.headers_mut()
+        .insert("retry-after", why.retry_after.as_secs().max(1).into());
+    resp
+}
+
 fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
     *resp.status_mut() = status;
@@ -660,11 +713,6 @@ fn dir_size(path: &std::path::Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
-}
-
-/// Logs why the API could not start; the service runs on without it.
-pub fn warn_unavailable(addr: SocketAddr, e: &std::io::Error) {
-    warn!(listen = %addr, error = %e, "cannot listen for the api (healthz, metrics, queries); running without it. Set [api] listen to a free address, or \"\" to turn it off");
 }
 
 #[cfg(test)]

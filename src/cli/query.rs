@@ -71,15 +71,30 @@ enum Source {
     Api(String),
 }
 
+/// A store held by a service without an address file beside it is asked again for this
+/// long: the file may be between two places (a compaction swapping the directory).
+const ADDRESS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn source(config: &Config) -> anyhow::Result<Source> {
-    match Store::open(&config.storage.path, config.storage.cache) {
-        Ok(store) => Ok(Source::Store(store)),
-        Err(e @ StoreError::Held { .. }) => match crate::api::address_of(&config.storage.path) {
-            Some(addr) => Ok(Source::Api(format!("http://{addr}"))),
-            None => Err(anyhow::Error::new(e)
-                .context("the running feedwatch has no api ([api] listen) to ask instead")),
-        },
-        Err(e) => Err(e.into()),
+    let deadline = std::time::Instant::now() + ADDRESS_WAIT;
+    loop {
+        match Store::open(&config.storage.path, config.storage.cache) {
+            Ok(store) => return Ok(Source::Store(store)),
+            Err(e @ StoreError::Held { .. }) => {
+                match crate::api::address_of(&config.storage.path) {
+                    Some(addr) => return Ok(Source::Api(format!("http://{addr}"))),
+                    None if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                    None => {
+                        return Err(anyhow::Error::new(e).context(
+                            "the running feedwatch has no api ([api] listen) to ask instead",
+                        ));
+                    }
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

@@ -10,9 +10,17 @@ use crate::service::{self, Service};
 /// `run`: the service, reloading the config from `path` (as given on the command line) on SIGHUP.
 pub(super) fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     runtime()?.block_on(async {
-        let service = Service::open(config).await?;
         let reload = move || Ok(config::load(path.as_deref(), &Env::from_process())?);
-        service.run(service::signals(), reload).await
+        match Service::open_compacting(config.clone()).await {
+            Ok(service) => service.run(service::signals(), reload).await,
+            // a full disk is ridden out: exiting would be restarted at once, and systemd's
+            // start limit would then leave feedwatch down after space returns
+            Err(e) if crate::store::slot::is_disk_full(&e) => {
+                let why = format!("{e:#}");
+                Service::run_on_a_full_disk(config, why, service::signals(), reload).await
+            }
+            Err(e) => Err(e),
+        }
     })
 }
 

@@ -10,6 +10,7 @@
 mod clock;
 mod control;
 mod run;
+mod swap;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,6 +45,35 @@ pub struct Service {
     pub log: Arc<Mutex<AlertLog>>,
     /// Counters and gauges for `/metrics` and `/healthz`.
     pub metrics: Arc<Metrics>,
+}
+
+/// Keeps systemd patient while one long call works (migrating or compacting a big store
+/// takes minutes): extends the start timeout (at start-up) and feeds the watchdog (when
+/// `run` compacts), the first time after 20 s, when it may matter. Abort it when done.
+pub(super) fn keep_systemd_patient(status: &'static str) -> tokio::task::JoinHandle<()> {
+    let watchdog = notify::watchdog_interval().is_some();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            notify::send(&format!("EXTEND_TIMEOUT_USEC=60000000\nSTATUS={status}"));
+            if watchdog {
+                notify::send("WATCHDOG=1");
+            }
+        }
+    })
+}
+
+/// Logs what a compaction did.
+pub(super) fn log_compacted(config: &Config, c: &crate::store::compact::Compacted) {
+    info!(
+        store = %config.storage.path.display(),
+        before_mib = c.before >> 20,
+        after_mib = c.after >> 20,
+        live_mib = c.live >> 20,
+        records = %c.records,
+        "compacted the store: its directory had outgrown its live data (more than twice it, or 1.5x the last copy, plus {} MiB)",
+        crate::store::compact::SLACK >> 20
+    );
 }
 
 /// A cycle's result, per feed, for `once` and `demo`.
@@ -136,53 +166,56 @@ impl Cycle {
 }
 
 impl Service {
-    /// Opens the store (compacting it first if it has grown far past its live data) and
-    /// the alert log, delivers alerts left pending by a crash, and applies retention.
+    /// Opens the store and the alert log, delivers alerts left pending by a crash, and
+    /// applies retention. It never compacts the store: a `once` from cron must not pay for
+    /// a compaction (minutes at a year's store); `run` does ([`Service::open_compacting`]).
     pub async fn open(config: Config) -> anyhow::Result<Service> {
+        Service::open_with(config, false).await
+    }
+
+    /// [`Service::open`], first compacting the store if it has grown far past its live
+    /// data: for `run`, which does it on its daily check too.
+    pub async fn open_compacting(config: Config) -> anyhow::Result<Service> {
+        Service::open_with(config, true).await
+    }
+
+    async fn open_with(config: Config, compacting: bool) -> anyhow::Result<Service> {
         let path = config.storage.path.clone();
         let cache = config.storage.cache;
-        // migrating or compacting a big store takes minutes: keep systemd's start timeout
-        // from running out (at start-up) and its watchdog fed (when `run` compacts the
-        // store), the first time after 20 s, when it may matter: the work is one long call
-        // that makes progress, not a stuck scheduler
-        let watchdog = notify::watchdog_interval().is_some();
-        let extend = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(20)).await;
-                notify::send(
-                    "EXTEND_TIMEOUT_USEC=60000000\nSTATUS=opening the store (migrating or compacting it)",
-                );
-                if watchdog {
-                    notify::send("WATCHDOG=1");
-                }
+        let patience = keep_systemd_patient("opening the store (migrating or compacting it)");
+        let opened = tokio::task::spawn_blocking(move || {
+            if compacting {
+                Store::open_compacting(&path, cache)
+            } else {
+                Store::open(&path, cache).map(|s| (s, None))
             }
-        });
-        let opened =
-            tokio::task::spawn_blocking(move || Store::open_compacting(&path, cache)).await;
-        extend.abort();
+        })
+        .await;
+        patience.abort();
         let (store, compacted) = opened??;
         if let Some(c) = compacted {
-            info!(
-                store = %config.storage.path.display(),
-                before_mib = c.before >> 20,
-                after_mib = c.after >> 20,
-                live_mib = c.live >> 20,
-                records = %c.records,
-                "compacted the store: its directory had outgrown its live data (more than twice it, or 1.5x the last copy, plus {} MiB)",
-                crate::store::compact::SLACK >> 20
-            );
+            log_compacted(&config, &c);
         }
+        Service::on_store(config, Arc::new(store), Arc::new(Metrics::default())).await
+    }
+
+    /// The service over a store already open: opens the alert log, delivers alerts left
+    /// pending, applies retention. `metrics` carry over when `run` reopens its store.
+    pub(crate) async fn on_store(
+        config: Config,
+        store: Arc<Store>,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Service> {
         let log = AlertLog::open(&config.alerts.log).with_context(|| {
             format!(
                 "cannot open the alert log {}; check that its directory is writable",
                 config.alerts.log.display()
             )
         })?;
-        let metrics = Arc::new(Metrics::default());
         let service = Service {
             poller: Arc::new(Poller::new(
                 Fetcher::new(&config.fetch)?,
-                Arc::new(store),
+                store,
                 Arc::new(Matcher::new(&config.watches)?),
                 &config,
                 metrics.clone(),

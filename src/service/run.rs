@@ -9,7 +9,6 @@
 
 use std::future::Future;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::mpsc;
@@ -19,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error, info, warn};
 
 use super::clock::{Timers, feed_loop};
+use super::swap::start_api;
 use super::{Control, Service};
 use crate::alert::AlertLog;
 use crate::config::Config;
@@ -28,29 +28,38 @@ use crate::ctl::{Ask, Ctl, SharedPoller};
 type Reply = tokio::sync::oneshot::Sender<Result<String, String>>;
 use crate::deliver::{self, Wakes};
 use crate::fetch::Fetcher;
+use crate::metrics::Metrics;
 use crate::notify;
 use crate::poll::Poller;
 use crate::schedule;
+use crate::store::slot::{SlotState, StoreSlot};
+use crate::store::{Store, StoreError};
 use crate::watch::Matcher;
 
 /// The config in force, shared with the API (replaced on reload).
-type SharedConfig = Arc<RwLock<Arc<Config>>>;
+pub(super) type SharedConfig = Arc<RwLock<Arc<Config>>>;
 
 /// Why one [`Service::serve`] ended.
-enum Ended {
-    /// Told to stop, or a feed loop failed.
+pub(super) enum Ended {
+    /// Told to stop.
     Stopped,
-    /// The daily check found the store outgrown: everything holding it has stopped and let
-    /// go of it; open the service again with this config, which compacts the store.
-    Compact(Box<Config>),
+    /// The daily check found the store outgrown: everything holding it has stopped; here
+    /// it is, to compact, with the config and the metrics to carry on with.
+    Compact(Box<Config>, Store, Arc<Metrics>),
+    /// The store refused a write (a full disk: sled 0.34 then refuses every write until
+    /// it is opened again): everything holding it has stopped; here it is, to close and
+    /// open again, and why.
+    StoreFailed(Box<Config>, Store, Arc<Metrics>, String),
 }
 
 /// Why the feed loops of one [`Service::serve`] stopped.
 enum Stopped {
     /// [`Control::stop`] was cancelled.
     Told,
-    /// A feed loop failed (the store refused it) or panicked.
+    /// A feed loop panicked, or a reload could not be applied.
     Failed(anyhow::Error),
+    /// The store refused a write: it is to be closed and opened again.
+    StoreFailed(anyhow::Error),
     /// The store has outgrown its live data and is to be compacted.
     Compact,
 }
@@ -68,6 +77,12 @@ enum Event {
     /// The control channel changed a feed's state (enable, pause, resume): restart the
     /// loops, then answer.
     Restart(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Whether an error is the store's (so reopening it may cure it).
+fn is_store_error(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|c| c.is::<StoreError>() || c.is::<crate::poll::PollError>())
 }
 
 impl Service {
@@ -94,70 +109,91 @@ impl Service {
     /// the config with `reload`: added feeds start, removed feeds stop, changed watches apply
     /// to items seen from then on, the alert log is reopened (for logrotate); an invalid
     /// config is reported and the running one kept. Once a day retention runs, and when the
-    /// store's directory has outgrown its live data, polls pause while the store is closed,
+    /// store's directory has outgrown its live data, polls pause while the store is
     /// compacted and opened again (sled gives no space back on its own, and a service may
-    /// run for months without a restart). Returns after polls in flight are cancelled,
-    /// pending alerts delivered and the store flushed.
+    /// run for months without a restart). When the store refuses writes (a full disk),
+    /// polls pause while it is closed and opened again, with backoff, until it takes writes.
+    /// The API stays up throughout, reading the store through a [`StoreSlot`] that says
+    /// "compacting" or why the store failed while it is out. Returns after polls in flight
+    /// are cancelled, pending alerts delivered and the store flushed.
     pub async fn run(
         self,
         mut control: Control,
         reload: impl Fn() -> anyhow::Result<Config>,
     ) -> anyhow::Result<()> {
-        let mut service = self;
-        loop {
-            match service.serve(&mut control, &reload).await? {
-                Ended::Stopped => return Ok(()),
-                Ended::Compact(config) => {
-                    info!("compacting the store: polls pause until it is done");
-                    notify::send("STATUS=compacting the store");
-                    // opening compacts the store (and keeps systemd's watchdog fed meanwhile)
-                    service = Service::open(*config).await?;
-                }
-            }
-        }
+        let slot = StoreSlot::new(self.poller.store.clone());
+        let shared_config: SharedConfig = Arc::new(RwLock::new(Arc::new(self.config.clone())));
+        let api = start_api(&self.config, &self.metrics, &slot, &shared_config).await?;
+        let result = Service::stretches(self, &slot, &shared_config, &mut control, &reload).await;
+        api.stop().await;
+        result
     }
 
-    /// One stretch of [`Service::run`] on one open store: start the deliverer and the API,
-    /// run generations of feed loops until told to stop or to compact, stop the tasks,
-    /// deliver the last alerts, and for a compaction let go of the store.
-    async fn serve(
+    /// One stretch of [`Service::run`] on one open store: start the deliverer, run
+    /// generations of feed loops until told to stop, to compact, or the store fails, stop
+    /// the tasks, deliver the last alerts, and (but when stopping) take the store out of
+    /// `slot` and let go of it.
+    pub(super) async fn serve(
         mut self,
+        slot: &Arc<StoreSlot>,
+        shared_config: &SharedConfig,
         control: &mut Control,
         reload: &impl Fn() -> anyhow::Result<Config>,
     ) -> anyhow::Result<Ended> {
-        let shared_config: SharedConfig = Arc::new(RwLock::new(Arc::new(self.config.clone())));
         self.metrics.beat(); // alive from the start: /healthz must not flap before the first tick
         let poller: SharedPoller = Arc::new(RwLock::new(self.poller.clone()));
         let (asks, mut asked) = mpsc::channel(8);
-        let background = self.start_background(&shared_config, &poller, asks).await?;
-        let stopped = self
+        let background = self.start_background(shared_config, &poller, asks).await?;
+        let stopped = match self
             .supervise(
                 &background.wakes,
-                (&shared_config, &poller),
+                (shared_config, &poller),
                 control,
                 &mut asked,
                 reload,
             )
-            .await?;
-        if !matches!(stopped, Stopped::Compact) {
+            .await
+        {
+            Ok(stopped) => stopped,
+            Err(e) if is_store_error(&e) => Stopped::StoreFailed(e),
+            Err(e) => return Err(e),
+        };
+        if matches!(stopped, Stopped::Told | Stopped::Failed(_)) {
             notify::send("STOPPING=1");
         }
         background.stop().await;
         drop(poller); // its poller holds the store, which a compaction must have let go of
-        let delivered = self.deliver().await?;
-        if delivered > 0 {
-            info!(alerts = delivered, "delivered the last alerts");
+        match self.deliver().await {
+            Ok(0) => {}
+            Ok(n) => info!(alerts = n, "delivered the last alerts"),
+            Err(e) if matches!(stopped, Stopped::StoreFailed(_) | Stopped::Compact) => {
+                warn!(
+                    error = format!("{e:#}"),
+                    "delivering the last alerts failed; they stay pending"
+                )
+            }
+            Err(e) => return Err(e),
         }
         match stopped {
             Stopped::Told => Ok(Ended::Stopped),
             Stopped::Failed(e) => Err(e),
-            Stopped::Compact => self.release_store().await,
+            Stopped::Compact => {
+                let (config, store, metrics) =
+                    self.release_store(slot, SlotState::Compacting).await?;
+                Ok(Ended::Compact(config, store, metrics))
+            }
+            Stopped::StoreFailed(e) => {
+                let why = format!("{e:#}");
+                let (config, store, metrics) = self
+                    .release_store(slot, SlotState::Failed(why.clone()))
+                    .await?;
+                Ok(Ended::StoreFailed(config, store, metrics, why))
+            }
         }
     }
 
-    /// Starts the tasks that live as long as the open store: the API (when `[api] listen`
-    /// is set; an address that cannot be bound is an error, exit 1), the control socket
-    /// and the deliverer.
+    /// Starts the tasks that live as long as the open store: the control socket and the
+    /// deliverer (the API lives as long as `run`: [`Service::run`]).
     async fn start_background(
         &self,
         config: &SharedConfig,
@@ -169,19 +205,6 @@ impl Service {
         let tasks = TaskTracker::new();
         let wakes = Arc::new(Wakes::default());
         self.poller.articles.wake_deliverer(wakes.clone());
-        if let Some(addr) = self.config.api.listen {
-            let api = crate::api::Api {
-                store: self.poller.store.clone(),
-                metrics: self.metrics.clone(),
-                config: config.clone(),
-            };
-            if let Err(e) = crate::api::start(addr, api, stop.clone(), &tasks).await {
-                anyhow::bail!(
-                    "the api cannot listen on {addr} ([api] listen in {}): {e}; free the address, choose another, or set listen = \"\" to run without the api",
-                    self.config.source
-                );
-            }
-        }
         let ctl = Ctl {
             store: self.poller.store.clone(),
             config: config.clone(),
@@ -263,7 +286,11 @@ impl Service {
                 }
                 Event::FeedFailed(e) => {
                     generation.stop().await;
-                    return Ok(Stopped::Failed(e));
+                    return Ok(if is_store_error(&e) {
+                        Stopped::StoreFailed(e)
+                    } else {
+                        Stopped::Failed(e)
+                    });
                 }
             }
         }
@@ -407,26 +434,6 @@ impl Service {
         }
     }
 
-    /// After the tasks of a stretch have stopped, waits until the last of their handles on
-    /// the store is gone (a request or delivery may still be finishing), so that opening
-    /// the service again can compact it.
-    async fn release_store(self) -> anyhow::Result<Ended> {
-        let store = Arc::downgrade(&self.poller.store);
-        let config = self.config.clone();
-        drop(self);
-        let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
-        while store.strong_count() > 0 {
-            if tokio::time::Instant::now() >= deadline {
-                anyhow::bail!(
-                    "compacting the store: it was still in use {} s after polls stopped; exiting, so that the restart compacts it",
-                    RELEASE_WAIT.as_secs()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok(Ended::Compact(Box::new(config)))
-    }
-
     /// Whether the store has outgrown its live data (see [`Store::outgrown`]).
     async fn compaction_due(&self) -> anyhow::Result<bool> {
         let store = self.poller.store.clone();
@@ -532,22 +539,19 @@ impl Service {
     }
 }
 
-/// How long a compaction in `run` waits for the store's last handle to be let go of.
-const RELEASE_WAIT: Duration = Duration::from_secs(60);
-
 /// The tasks that live as long as one open store: the deliverer and the API.
-struct Background {
+pub(super) struct Background {
     /// Cancels the tasks when dropped: by [`Background::stop`], or when `serve` fails.
-    stop: DropGuard,
+    pub(super) stop: DropGuard,
     /// The deliverer, the API's listener and its connections.
-    tasks: TaskTracker,
+    pub(super) tasks: TaskTracker,
     /// Rung by the feed loops; rings the sinks.
-    wakes: Arc<Wakes>,
+    pub(super) wakes: Arc<Wakes>,
 }
 
 impl Background {
     /// Stops the tasks and waits until they have ended.
-    async fn stop(self) {
+    pub(super) async fn stop(self) {
         drop(self.stop);
         self.tasks.close();
         self.tasks.wait().await;

@@ -54,6 +54,16 @@ fn always() -> bool {
     std::env::var_os("FEEDWATCH_COMPACT_ALWAYS").is_some_and(|v| v == "1")
 }
 
+/// `FEEDWATCH_COMPACT_DELAY_MS=N`: a compaction waits N ms before its swap, as a big
+/// store's copy takes minutes (the regression tests use it to see the service meanwhile).
+fn delay() -> Option<std::time::Duration> {
+    std::env::var("FEEDWATCH_COMPACT_DELAY_MS")
+        .ok()?
+        .parse()
+        .ok()
+        .map(std::time::Duration::from_millis)
+}
+
 /// What a compaction did.
 #[derive(Debug, Clone, Copy)]
 pub struct Compacted {
@@ -110,6 +120,12 @@ fn rename(from: &Path, to: &Path) -> Result<()> {
     })
 }
 
+/// Whether a compaction of the store at `path` is under way (or was interrupted): its
+/// copy or the store moved aside exists.
+pub(super) fn under_way(path: &Path) -> bool {
+    sibling(path, "compacting").exists() || sibling(path, "retired").exists()
+}
+
 /// Opens a store only to hold its lock (no pid file, no schema handling).
 fn lock(path: &Path) -> Result<Store> {
     let mut s = Store::open_raw(path, 1 << 20)?;
@@ -141,6 +157,12 @@ pub(super) fn recover(path: &Path) -> Result<()> {
             drop(copy);
         } else if retired.exists() {
             rename(&retired, path)?;
+        } else {
+            // an unfinished copy of a store that does not exist: a leftover (a compaction
+            // under way holds its store in place until its copy is marked)
+            let copy = lock(&fresh).map_err(held)?;
+            drop(copy);
+            remove_dir(&fresh, "an unfinished compacted copy")?;
         }
     }
     // the store is in place; hold it while deleting what is left of a compaction
@@ -231,16 +253,28 @@ impl Store {
         slack: Option<u64>,
     ) -> Result<(Store, Option<Compacted>)> {
         let store = Store::open(path, cache)?;
-        let before = store.disk_use()?;
         let live = match slack {
             Some(slack) => store.outgrown_over(slack)?,
             None => Some(store.live_bytes()?),
         };
-        let Some(live) = live else {
-            return Ok((store, None));
-        };
-        let records = store.compact(cache)?;
-        let store = Store::open(path, cache)?;
+        match live {
+            Some(_) => {
+                let (store, done) = store.compact_now(cache)?;
+                Ok((store, Some(done)))
+            }
+            None => Ok((store, None)),
+        }
+    }
+
+    /// Compacts this store now (see [`Store::compact`]) and opens the result; for a
+    /// running service whose daily check found the store outgrown.
+    /// The live data is measured by the copy, not read beforehand: a read of the whole
+    /// store costs sled as much memory as the copy.
+    pub fn compact_now(self, cache: u64) -> Result<(Store, Compacted)> {
+        let path = self.path.clone();
+        let before = self.disk_use()?;
+        let (records, live) = self.compact_measuring(cache)?;
+        let store = Store::open(&path, cache)?;
         let after = store.disk_use()?;
         store.meta.insert(LIVE_BYTES, &live.to_be_bytes())?;
         // a small store's copy is mostly sled's preallocated segments: its ratio would say
@@ -253,20 +287,23 @@ impl Store {
         } else {
             store.meta.remove(COPY_RATIO)?;
         }
-        Ok((
-            store,
-            Some(Compacted {
-                before,
-                after,
-                live,
-                records,
-            }),
-        ))
+        let done = Compacted {
+            before,
+            after,
+            live,
+            records,
+        };
+        Ok((store, done))
     }
 
     /// Rewrites this store into a fresh directory and swaps it in place of this one; this
     /// handle is closed, open the store again to use it.
     pub fn compact(self, cache: u64) -> Result<Counts> {
+        Ok(self.compact_measuring(cache)?.0)
+    }
+
+    /// [`Store::compact`], also returning the bytes of keys and values copied.
+    fn compact_measuring(self, cache: u64) -> Result<(Counts, u64)> {
         let path = self.path.clone();
         let fresh = sibling(&path, "compacting");
         let retired = sibling(&path, "retired");
@@ -274,16 +311,37 @@ impl Store {
         remove_dir(&retired, "the store left by a compaction")?;
         let mut copy = Store::open_raw(&fresh, cache)?;
         copy.owns_pid_file = false;
+        let this = self;
+        let mut counts = Counts::default();
+        let mut at = Resume::default();
+        // sled 0.34 keeps what it has written in memory, whatever its cache size: the copy
+        // is closed and opened again after each chunk to bound it. The store itself stays
+        // open throughout: letting go of its lock would let another process in (whose
+        // open would delete this unfinished copy)
+        while !this.stream_into(&copy, &mut counts, &mut at)? {
+            copy.flush()?;
+            drop(copy);
+            copy = Store::open_raw(&fresh, cache)?;
+            copy.owns_pid_file = false;
+        }
         copy.set_schema(SCHEMA_VERSION)?;
-        let counts = self.copy_into(&copy)?;
         copy.flush()?;
+        // the files that name the holder go along, so that a reader finds them throughout
+        for name in CARRIED {
+            if let Ok(text) = std::fs::read(path.join(name)) {
+                let _ = std::fs::write(fresh.join(name), text);
+            }
+        }
         let marker = fresh.join(COMPACTED);
         std::fs::File::create(&marker)
             .and_then(|f| f.sync_all())
             .map_err(StoreError::io(format!("writing {}", marker.display())))?;
         sync_dir(&fresh)?;
+        if let Some(pause) = delay() {
+            std::thread::sleep(pause);
+        }
 
-        let mut old = self;
+        let mut old = this;
         old.owns_pid_file = false;
         rename(&path, &retired)?;
         rename(&fresh, &path)?;
@@ -294,7 +352,84 @@ impl Store {
         drop(old);
         remove_dir(&retired, "the store left by a compaction")?;
         let _ = std::fs::remove_file(path.join(COMPACTED));
-        Ok(counts)
+        Ok((counts, at.live))
+    }
+}
+
+/// Records copied between two flushes of the copy, and their bytes.
+const BATCH: usize = 10_000;
+const BATCH_BYTES: usize = 4 << 20;
+/// Bytes copied before both stores are closed and opened again (see [`Store::compact`]).
+const CHUNK: usize = 16 << 20;
+
+/// The files beside the store that name the process holding it (the pid, the API's
+/// address), carried into the compacted copy.
+const CARRIED: [&str; 2] = ["feedwatch.pid", "feedwatch.api"];
+
+impl Store {
+    /// Copies the trees of this store into `target` as they are (keys and values, no
+    /// decoding), tree by tree in bounded batches, from `at` on, until about [`CHUNK`]
+    /// bytes are copied (false: more to do from `at`) or all of it (true).
+    fn stream_into(&self, target: &Store, counts: &mut Counts, at: &mut Resume) -> Result<bool> {
+        let names = self.db.tree_names();
+        let mut copied = 0;
+        while let Some(name) = names.get(at.tree) {
+            let from = self.db.open_tree(name)?;
+            let to = target.db.open_tree(name)?;
+            let entries = match at.after.take() {
+                Some(after) => {
+                    from.range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+                }
+                None => from.iter(),
+            };
+            let (mut batch, mut n, mut bytes) = (sled::Batch::default(), 0, 0);
+            for entry in entries {
+                let (k, v) = entry?;
+                count(counts, name, &k);
+                bytes += k.len() + v.len();
+                at.live += (k.len() + v.len()) as u64;
+                batch.insert(k.clone(), v);
+                n += 1;
+                if n >= BATCH || bytes >= BATCH_BYTES {
+                    to.apply_batch(std::mem::take(&mut batch))?;
+                    copied += bytes;
+                    (n, bytes) = (0, 0);
+                    if copied >= CHUNK {
+                        at.after = Some(k);
+                        return Ok(false);
+                    }
+                }
+            }
+            to.apply_batch(batch)?;
+            copied += bytes;
+            at.tree += 1;
+        }
+        Ok(true)
+    }
+}
+
+/// Where a chunked copy goes on: the tree (by its place in the list) and the last key
+/// copied from it.
+#[derive(Default)]
+struct Resume {
+    tree: usize,
+    after: Option<sled::IVec>,
+    /// Bytes of keys and values copied so far.
+    live: u64,
+}
+
+/// Counts one record of tree `name` as what an export would call it.
+fn count(counts: &mut Counts, name: &[u8], key: &[u8]) {
+    match name {
+        b"feeds" => counts.feeds += 1,
+        b"items" => counts.items += 1,
+        b"seen" => counts.seen += 1,
+        b"alerts" => counts.alerts += 1,
+        b"health" => counts.health += 1,
+        b"outbox" => counts.pending += 1,
+        b"journal" => counts.journal += 1,
+        b"meta" if key.starts_with(super::outbox::SINK_CURSOR.as_bytes()) => counts.cursors += 1,
+        _ => {}
     }
 }
 
@@ -410,6 +545,24 @@ mod tests {
         let store = Store::open(&path, 1 << 20).unwrap();
         assert_eq!(records(&store), before);
         assert!(!fresh.exists() && !sibling(&path, "retired").exists());
+    }
+
+    /// Fault 8's race: a reader opening the store just as a compaction moved it aside
+    /// (between the two renames) must not make an empty store in its place (the copy's
+    /// rename would then fail, and the next open would delete both the copy and the old
+    /// store as leftovers): it is told the store is held, and leaves no directory.
+    #[test]
+    fn a_store_between_the_renames_is_not_created_anew() {
+        let (_d, store) = filled();
+        let path = store.path().to_path_buf();
+        drop(store);
+        std::fs::rename(&path, sibling(&path, "retired")).unwrap();
+        let opened = Store::open_raw(&path, 1 << 20);
+        assert!(matches!(opened, Err(StoreError::Held { .. })));
+        assert!(
+            !path.exists(),
+            "no store made in place of the one moved aside"
+        );
     }
 
     /// A copy that was not finished (no marker) is deleted; the store is untouched.

@@ -46,6 +46,7 @@ mod migrate;
 mod outbox;
 mod query;
 pub mod retention;
+pub mod slot;
 
 pub use query::{Cursor, ItemsNewest};
 
@@ -166,10 +167,21 @@ impl Store {
 
     /// Opens the sled database and its trees, without looking at what they hold.
     fn open_raw(path: &Path, cache: u64) -> Result<Store> {
+        let created = !path.exists();
         if let Err(source) = std::fs::create_dir_all(path) {
             return Err(StoreError::Open {
                 path: path.into(),
                 source: source.into(),
+            });
+        }
+        if created && compact::under_way(path) {
+            // the store is between the two renames of a compaction: the directory just
+            // made (empty, so it goes; never the copy renamed in meanwhile) must not
+            // become a new store in its place
+            let _ = std::fs::remove_dir(path);
+            return Err(StoreError::Held {
+                path: path.into(),
+                pid: None,
             });
         }
         let db = lock::open_db(path, cache)?;

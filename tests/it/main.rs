@@ -46,6 +46,8 @@ mod regression_memory;
 /// Regressions of the sink and display faults: redirects, exec sinks, escape sequences,
 /// secrets in URLs, unbounded text in deliveries.
 mod regression_sinks;
+/// Issue faults 8 and 17: the API through a compaction, `once` never compacting.
+mod regression_store;
 /// `rematch` on a real store: dry runs, raising once, selecting by time and watch.
 mod rematch;
 /// Sinks beyond the alert log: webhook (signed, retried) and exec.

@@ -12,8 +12,6 @@
 //! `Progress` a count for a long run. The service writes the socket's path beside the store,
 //! in [`PATH_FILE`], so that a CLI whose config leaves `socket` unset finds it.
 
-mod server;
-
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -21,8 +19,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-
-pub use server::{Ask, Ctl, SharedPoller, start};
 
 /// The file beside the store that names the control socket of the process holding it.
 pub const PATH_FILE: &str = "feedwatch.control";

@@ -9,6 +9,7 @@
 
 mod clock;
 mod control;
+mod ctl_server;
 mod run;
 mod swap;
 

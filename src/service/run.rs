@@ -18,11 +18,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error, info, warn};
 
 use super::clock::{Timers, feed_loop};
+use super::ctl_server::{Ask, Ctl, SharedPoller};
 use super::swap::start_api;
 use super::{Control, Service};
 use crate::alert::AlertLog;
 use crate::config::Config;
-use crate::ctl::{Ask, Ctl, SharedPoller};
 
 /// The answer to a reload asked on the control channel.
 type Reply = tokio::sync::oneshot::Sender<Result<String, String>>;
@@ -212,7 +212,7 @@ impl Service {
             log: self.log.clone(),
             asks,
         };
-        crate::ctl::start(
+        super::ctl_server::start(
             crate::ctl::bind_path(&self.config),
             ctl,
             stop.clone(),

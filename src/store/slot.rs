@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use super::{Store, StoreError};
 
+/// The file beside the store that names the API address of the process holding it
+/// (written by the API when it binds, read by the CLI: `crate::api::address_of`).
+pub const ADDR_FILE: &str = "feedwatch.api";
 /// Where the store of a running service is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlotState {
@@ -56,7 +59,7 @@ pub struct StoreSlot {
     path: PathBuf,
     /// The store while open, and the state.
     inner: RwLock<(Option<Arc<Store>>, SlotState)>,
-    /// The API's address, written beside the store ([`crate::api::ADDR_FILE`]) when the
+    /// The API's address, written beside the store ([`ADDR_FILE`]) when the
     /// API starts and again whenever a store is put in (a full disk may have refused it).
     api: std::sync::OnceLock<std::net::SocketAddr>,
 }
@@ -113,7 +116,7 @@ impl StoreSlot {
     pub fn put(&self, store: Arc<Store>) {
         *self.inner.write().unwrap_or_else(|p| p.into_inner()) = (Some(store), SlotState::Open);
         if let Some(addr) = self.api.get() {
-            let file = self.path.join(crate::api::ADDR_FILE);
+            let file = self.path.join(ADDR_FILE);
             if !file.exists() {
                 let _ = std::fs::write(file, addr.to_string());
             }
@@ -123,7 +126,7 @@ impl StoreSlot {
     /// Records the API's address and writes it beside the store, for the CLI.
     pub fn announce(&self, addr: std::net::SocketAddr) {
         let _ = self.api.set(addr);
-        let _ = std::fs::write(self.path.join(crate::api::ADDR_FILE), addr.to_string());
+        let _ = std::fs::write(self.path.join(ADDR_FILE), addr.to_string());
     }
 
     /// Takes the store out (readers then get `state`); what was in, if anything.

@@ -15,11 +15,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, warn};
 
-use super::{MAX_REQUEST, MODE, PATH_FILE, Reply, Request};
+use super::Cycle;
 use crate::alert::AlertLog;
 use crate::config::Config;
+use crate::ctl::{MAX_REQUEST, MODE, PATH_FILE, Reply, Request};
 use crate::poll::Poller;
-use crate::service::Cycle;
 use crate::store::Store;
 
 /// When this process first served its control socket: the service's start, for `status`.
@@ -195,7 +195,8 @@ async fn run(request: Request, ctl: &Ctl, tx: &mpsc::Sender<Reply>) -> anyhow::R
             })
             .await?;
             restart(ctl).await?;
-            tx.send(out(super::enable_message(&was.0, was.1))).await?;
+            tx.send(out(crate::ctl::enable_message(&was.0, was.1)))
+                .await?;
         }
         Request::Pause { feed } => {
             known_feed(&config, &feed)?;
@@ -208,7 +209,8 @@ async fn run(request: Request, ctl: &Ctl, tx: &mpsc::Sender<Reply>) -> anyhow::R
             // a poll in flight until the restart may have written the feed's state meanwhile
             let name = feed.clone();
             blocking(ctl, move |s| Ok(s.set_paused(&name, Some(now))?)).await?;
-            tx.send(out(super::pause_message(&feed, changed))).await?;
+            tx.send(out(crate::ctl::pause_message(&feed, changed)))
+                .await?;
         }
         Request::Resume { feed } => {
             let off = !known_feed(&config, &feed)?.enabled;
@@ -217,7 +219,7 @@ async fn run(request: Request, ctl: &Ctl, tx: &mpsc::Sender<Reply>) -> anyhow::R
             })
             .await?;
             restart(ctl).await?;
-            tx.send(out(super::resume_message(&feed, changed, off)))
+            tx.send(out(crate::ctl::resume_message(&feed, changed, off)))
                 .await?;
         }
         Request::Reload => {
@@ -311,7 +313,7 @@ fn known_feed<'a>(config: &'a Config, name: &str) -> anyhow::Result<&'a crate::c
         .feeds
         .iter()
         .find(|f| f.name == name)
-        .ok_or_else(|| crate::service::unknown_feed(config, name))
+        .ok_or_else(|| super::unknown_feed(config, name))
 }
 
 /// Runs store work off the async threads.
@@ -330,10 +332,10 @@ async fn poll(ctl: &Ctl, config: &Config, name: Option<&str>) -> anyhow::Result<
     let feeds = match name {
         Some(name) => {
             let feed = known_feed(config, name)?;
-            crate::service::refuse_paused(&ctl.store, name)?;
+            super::refuse_paused(&ctl.store, name)?;
             vec![feed.clone()]
         }
-        None => crate::service::active_feeds(config, &ctl.store)?,
+        None => super::active_feeds(config, &ctl.store)?,
     };
     let mut set = JoinSet::new();
     for feed in feeds {

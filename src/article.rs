@@ -220,9 +220,10 @@ impl Articles {
     }
 }
 
-/// The watches that fire on an item of `feed` with its article text (as extracted).
+/// The watches that fire on an item of `feed` with its article text (as extracted: the
+/// shown text its matches point into).
 pub fn fire(matcher: &Matcher, feed: &str, item: &Item, article: Option<&str>) -> Vec<Fired> {
-    let article = article.map(crate::text::normalize);
+    let norm = article.map(crate::text::normalize);
     let feeds = [feed.to_string()];
     let (content, shown_content) = (item.matched_content(), item.shown_content());
     matcher.check_item_with(
@@ -236,7 +237,7 @@ pub fn fire(matcher: &Matcher, feed: &str, item: &Item, article: Option<&str>) -
             shown: [item.shown_title(), item.shown_summary(), &shown_content],
             shown_categories: item.shown_categories(),
         },
-        article.as_deref(),
+        norm.as_deref().zip(article),
     )
 }
 

@@ -72,8 +72,9 @@ pub fn find(
         // shown): normalising it again gives what the poll matched
         let norm = [&item.title, &item.summary, &item.content].map(|t| normalize(t));
         let categories: Vec<String> = item.categories.iter().map(|c| normalize(c)).collect();
+        // the stored article is shown text too: its matches point into it
         let article = item.article.as_deref().and_then(crate::article::unpack);
-        let article = article.as_deref().map(normalize);
+        let article_norm = article.as_deref().map(normalize);
         let fired = matcher.check_item_with(
             Some(&item.feeds),
             &ItemText {
@@ -85,7 +86,7 @@ pub fn find(
                 shown: [&item.title, &item.summary, &item.content],
                 shown_categories: &item.categories,
             },
-            article.as_deref(),
+            article_norm.as_deref().zip(article.as_deref()),
         );
         for f in fired {
             let id = key.alert_id(&f.watch);

@@ -287,13 +287,14 @@ impl Matcher {
         self.check_item_with(feeds, item, None)
     }
 
-    /// [`Matcher::check_item`] with the item's article text (normalised), for the items of
-    /// `full_text` feeds ([`crate::article`]).
+    /// [`Matcher::check_item`] with the item's article text, for the items of `full_text`
+    /// feeds ([`crate::article`]): (normalised, shown), the shown text being the article as
+    /// extracted and stored, which its matches point into.
     pub fn check_item_with(
         &self,
         feeds: Option<&[String]>,
         item: &ItemText<'_>,
-        article: Option<&str>,
+        article: Option<(&str, &str)>,
     ) -> Vec<Fired> {
         let cats = match self.looks_at(Field::Categories) {
             true => item.categories.join(" · "),
@@ -311,10 +312,11 @@ impl Matcher {
                 (Field::Content, item.content),
                 (Field::Categories, &cats),
                 (Field::Link, &link),
-                (Field::Article, article.unwrap_or_default()),
+                (Field::Article, article.map_or("", |(norm, _)| norm)),
             ],
         );
         let [title, summary, content] = item.shown;
+        let (article_norm, article_shown) = article.unwrap_or_default();
         let shown_cats = match self.looks_at(Field::Categories) && !fired.is_empty() {
             true => item.shown_categories.join(" · "),
             false => String::new(),
@@ -326,6 +328,7 @@ impl Matcher {
                 (Field::Summary, item.summary, summary),
                 (Field::Content, item.content, content),
                 (Field::Categories, &cats, &shown_cats),
+                (Field::Article, article_norm, article_shown),
             ],
         );
         fired

@@ -260,3 +260,57 @@ fn rematch_matches_the_stored_article() {
     );
     assert_eq!(server.seen("/a.html").len(), 1, "rematch fetches nothing");
 }
+
+/// An article's match is reported in the outlet's words, as every other field's is: its
+/// text and snippet keep "ё", and `start`/`end` index the article text as stored (the shown
+/// text), not its normalisation (here a ligature before the match, which NFKC makes two
+/// characters, would move them).
+#[test]
+fn an_article_match_shows_the_outlets_words() {
+    let server = Server::start();
+    let a = server.url("/a.html");
+    server.set("/feed", Route::feed(feed(&[("Drills in the north", &a)])));
+    server.set(
+        "/a.html",
+        page(
+            "В ﬁнале месяца ОДКБ проведёт учения, всё готово.",
+            "Weather",
+        ),
+    );
+    let url = server.url("/feed");
+    let setup = Setup::with_watches(
+        &[("outlet", &url, "all")],
+        "full_text_wait = \"30s\"\n[defaults]\nfull_text = true\ninterval = \"1s\"",
+        "[[watch]]\nname = \"csto\"\nterms = [\"ОДКБ проведет учения\"]\n",
+    );
+    once_ok(&setup);
+    let alerts = setup.alerts();
+    assert_eq!(
+        watch_fields(&alerts),
+        [("csto".into(), "article".into())],
+        "{alerts:#?}"
+    );
+    let m = &alerts[0]["matches"][0];
+    assert_eq!(m["text"], "ОДКБ проведёт учения", "{m}");
+    let snippet = m["snippet"].as_str().unwrap();
+    assert!(
+        snippet.contains("ОДКБ проведёт учения, всё готово"),
+        "{snippet}"
+    );
+    assert!(snippet.contains('ﬁ'), "{snippet}");
+    // the article as stored: the offsets are its characters
+    let store = feedwatch::store::Store::open(&setup.dir.path().join("store"), 16 << 20).unwrap();
+    let articles: Vec<String> = store
+        .each_item()
+        .filter_map(|e| e.unwrap().1.article)
+        .map(|packed| feedwatch::article::unpack(&packed).unwrap())
+        .collect();
+    assert_eq!(articles.len(), 1);
+    let shown: Vec<char> = articles[0].chars().collect();
+    let (start, end) = (
+        m["start"].as_u64().unwrap() as usize,
+        m["end"].as_u64().unwrap() as usize,
+    );
+    let at: String = shown[start..end].iter().collect();
+    assert_eq!(at, "ОДКБ проведёт учения", "{m}");
+}

@@ -10,7 +10,6 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, warn};
@@ -337,20 +336,7 @@ async fn poll(ctl: &Ctl, config: &Config, name: Option<&str>) -> anyhow::Result<
         }
         None => super::active_feeds(config, &ctl.store)?,
     };
-    let mut set = JoinSet::new();
-    for feed in feeds {
-        let poller = poller.clone();
-        set.spawn(async move {
-            let report = poller.poll(&feed).await;
-            (feed.name, report)
-        });
-    }
-    let mut cycle = Cycle::default();
-    while let Some(joined) = set.join_next().await {
-        let (name, report) = joined?;
-        cycle.outcomes.push((name, report?.outcome));
-    }
-    cycle.outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut cycle = super::poll_each(&poller, feeds).await?;
     cycle.delivered = crate::deliver::deliver(ctl.store.clone(), ctl.log.clone()).await?;
     Ok(cycle)
 }

@@ -282,20 +282,8 @@ impl Service {
     /// per-host limits, then delivers to the alert log and from there to every sink
     /// ([`deliver::drain_sinks`]).
     pub async fn once(&self) -> anyhow::Result<Cycle> {
-        let mut set = JoinSet::new();
-        for feed in active_feeds(&self.config, &self.poller.store)? {
-            let poller = self.poller.clone();
-            set.spawn(async move {
-                let report = poller.poll(&feed).await;
-                (feed.name, report)
-            });
-        }
-        let mut cycle = Cycle::default();
-        while let Some(joined) = set.join_next().await {
-            let (name, report) = joined?;
-            cycle.outcomes.push((name, report?.outcome));
-        }
-        cycle.outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+        let feeds = active_feeds(&self.config, &self.poller.store)?;
+        let mut cycle = poll_each(&self.poller, feeds).await?;
         cycle.delivered = self.deliver().await?;
         cycle.sinks = deliver::drain_sinks(&self.config.sinks, &self.poller.store).await;
         Ok(cycle)
@@ -350,4 +338,27 @@ pub fn active_feeds(
         }
     }
     Ok(feeds)
+}
+
+/// Polls `feeds` all at once (within the poller's global and per-host limits): their
+/// outcomes, by feed name. Used by `once` and by `poll` through the control socket.
+pub(super) async fn poll_each(
+    poller: &Arc<Poller>,
+    feeds: Vec<crate::config::FeedConfig>,
+) -> anyhow::Result<Cycle> {
+    let mut set = JoinSet::new();
+    for feed in feeds {
+        let poller = poller.clone();
+        set.spawn(async move {
+            let report = poller.poll(&feed).await;
+            (feed.name, report)
+        });
+    }
+    let mut cycle = Cycle::default();
+    while let Some(joined) = set.join_next().await {
+        let (name, report) = joined?;
+        cycle.outcomes.push((name, report?.outcome));
+    }
+    cycle.outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(cycle)
 }

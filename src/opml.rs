@@ -281,8 +281,8 @@ pub fn to_toml(added: &[Added], source: &str) -> String {
     s
 }
 
-/// A TOML basic string.
-fn toml_string(s: &str) -> String {
+/// A TOML basic string (also for `feedwatch feed add`).
+pub fn toml_string(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {

@@ -10,6 +10,7 @@ use anyhow::Context;
 use super::UsageError;
 use crate::config::{self, Env};
 use crate::ctl::{self, Request};
+use crate::opml::toml_string;
 
 /// The config file to edit: never the built-in default.
 fn config_file(explicit: Option<&Path>) -> anyhow::Result<(PathBuf, Env)> {
@@ -207,21 +208,6 @@ fn feed_table(text: &str, name: &str) -> Option<(usize, usize)> {
         }
     }
     None
-}
-
-/// A TOML basic string.
-fn toml_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

@@ -126,7 +126,12 @@ impl Articles {
             match tokio::time::timeout_at(deadline, &mut handle).await {
                 Ok(Ok(Ok(text))) => {
                     let inc = &mut incoming[i];
-                    inc.fired = fire(&self.matcher, &feed.name, &inc.item, Some(&text));
+                    inc.fired = fire(
+                        &self.matcher,
+                        std::slice::from_ref(&feed.name),
+                        &inc.item,
+                        Some(&text),
+                    );
                     out.arrived.push((i, text));
                 }
                 Ok(Ok(Err(_))) => {} // recorded in the feed's article health
@@ -167,7 +172,7 @@ impl Articles {
                 };
                 // the store may be closing (a compaction waits for every handle to go)
                 let Some(store) = store.upgrade() else { return };
-                let fired = fire(&matcher, &feed, &item, Some(&text));
+                let fired = fire(&matcher, std::slice::from_ref(&feed), &item, Some(&text));
                 match store.attach_article(&keys, &pack(&text), &fired, may_alert) {
                     Ok(raised) => {
                         for a in &raised {
@@ -220,14 +225,14 @@ impl Articles {
     }
 }
 
-/// The watches that fire on an item of `feed` with its article text (as extracted: the
-/// shown text its matches point into).
-pub fn fire(matcher: &Matcher, feed: &str, item: &Item, article: Option<&str>) -> Vec<Fired> {
+/// The watches that fire on an item of `feed` (the one-name list the watches' `feeds`
+/// filter is checked against), with its article text when there is one (as extracted: the
+/// shown text its matches point into). The poll matches a new item through this too.
+pub fn fire(matcher: &Matcher, feed: &[String], item: &Item, article: Option<&str>) -> Vec<Fired> {
     let norm = article.map(crate::text::normalize);
-    let feeds = [feed.to_string()];
     let (content, shown_content) = (item.matched_content(), item.shown_content());
     matcher.check_item_with(
-        Some(&feeds),
+        Some(feed),
         &ItemText {
             title: &item.title,
             summary: &item.summary,

@@ -21,7 +21,7 @@ use crate::hosts::Hosts;
 use crate::parse;
 use crate::schedule::{Failed, FeedState, unit_random};
 use crate::store::{Finish, Incoming, Store, StoreError};
-use crate::watch::{ItemText, Matcher};
+use crate::watch::Matcher;
 
 /// Items per store transaction.
 pub const COMMIT_ITEMS: usize = 500;
@@ -439,18 +439,12 @@ impl Poller {
             .into_iter()
             .zip(keys)
             .map(|(item, keys)| {
-                let (content, shown_content) = (item.matched_content(), item.shown_content());
-                let fired = self.matcher.check_item(
-                    Some(std::slice::from_ref(&feed.name)),
-                    &ItemText {
-                        title: &item.title,
-                        summary: &item.summary,
-                        content: &content,
-                        categories: &item.categories,
-                        link: item.link.as_deref(),
-                        shown: [item.shown_title(), item.shown_summary(), &shown_content],
-                        shown_categories: item.shown_categories(),
-                    },
+                // the article, for full_text feeds, is matched when it arrives (crate::article)
+                let fired = crate::article::fire(
+                    &self.matcher,
+                    std::slice::from_ref(&feed.name),
+                    &item,
+                    None,
                 );
                 Incoming {
                     may_alert: !first_poll || within_backlog(feed.backlog, item.published, now),

@@ -14,6 +14,8 @@ mod api;
 mod cli;
 /// `run` as a service: sd_notify, SIGTERM, the store lock.
 mod daemon;
+/// The documentation: every relative link resolves; the README stays a short front page.
+mod docs;
 /// Nothing lost, nothing twice: sliding windows, edits, key policies, pending alerts.
 mod durable;
 /// Issue 13 (1, 3a): the outlet's text shown as written, extension fields matched, no

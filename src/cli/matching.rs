@@ -29,6 +29,12 @@ pub(super) fn try_match(
         (None, Some(path)) => std::fs::read_to_string(path)
             .with_context(|| format!("match: reading the text from {}", path.display()))?,
         (None, None) => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                // waiting silently on a terminal looks like a hang
+                eprintln!(
+                    "match: type or paste the text to try the watches on, then Ctrl-D on a line of its own (or give --text TEXT, --file PATH, or pipe it in)"
+                );
+            }
             let mut s = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
                 .context("match: reading the text from standard input")?;
@@ -92,6 +98,12 @@ pub(super) fn try_match(
         }
         for m in &e.excluded_by {
             writeln!(out, "  excluded by {}", explain_match(m))?;
+        }
+        if !e.fires
+            && let Some(note) =
+                crate::explain::case_note(w, feeds.as_deref(), &[(field, text.as_str())])
+        {
+            writeln!(out, "  {note}")?;
         }
     }
     Ok(())

@@ -130,6 +130,6 @@ fn backlog(b: Backlog) -> String {
     match b {
         Backlog::All => "all".into(),
         Backlog::None => "none".into(),
-        Backlog::Window(d) => crate::views::table::duration(d),
+        Backlog::Window(d) => humantime::format_duration(d).to_string(),
     }
 }

@@ -151,11 +151,12 @@ impl Column {
             header,
             right: false,
             min,
-            give: 2,
+            give: 3,
         }
     }
 
-    /// A left-aligned column of names or states, cut after the free text.
+    /// A left-aligned column of names or states, cut after the free text and the relative
+    /// times.
     pub const fn name(header: &'static str, min: usize) -> Column {
         Column {
             give: 1,
@@ -163,11 +164,11 @@ impl Column {
         }
     }
 
-    /// A time ([`time`], maybe with a relative time after it): cut last, and never below
-    /// the time itself.
+    /// A time ([`time`], maybe with a relative time after it): its relative time is cut
+    /// after the free text, before names; the time itself never.
     pub const fn time(header: &'static str) -> Column {
         Column {
-            give: 0,
+            give: 2,
             ..Column::left(header, 17)
         }
     }
@@ -234,7 +235,12 @@ impl Table {
         let last = self.columns.len() - 1;
         let mut line = String::new();
         for (i, (c, w)) in self.columns.iter().zip(widths).enumerate() {
-            let cell = cut(cells.get(i).map_or("", String::as_str), *w);
+            let cell = cells.get(i).map_or("", String::as_str);
+            let cell = match c.give {
+                // a time loses its relative part whole, with no mark: the time stays exact
+                2 if cell.chars().count() > *w && *w >= 17 => cell.chars().take(17).collect(),
+                _ => cut(cell, *w),
+            };
             let pad = w.saturating_sub(cell.chars().count());
             if c.right {
                 line.extend(std::iter::repeat_n(' ', pad));

@@ -300,12 +300,16 @@ mod tests {
             "next_poll": "2026-11-30T06:40:00Z", "items": 12, "items_per_day": 3.0,
             "last_error": "e".repeat(150),
         });
-        let out = render_feeds_in(&[row], now, Some(100));
+        let out = render_feeds_in(std::slice::from_ref(&row), now, Some(100));
         assert!(out.starts_with("FEED"), "{out}");
         for line in out.lines() {
             assert!(line.chars().count() <= 100, "{line:?}");
         }
-        assert!(out.contains("2026-11-29 03:28Z (1 day ago)"), "{out}");
+        assert!(out.contains("2026-11-29 03:28Z "), "{out}");
+        assert!(out.contains('…'), "{out}");
+        let wide = render_feeds_in(&[row], now, None);
+        assert!(wide.contains("2026-11-29 03:28Z (27 h ago)"), "{wide}");
+        assert!(wide.contains(&"e".repeat(150)), "{wide}");
         assert!(out.contains('…'), "{out}");
     }
 

@@ -282,14 +282,24 @@ fn a_bare_match_on_a_terminal_says_what_it_expects() {
         .spawn()
         .map(Daemon)
         .unwrap();
+    // read on a thread: a `match` that waits silently must fail the test, not hang it
     let mut err = child.0.stderr.take().unwrap();
-    let mut said = String::new();
-    let mut buf = [0u8; 256];
-    while !said.contains('\n') {
-        let n = err.read(&mut buf).unwrap();
-        assert!(n > 0, "stderr closed: {said}");
-        said.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = said.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        while let Ok(n @ 1..) = err.read(&mut buf) {
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    wait_for(
+        "match to say what it waits for",
+        std::time::Duration::from_secs(20),
+        || said.lock().unwrap().contains('\n'),
+    );
+    let said = said.lock().unwrap().clone();
     assert!(said.contains("type or paste the text"), "{said}");
     assert!(said.contains("Ctrl-D"), "{said}");
     drop(master);

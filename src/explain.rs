@@ -134,8 +134,8 @@ fn held_back(config: &Config, item: &StoredItem) -> String {
             Some(p) if item.first_seen - p > chrono::Duration::from_std(w).unwrap_or_default() => {
                 format!(
                     " (published {}, before its feed's backlog window of {})",
-                    rfc3339(p),
-                    humantime::format_duration(w)
+                    crate::views::table::time(p),
+                    crate::views::table::duration(w)
                 )
             }
             _ => String::new(),

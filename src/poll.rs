@@ -222,7 +222,7 @@ impl Poller {
         if f.gone {
             let reason = format!(
                 "{shown} answered 410 Gone on {}: the outlet removed this feed; `feedwatch enable {}` polls it again",
-                now.format("%Y-%m-%d %H:%M UTC"),
+                crate::views::table::time(now),
                 feed.name
             );
             warn!(url = %shown, "feed disabled: {reason}");

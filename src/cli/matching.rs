@@ -63,9 +63,25 @@ pub(super) fn try_match(
         .filter(|e| e.fires)
         .map(|e| e.watch.as_str())
         .collect();
+    let fields = [(field, text.as_str())];
+    // per watch that misses only because of letter case: the note that says so
+    let case: Vec<Option<String>> = explained
+        .iter()
+        .zip(&config.watches)
+        .map(|(e, w)| {
+            (!e.fires)
+                .then(|| crate::explain::case_note(w, feeds.as_deref(), &fields))
+                .flatten()
+        })
+        .collect();
     let mut out = std::io::stdout().lock();
     if json {
-        let v = serde_json::json!({ "fires": firing, "watches": explained });
+        let mut v = serde_json::json!({ "fires": firing, "watches": explained });
+        for (w, note) in v["watches"].as_array_mut().into_iter().flatten().zip(&case) {
+            if let Some(note) = note {
+                w["case"] = note.as_str().into();
+            }
+        }
         writeln!(out, "{v}")?;
         return Ok(());
     }
@@ -81,7 +97,7 @@ pub(super) fn try_match(
             firing.join(", ")
         )?;
     }
-    for (e, w) in explained.iter().zip(&config.watches) {
+    for ((e, w), case) in explained.iter().zip(&config.watches).zip(&case) {
         match &e.reason {
             None => writeln!(out, "\n{} fires:", e.watch)?,
             Some(reason) => writeln!(out, "\n{} does not fire: {reason}", e.watch)?,
@@ -99,10 +115,7 @@ pub(super) fn try_match(
         for m in &e.excluded_by {
             writeln!(out, "  excluded by {}", explain_match(m))?;
         }
-        if !e.fires
-            && let Some(note) =
-                crate::explain::case_note(w, feeds.as_deref(), &[(field, text.as_str())])
-        {
+        if let Some(note) = case {
             writeln!(out, "  {note}")?;
         }
     }

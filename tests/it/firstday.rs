@@ -218,6 +218,15 @@ fn match_needs_only_watches_and_names_case() {
         "{text}"
     );
     assert!(text.contains("case = \"insensitive\""), "{text}");
+    let out = setup.run(&["match", "--json", "--text", "the cis leaders"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(
+        v["watches"][0]["case"]
+            .as_str()
+            .is_some_and(|n| n.contains("\"CIS\" is case-sensitive")),
+        "{v}"
+    );
+    assert!(v["watches"][1]["case"].is_null(), "{v}");
     // a text with no term in any case gets no such note
     let out = setup.run(&["match", "--text", "nothing here"]);
     assert!(

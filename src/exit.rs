@@ -1,5 +1,6 @@
 //! The errors that decide an exit code, and the codes (as documented in `--help`, the man
-//! page and the README). The CLI maps every error through [`code_for`]; the service's
+//! page and docs/commands.md). A closed standard output is no error: the CLI ends quietly
+//! with 0 (`crate::cli::main`). The CLI maps every error through [`code_for`]; the service's
 //! control socket sends the same code back to the CLI that asked.
 
 use crate::config::LoadError;
@@ -15,13 +16,13 @@ pub fn usage_error(message: String) -> anyhow::Error {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// `once` ran its cycle but left something undone (every feed failed, or a sink still has
-/// alerts to send): exit 4.
+/// `once` or `poll` ran its cycle but left something undone (no feed polled successfully,
+/// or a sink still has alerts to send): exit 4.
 #[derive(Debug, thiserror::Error)]
 #[error("the cycle left something undone: {}", .0.join("; "))]
 pub struct Undone(pub Vec<String>);
 
-/// Exit codes, as documented in `--help` and the README. Their meanings are also spelled
+/// Exit codes, as documented in `--help` and docs/commands.md. Their meanings are also spelled
 /// out in the `--help` footer (`args`) and the man page ([`crate::manual`]): change all three.
 pub mod code {
     pub const OK: u8 = 0;

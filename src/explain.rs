@@ -11,10 +11,10 @@
 use serde_json::{Value, json};
 
 use crate::alert::rfc3339;
-use crate::config::{Backlog, Config, Field};
+use crate::config::{Backlog, CaseMode, Config, Field, TermConfig, WatchConfig};
 use crate::dedup::Key;
 use crate::store::{Store, StoredItem};
-use crate::watch::Matcher;
+use crate::watch::{Matcher, is_case_sensitive, quote};
 
 /// The explanation of the item `what` (a key, a link or a guid).
 pub fn explain(config: &Config, store: &Store, what: &str) -> anyhow::Result<Value> {
@@ -33,15 +33,23 @@ pub fn explain(config: &Config, store: &Store, what: &str) -> anyhow::Result<Val
         (Field::Link, item.link.as_deref().unwrap_or("")),
     ];
     let mut watches = Vec::new();
-    for e in matcher.explain(Some(&item.feeds), &fields) {
+    let explained = matcher.explain(Some(&item.feeds), &fields);
+    for (e, w) in explained.into_iter().zip(&config.watches) {
         let alerted = store.has_alert(key.alert_id(&e.watch))?;
         let why = match (alerted, e.fires) {
             (true, _) => "alerted".to_string(),
             (false, true) => held_back(config, &item),
-            (false, false) => format!(
-                "does not fire: {}",
-                e.reason.as_deref().unwrap_or("no term matched")
-            ),
+            (false, false) => {
+                let mut why = format!(
+                    "does not fire: {}",
+                    e.reason.as_deref().unwrap_or("no term matched")
+                );
+                if let Some(note) = case_note(w, Some(&item.feeds), &fields) {
+                    why.push_str("; ");
+                    why.push_str(&note);
+                }
+                why
+            }
         };
         watches.push(json!({
             "watch": e.watch,
@@ -64,6 +72,59 @@ pub fn explain(config: &Config, store: &Store, what: &str) -> anyhow::Result<Val
     }))
 }
 
+/// When a watch does not fire only because of letter case: which of its case-sensitive
+/// terms (all capitals: an acronym, under `case = "auto"`) the text has in other letters,
+/// and how to match any case. `None` when ignoring case would not make it fire either.
+pub fn case_note(
+    w: &WatchConfig,
+    feeds: Option<&[String]>,
+    fields: &[(Field, &str)],
+) -> Option<String> {
+    let sensitive = |t: &TermConfig| !t.regex && is_case_sensitive(&t.text, t.case);
+    let fold = |t: &mut TermConfig| {
+        if sensitive(t) {
+            t.case = CaseMode::Insensitive;
+        }
+    };
+    let mut folded = w.clone();
+    folded.terms.iter_mut().for_each(fold);
+    folded.all.iter_mut().flatten().for_each(fold);
+    if let Some(near) = &mut folded.near {
+        near.terms.iter_mut().for_each(fold);
+    }
+    if folded == *w {
+        return None; // no case-sensitive term it looks for
+    }
+    let e = Matcher::new(&[folded]).ok()?.explain(feeds, fields).pop()?;
+    if !e.fires {
+        return None;
+    }
+    let found: Vec<String> = e
+        .matches
+        .iter()
+        .filter(|m| m.text != m.term)
+        .map(|m| {
+            format!(
+                "{} is case-sensitive and the {} has {:?}",
+                quote(&m.term),
+                m.field.name(),
+                m.text
+            )
+        })
+        .collect();
+    if found.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "it would fire if case were ignored: {} (a term in capitals is an acronym, matched in capitals only; write it as {{ term = {:?}, case = \"insensitive\" }} to match any case)",
+        found.join("; "),
+        e.matches
+            .iter()
+            .find(|m| m.text != m.term)
+            .map_or("", |m| m.term.as_str())
+    ))
+}
+
 /// Why a watch that fires on the item raised no alert.
 fn held_back(config: &Config, item: &StoredItem) -> String {
     let feed = config.feeds.iter().find(|f| f.name == item.feeds[0]);
@@ -73,8 +134,8 @@ fn held_back(config: &Config, item: &StoredItem) -> String {
             Some(p) if item.first_seen - p > chrono::Duration::from_std(w).unwrap_or_default() => {
                 format!(
                     " (published {}, before its feed's backlog window of {})",
-                    rfc3339(p),
-                    humantime::format_duration(w)
+                    crate::views::table::time(p),
+                    crate::views::table::duration(w)
                 )
             }
             _ => String::new(),
@@ -116,8 +177,13 @@ pub fn render(v: &Value) -> String {
         .filter_map(Value::as_str)
         .collect();
     out.push_str(&format!("  feeds      {}\n", feeds.join(", ")));
-    out.push_str(&format!("  first seen {}\n", s("first_seen")));
-    out.push_str(&format!("  published  {}\n", s("published")));
+    let time = |k: &str| {
+        v[k].as_str()
+            .and_then(|t| t.parse().ok())
+            .map_or_else(|| s(k), crate::views::table::time)
+    };
+    out.push_str(&format!("  first seen {}\n", time("first_seen")));
+    out.push_str(&format!("  published  {}\n", time("published")));
     for w in v["watches"].as_array().into_iter().flatten() {
         out.push_str(&format!(
             "{}: {}\n",

@@ -29,6 +29,7 @@ pub mod notify;
 pub mod opml;
 pub mod parse;
 pub mod poll;
+pub mod polled;
 pub mod recover;
 pub mod redact;
 pub mod redeliver;

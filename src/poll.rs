@@ -52,6 +52,8 @@ pub enum Outcome {
         items: usize,
         new_items: usize,
         alerts: usize,
+        /// New items held back as backlog ([`crate::polled::Held`]).
+        held: crate::polled::Held,
     },
     /// The feed failed at some step; the message names the step.
     Failed { message: String, transient: bool },
@@ -138,7 +140,11 @@ impl Poller {
     pub async fn poll(&self, feed: &FeedConfig) -> Result<Report, PollError> {
         // at WARN, so that the feed's name is on its warnings under the default filter
         let span = tracing::warn_span!("poll", feed = %feed.name);
-        self.poll_feed(feed).instrument(span).await
+        let report = self.poll_feed(feed).instrument(span.clone()).await;
+        if let Ok(report) = &report {
+            span.in_scope(|| crate::polled::log(report));
+        }
+        report
     }
 
     /// One poll, stage by stage: fetch, decode and parse, then (for a new document) keys,
@@ -216,7 +222,7 @@ impl Poller {
         if f.gone {
             let reason = format!(
                 "{shown} answered 410 Gone on {}: the outlet removed this feed; `feedwatch enable {}` polls it again",
-                now.format("%Y-%m-%d %H:%M UTC"),
+                crate::views::table::time(now),
                 feed.name
             );
             warn!(url = %shown, "feed disabled: {reason}");
@@ -283,6 +289,7 @@ impl Poller {
             items,
             new_items,
             alerts,
+            held: crate::polled::Held::of(&incoming, new_items),
         };
         self.count(&outcome, started.elapsed());
         Ok(Report {

@@ -172,25 +172,25 @@ pub fn rematch_with(
         deliver(store).context("rematch: delivering alerts")?;
         (written, "raised")
     };
-    for a in &alerts {
-        if json {
+    if json {
+        for a in &alerts {
             writeln!(out, "{}", a.to_line())?;
-        } else {
-            let row = serde_json::to_value(a)?;
-            write!(
-                out,
-                "{}",
-                crate::views::render_alerts(std::slice::from_ref(&row))
-            )?;
         }
+    } else {
+        // one block per item, its watches together
+        let rows = alerts
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        write!(out, "{}", crate::views::render_alerts(&rows))?;
     }
     let window = since.map_or(String::new(), |d| {
-        format!(" from the last {}", humantime::format_duration(d))
+        format!(" from the last {}", crate::views::table::duration(d))
     });
     let mut summary = format!(
-        "rematch{}: {} items checked{window}, {} alert{} {verb}, {} already raised before",
+        "rematch{}: {} checked{window}, {} alert{} {verb}, {} already raised before",
         if dry_run { " (dry run)" } else { "" },
-        found.checked,
+        crate::views::table::plural(found.checked as u64, "item"),
         alerts.len(),
         if alerts.len() == 1 { "" } else { "s" },
         found.already,

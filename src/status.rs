@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::store::Store;
+use crate::views::table::{self, Column, Table};
 
 /// Next polls listed.
 const NEXT: usize = 5;
@@ -78,7 +79,7 @@ pub fn render(s: &Value) -> String {
     match s["uptime_secs"].as_i64() {
         Some(up) => out.push_str(&format!(
             ", running for {}\n",
-            humantime::format_duration(std::time::Duration::from_secs(up.max(0) as u64))
+            table::short(up.max(0) as u64)
         )),
         None => out.push_str(", not running\n"),
     }
@@ -103,26 +104,31 @@ pub fn render(s: &Value) -> String {
         }
     }
     out.push_str(&format!("pending  {pending}\n"));
-    let next: Vec<String> = s["next_polls"]
+    let now = Utc::now();
+    let next: Vec<Vec<String>> = s["next_polls"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|p| {
-            format!(
-                "{} at {}",
-                p["feed"].as_str().unwrap_or(""),
-                p["at"].as_str().unwrap_or("")
-            )
+            let at = p["at"]
+                .as_str()
+                .and_then(|t| t.parse::<DateTime<Utc>>().ok());
+            vec![
+                format!("  {}", p["feed"].as_str().unwrap_or("")),
+                at.map_or("-".into(), |t| match t <= now {
+                    true => "due".into(),
+                    false => table::time_and_relative(t, now),
+                }),
+            ]
         })
         .collect();
-    out.push_str(&format!(
-        "next     {}\n",
-        if next.is_empty() {
-            "(none)".to_string()
-        } else {
-            next.join(", ")
-        }
-    ));
+    if next.is_empty() {
+        out.push_str("next     (no poll due: no feed is on)\n");
+    } else {
+        out.push_str("next polls\n");
+        let columns = [Column::name("  FEED", 8), Column::time("DUE")];
+        out.push_str(&Table::render(&columns, &next, table::width()));
+    }
     out
 }
 

@@ -3,9 +3,6 @@
 //! and the API build them here from the store, so an operator sees the same thing whether
 //! the command opened the store or asked the running service.
 
-use std::fmt::Write as _;
-use std::io::Write as _;
-
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -16,6 +13,11 @@ use crate::redact::redact_url;
 use crate::schedule::{self, Health};
 use crate::store::{self, Cursor, Store};
 use crate::text;
+
+pub mod table;
+mod text_view;
+
+pub use text_view::{Printer, render_alerts, render_feeds, render_items};
 
 /// One object per feed of the config, then per feed only the store knows.
 pub fn feeds(config: &Config, store: &Store, now: DateTime<Utc>) -> store::Result<Vec<Value>> {
@@ -120,6 +122,26 @@ pub fn each_item<'a>(
             }),
         ))),
     })
+}
+
+/// Adds `watches` to an item's row: the configured watches that raised an alert on it
+/// (`items` shows them in a column).
+pub fn add_watches(
+    store: &Store,
+    watches: &[crate::config::WatchConfig],
+    row: &mut Value,
+) -> store::Result<()> {
+    let Some(key) = row["key"].as_str().and_then(Key::from_hex) else {
+        return Ok(());
+    };
+    let mut fired = Vec::new();
+    for w in watches {
+        if store.has_alert(key.alert_id(&w.name))? {
+            fired.push(w.name.as_str());
+        }
+    }
+    row["watches"] = json!(fired);
+    Ok(())
 }
 
 /// The rows of [`alerts`], one at a time, like [`each_item`].
@@ -237,26 +259,14 @@ pub fn each_row(
         }
         if select.keep(store, view, &row) {
             shown += 1;
+            let mut row = row;
+            if view == "items" {
+                add_watches(store, &config.watches, &mut row)?;
+            }
             each(row)?;
         }
     }
     Ok(())
-}
-
-/// Writes each row to stdout as it comes: a JSON line, or `render`ed for a person.
-pub fn printer(
-    json: bool,
-    render: fn(&[Value]) -> String,
-) -> impl FnMut(Value) -> anyhow::Result<()> {
-    move |row| {
-        let mut out = std::io::stdout().lock();
-        if json {
-            writeln!(out, "{row}")?;
-        } else {
-            write!(out, "{}", render(std::slice::from_ref(&row)))?;
-        }
-        Ok(())
-    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -271,144 +281,4 @@ fn from_hex(s: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
         .collect()
-}
-
-/// A string field as a person sees it: the fields come from feeds, servers and older
-/// stores, so they are [`text::clean`]ed (no escape sequences reach the terminal).
-fn str_of(v: &Value, key: &str) -> String {
-    text::clean(v[key].as_str().unwrap_or(""))
-}
-
-fn time_of(v: &Value, key: &str) -> Option<DateTime<Utc>> {
-    v[key].as_str().and_then(|s| s.parse().ok())
-}
-
-pub fn render_feeds(rows: &[Value], now: DateTime<Utc>) -> String {
-    let mut out = format!(
-        "{:<16} {:<22} {:<16} {:>5} {:<14} {:>7} {:>9}  LAST ERROR\n",
-        "FEED", "STATE", "LAST SUCCESS", "FAILS", "NEXT POLL", "ITEMS", "ITEMS/DAY"
-    );
-    for r in rows {
-        let mut state = str_of(r, "state");
-        if let Some(since) = time_of(r, "since") {
-            state = format!("{state} since {}", since.format("%m-%d %H:%M"));
-        }
-        let error = text::sanitize(
-            r["disabled"]
-                .as_str()
-                .or(r["last_error"].as_str())
-                .or(r["recovered"].as_str())
-                .unwrap_or(""),
-        );
-        let _ = writeln!(
-            out,
-            "{:<16} {:<22} {:<16} {:>5} {:<14} {:>7} {:>9.1}  {}",
-            str_of(r, "feed"),
-            state,
-            time_of(r, "last_success").map_or("-".into(), |t| ago(t, now)),
-            r["failures"].as_u64().unwrap_or(0),
-            time_of(r, "next_poll").map_or("-".into(), |t| until(t, now)),
-            r["items"].as_u64().unwrap_or(0),
-            r["items_per_day"].as_f64().unwrap_or(0.0),
-            error
-        );
-        let a = &r["articles"];
-        if a.is_object() {
-            let _ = writeln!(
-                out,
-                "{:<16} articles: {} fetched, {} failed{}",
-                "",
-                a["fetched"].as_u64().unwrap_or(0),
-                a["failed"].as_u64().unwrap_or(0),
-                a["last_error"]
-                    .as_str()
-                    .map(|e| format!("; last: {}", text::sanitize(e)))
-                    .unwrap_or_default()
-            );
-        }
-    }
-    out
-}
-
-pub fn render_items(rows: &[Value]) -> String {
-    let mut out = String::new();
-    for i in rows {
-        let when = time_of(i, "published")
-            .or(time_of(i, "first_seen"))
-            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "{when}  {:<16} {}  {}",
-            str_of(i, "feed"),
-            str_of(i, "title"),
-            str_of(i, "link")
-        );
-    }
-    out
-}
-
-pub fn render_alerts(rows: &[Value]) -> String {
-    let mut out = String::new();
-    for a in rows {
-        let _ = writeln!(
-            out,
-            "{}  [{}]  {}: {}",
-            str_of(a, "detected"),
-            str_of(a, "watch"),
-            str_of(a, "feed"),
-            str_of(a, "title")
-        );
-        let feed = str_of(a, "feed");
-        let also: Vec<String> = a["feeds"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(text::clean)
-            .filter(|f| *f != feed)
-            .collect();
-        if !also.is_empty() {
-            let _ = writeln!(out, "    also in: {}", also.join(", "));
-        }
-        if let Some(link) = a["link"].as_str() {
-            let _ = writeln!(out, "    {}", text::clean(link));
-        }
-        for m in a["matches"].as_array().into_iter().flatten() {
-            // the rule a term belongs to, unless it is the plain any-list
-            let rule = match str_of(m, "rule").as_str() {
-                "" | "any" => String::new(),
-                r => format!(" ({r})"),
-            };
-            let _ = writeln!(
-                out,
-                "    {:?}{rule} in {}: {}",
-                str_of(m, "term"),
-                str_of(m, "field"),
-                str_of(m, "snippet")
-            );
-        }
-    }
-    out
-}
-
-fn until(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = t.signed_duration_since(now).num_seconds();
-    if secs <= 0 {
-        return "due".into();
-    }
-    format!("in {}", rounded(secs as u64))
-}
-
-fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = now.signed_duration_since(t).num_seconds().max(0) as u64;
-    format!("{} ago", rounded(secs))
-}
-
-fn rounded(secs: u64) -> humantime::FormattedDuration {
-    humantime::format_duration(std::time::Duration::from_secs(if secs > 3600 {
-        secs / 60 * 60
-    } else {
-        secs
-    }))
 }

@@ -196,6 +196,12 @@ impl Api {
                     before.as_deref(),
                     PAGE,
                 )?;
+                let mut page = page;
+                if view == "items" {
+                    for row in &mut page.rows {
+                        views::add_watches(&store, &self.config().watches, row)?;
+                    }
+                }
                 let next = page.next.map(|(cursor, left)| {
                     let mut q = url::form_urlencoded::Serializer::new(String::new());
                     for k in ["feed", "watch"] {

@@ -41,6 +41,17 @@ pub(super) fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 FeedCommand::Remove { name } => feed::remove(cli.config.as_deref(), &name),
             };
         }
+        Command::Match {
+            text,
+            file,
+            field,
+            feed,
+            json,
+        } => {
+            // only the watches are needed: a config without [[feeds]] will do
+            let config = config::load_watches(cli.config.as_deref(), &Env::from_process())?;
+            return matching::try_match(&config, text, file, field, feed, json);
+        }
         _ => {}
     }
     let config = config::load(cli.config.as_deref(), &Env::from_process())?;
@@ -71,13 +82,6 @@ pub(super) fn dispatch(cli: Cli) -> anyhow::Result<()> {
             limit,
             follow,
         } => query::alerts(&config, json, (feed, watch, when), limit, follow),
-        Command::Match {
-            text,
-            file,
-            field,
-            feed,
-            json,
-        } => matching::try_match(&config, text, file, field, feed, json),
         Command::Rematch {
             since,
             watch,
@@ -96,6 +100,7 @@ pub(super) fn dispatch(cli: Cli) -> anyhow::Result<()> {
         | Command::Man
         | Command::Completions { .. }
         | Command::Feed { .. }
+        | Command::Match { .. }
         | Command::Opml {
             command: OpmlCommand::Import { .. },
         } => unreachable!("handled above"),

@@ -29,6 +29,12 @@ pub(super) fn try_match(
         (None, Some(path)) => std::fs::read_to_string(path)
             .with_context(|| format!("match: reading the text from {}", path.display()))?,
         (None, None) => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                // waiting silently on a terminal looks like a hang
+                eprintln!(
+                    "match: type or paste the text to try the watches on, then Ctrl-D on a line of its own (or give --text TEXT, --file PATH, or pipe it in)"
+                );
+            }
             let mut s = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
                 .context("match: reading the text from standard input")?;
@@ -57,9 +63,25 @@ pub(super) fn try_match(
         .filter(|e| e.fires)
         .map(|e| e.watch.as_str())
         .collect();
+    let fields = [(field, text.as_str())];
+    // per watch that misses only because of letter case: the note that says so
+    let case: Vec<Option<String>> = explained
+        .iter()
+        .zip(&config.watches)
+        .map(|(e, w)| {
+            (!e.fires)
+                .then(|| crate::explain::case_note(w, feeds.as_deref(), &fields))
+                .flatten()
+        })
+        .collect();
     let mut out = std::io::stdout().lock();
     if json {
-        let v = serde_json::json!({ "fires": firing, "watches": explained });
+        let mut v = serde_json::json!({ "fires": firing, "watches": explained });
+        for (w, note) in v["watches"].as_array_mut().into_iter().flatten().zip(&case) {
+            if let Some(note) = note {
+                w["case"] = note.as_str().into();
+            }
+        }
         writeln!(out, "{v}")?;
         return Ok(());
     }
@@ -75,7 +97,7 @@ pub(super) fn try_match(
             firing.join(", ")
         )?;
     }
-    for (e, w) in explained.iter().zip(&config.watches) {
+    for ((e, w), case) in explained.iter().zip(&config.watches).zip(&case) {
         match &e.reason {
             None => writeln!(out, "\n{} fires:", e.watch)?,
             Some(reason) => writeln!(out, "\n{} does not fire: {reason}", e.watch)?,
@@ -92,6 +114,9 @@ pub(super) fn try_match(
         }
         for m in &e.excluded_by {
             writeln!(out, "  excluded by {}", explain_match(m))?;
+        }
+        if let Some(note) = case {
+            writeln!(out, "  {note}")?;
         }
     }
     Ok(())

@@ -8,13 +8,18 @@ use chrono::Utc;
 use super::runtime;
 use crate::config::Config;
 use crate::store::{Store, StoreError};
-use crate::views;
+use crate::views::{self, table};
 
 /// `feeds`: each feed's health.
 pub(super) fn feeds(config: &Config, json: bool) -> anyhow::Result<()> {
-    show(&query(config, "feeds", &[])?, json, |r| {
-        views::render_feeds(r, Utc::now())
-    })
+    let rows = query(config, "feeds", &[])?;
+    if rows.is_empty() && !json {
+        return Ok(table::say_empty(&format!(
+            "no feeds yet: {} has no [[feeds]] entry; `feedwatch feed add NAME URL` adds one",
+            config.source
+        ))?);
+    }
+    show(&rows, json, |r| views::render_feeds(r, Utc::now()))
 }
 
 /// `items`: stored items, newest first.
@@ -24,9 +29,21 @@ pub(super) fn items(
     select: Select,
     limit: usize,
 ) -> anyhow::Result<()> {
+    let filters = described(&select);
     let params = params(limit, select);
-    let print = &mut views::printer(json, views::render_items);
-    query_each(config, "items", &params, print)
+    let mut print = views::Printer::new(json, "items");
+    query_each(config, "items", &params, &mut |r| print.row(r))?;
+    print.finish()?;
+    if print.rows == 0 && !json {
+        table::say_empty(&match filters {
+            None => format!(
+                "no items yet: the store {} holds none; `feedwatch once` polls every feed",
+                config.storage.path.display()
+            ),
+            Some(f) => format!("no items match {f}"),
+        })?;
+    }
+    Ok(())
 }
 
 /// `alerts`: alerts raised, newest first; with `follow`, then the log's new lines.
@@ -38,17 +55,45 @@ pub(super) fn alerts(
     follow: bool,
 ) -> anyhow::Result<()> {
     let watch = select.1.clone();
+    let filters = described(&select);
     let params = params(limit, select);
     // where the log ends now: what is written after this is followed
     let from = std::fs::metadata(&config.alerts.log).map_or(0, |m| m.len());
+    let mut print = views::Printer::new(json, "alerts");
     if !follow {
-        let print = &mut views::printer(json, views::render_alerts);
-        return query_each(config, "alerts", &params, print);
+        query_each(config, "alerts", &params, &mut |r| print.row(r))?;
+    } else {
+        let mut rows = query(config, "alerts", &params)?;
+        rows.reverse(); // oldest first, then the new ones as they come
+        for r in rows {
+            print.row(r)?;
+        }
     }
-    let mut rows = query(config, "alerts", &params)?;
-    rows.reverse(); // oldest first, then the new ones as they come
-    show(&rows, json, views::render_alerts)?;
-    follow_log(&config.alerts.log, from, watch.as_deref(), json)
+    print.finish()?;
+    if print.rows == 0 && !json {
+        table::say_empty(&match filters {
+            None => "no alerts yet: no watch has fired on a new item. Items held back as backlog \
+                     at a feed's first poll never alert (`feedwatch rematch --dry-run` lists what \
+                     they would raise); `feedwatch items` lists what is stored, `feedwatch match \
+                     --text TEXT` tries the watches"
+                .to_string(),
+            Some(f) => format!("no alerts match {f}"),
+        })?;
+    }
+    if follow {
+        return follow_log(&config.alerts.log, from, watch.as_deref(), json);
+    }
+    Ok(())
+}
+
+/// The options that narrowed a query, for its empty answer (`None`: none given).
+fn described((feed, watch, when): &Select) -> Option<String> {
+    let mut parts = Vec::new();
+    parts.extend(feed.as_ref().map(|f| format!("--feed {f}")));
+    parts.extend(watch.as_ref().map(|w| format!("--watch {w}")));
+    parts.extend(when.since.as_ref().map(|s| format!("--since {s}")));
+    parts.extend(when.until.as_ref().map(|u| format!("--until {u}")));
+    (!parts.is_empty()).then(|| parts.join(" "))
 }
 
 /// `--feed`, `--watch`, `--since` and `--until`.

@@ -30,7 +30,7 @@ pub(super) fn once(config: Config) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let service = Service::open(config).await?;
         let cycle = service.once().await?;
-        print!("{}", cycle.summary(&service.config.alerts.log));
+        say(&cycle.summary(&service.config.alerts.log))?;
         let undone = cycle.undone();
         if !undone.is_empty() {
             return Err(Undone(undone).into());
@@ -39,14 +39,30 @@ pub(super) fn once(config: Config) -> anyhow::Result<()> {
     })
 }
 
-/// `poll NAME`: one feed now, then the summary.
+/// `poll NAME`: one feed now, then the summary; exit 4 when it failed (as `once`, and as
+/// the running service answers).
 pub(super) fn poll(config: Config, name: &str) -> anyhow::Result<()> {
+    if !config.feeds.iter().any(|f| f.name == name) {
+        return Err(service::unknown_feed(&config, name)); // before the store is opened
+    }
     runtime()?.block_on(async {
         let service = Service::open(config).await?;
         let cycle = service.poll_one(name).await?;
-        print!("{}", cycle.summary(&service.config.alerts.log));
+        say(&cycle.summary(&service.config.alerts.log))?;
+        let undone = cycle.undone();
+        if !undone.is_empty() {
+            return Err(Undone(undone).into());
+        }
         Ok(())
     })
+}
+
+/// Writes a summary to standard output (an error, not a panic, when its reader is gone).
+fn say(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }
 
 /// `demo`: the bundled sample feed, served and polled locally.

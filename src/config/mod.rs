@@ -247,6 +247,16 @@ pub fn path(explicit: Option<&Path>, env: &Env) -> Option<PathBuf> {
 /// Finds and loads the config: `explicit` (from `--config`), else `$FEEDWATCH_CONFIG`, else
 /// [`SYSTEM_PATH`] if it exists, else the built-in default.
 pub fn load(explicit: Option<&Path>, env: &Env) -> Result<Config, LoadError> {
+    load_as(explicit, env, true)
+}
+
+/// [`load`] for a command that needs only the watches (`match`): a config without
+/// `[[feeds]]` is valid for it.
+pub fn load_watches(explicit: Option<&Path>, env: &Env) -> Result<Config, LoadError> {
+    load_as(explicit, env, false)
+}
+
+fn load_as(explicit: Option<&Path>, env: &Env, need_feeds: bool) -> Result<Config, LoadError> {
     match path(explicit, env) {
         Some(path) => {
             let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Read {
@@ -254,7 +264,8 @@ pub fn load(explicit: Option<&Path>, env: &Env) -> Result<Config, LoadError> {
                 source,
             })?;
             let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-            parse(&text, &path.display().to_string(), Some(&base), env)
+            let file = path.display().to_string();
+            parse_as(&text, &file, Some(&base), env, need_feeds)
         }
         None => builtin(env),
     }
@@ -272,6 +283,16 @@ pub fn builtin(env: &Env) -> Result<Config, LoadError> {
 /// Parses and validates config text. `file` names it in messages; relative paths are taken
 /// from `base` (the config file's directory), or the working directory when `None`.
 pub fn parse(text: &str, file: &str, base: Option<&Path>, env: &Env) -> Result<Config, LoadError> {
+    parse_as(text, file, base, env, true)
+}
+
+fn parse_as(
+    text: &str,
+    file: &str,
+    base: Option<&Path>,
+    env: &Env,
+    need_feeds: bool,
+) -> Result<Config, LoadError> {
     let mut r = Reader {
         file,
         src: text,
@@ -283,6 +304,10 @@ pub fn parse(text: &str, file: &str, base: Option<&Path>, env: &Env) -> Result<C
         r.error(at, "", e.message().trim().to_string());
     }
     let config = r.config(doc.get_ref(), base, env);
+    if !need_feeds {
+        r.errors
+            .retain(|e| !(e.key == "feeds" && e.message.starts_with("no [[feeds]]")));
+    }
     if r.errors.is_empty() {
         Ok(config)
     } else {

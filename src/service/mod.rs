@@ -122,15 +122,18 @@ impl Cycle {
     /// One paragraph for a person: what was polled, what failed, where the alerts went.
     pub fn summary(&self, log: &std::path::Path) -> String {
         let (mut items, mut new, mut unchanged) = (0, 0, 0);
+        let mut held = crate::polled::Held::default();
         for (_, o) in &self.outcomes {
             match o {
                 Outcome::Polled {
                     items: i,
                     new_items,
+                    held: h,
                     ..
                 } => {
                     items += i;
                     new += new_items;
+                    held.add(*h);
                 }
                 Outcome::NotModified => unchanged += 1,
                 Outcome::Failed { .. } | Outcome::Disabled { .. } => {}
@@ -138,8 +141,8 @@ impl Cycle {
         }
         let failed: Vec<_> = self.failed().collect();
         let mut s = format!(
-            "polled {} feeds: {} ok ({} unchanged), {} failed; {} items, {} new; {} alert{} written to {}\n",
-            self.outcomes.len(),
+            "polled {}: {} ok ({} unchanged), {} failed; {} items, {} new; {} alert{} written to {}\n",
+            crate::views::table::plural(self.outcomes.len() as u64, "feed"),
             self.outcomes.len() - failed.len(),
             unchanged,
             failed.len(),
@@ -149,6 +152,9 @@ impl Cycle {
             if self.delivered == 1 { "" } else { "s" },
             log.display()
         );
+        if held.items > 0 {
+            s.push_str(&crate::polled::held_note(held));
+        }
         for (name, message) in failed {
             let message = crate::text::sanitize(message); // a stored reason may predate it
             s.push_str(&format!("  failed: {name}: {message}\n"));

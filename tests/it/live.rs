@@ -77,7 +77,7 @@ fn poll_and_once_beside_the_running_service() {
             started.elapsed() < Duration::from_secs(10),
             "{args:?} took too long"
         );
-        assert!(text.starts_with("polled 1 feeds: 1 ok"), "{args:?}: {text}");
+        assert!(text.starts_with("polled 1 feed: 1 ok"), "{args:?}: {text}");
         assert!(s.seen("/a").len() > before, "{args:?} fetched the feed");
     }
     assert_eq!(setup.alerts().len(), 2, "each alert written once");
@@ -160,7 +160,7 @@ fn enable_beside_the_running_service() {
     let text = ok(&setup, &["enable", "mt"]);
     assert!(text.contains("mt: enabled"), "{text}");
     let text = ok(&setup, &["poll", "mt"]);
-    assert!(text.starts_with("polled 1 feeds: 1 ok"), "{text}");
+    assert!(text.starts_with("polled 1 feed: 1 ok"), "{text}");
     assert_eq!(setup.alerts().len(), 2);
 }
 
@@ -359,7 +359,7 @@ fn feed_add_and_remove_beside_the_running_service() {
     );
     assert!(after.contains("# operator's note: keep this"));
     let text = ok(&setup, &["poll", "second"]);
-    assert!(text.starts_with("polled 1 feeds: 1 ok"), "{text}");
+    assert!(text.starts_with("polled 1 feed: 1 ok"), "{text}");
     assert!(!s.seen("/b").is_empty());
     // the same story seen in a second feed: no second alert for it
     assert_eq!(setup.alerts().len(), 1);

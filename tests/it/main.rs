@@ -21,6 +21,9 @@ mod durable;
 /// Issue 13 (1, 3a): the outlet's text shown as written, extension fields matched, no
 /// alerts on upgrade.
 mod fidelity;
+/// Issue 17, "The first day": held-back backlog said, empty answers, exit codes, `match`
+/// with only watches, tables fitted to the terminal.
+mod firstday;
 /// Full text for truncated feeds: article pages fetched, extracted and matched.
 mod full_text;
 /// Hostile servers: hangs, dribbles, huge bodies, bombs, redirect tricks, odd documents.
@@ -194,6 +197,7 @@ pub fn command(config: Option<&Path>) -> Command {
         "LOGS_DIRECTORY",
         "JOURNAL_STREAM",
         "RUST_LOG",
+        "COLUMNS", // tables fit it: a test sets it when it wants a width
     ] {
         c.env_remove(var);
     }

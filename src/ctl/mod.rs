@@ -107,6 +107,33 @@ fn beside_store(store: &Path) -> PathBuf {
     }
 }
 
+/// The id of the group called `name`, if the system has one (`getgrnam_r`: /etc/group,
+/// or whatever NSS consults).
+pub fn group_id(name: &str) -> Option<u32> {
+    let cname = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 4096];
+    loop {
+        // SAFETY: every pointer is to a live local of the right type; `buf` is as long as
+        // said; `grp` is only read when getgrnam_r set `found` to it.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::group = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        return (rc == 0 && !found.is_null()).then_some(grp.gr_gid);
+    }
+}
+
 /// Where the systemd unit's service puts its socket (`RuntimeDirectory=feedwatch`).
 pub const SYSTEMD_SOCKET: &str = "/run/feedwatch/control.sock";
 
@@ -256,6 +283,13 @@ mod tests {
         };
         let text = serde_json::to_string(&e).unwrap();
         assert_eq!(serde_json::from_str::<Reply>(&text).unwrap(), e);
+    }
+
+    #[test]
+    fn groups_are_found_by_name() {
+        assert_eq!(group_id("root"), Some(0));
+        assert_eq!(group_id("no-such-group-feedwatch"), None);
+        assert_eq!(group_id("nul\0byte"), None);
     }
 
     #[test]

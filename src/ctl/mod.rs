@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 
+pub mod lines;
+
 /// The file beside the store that names the control socket of the process holding it.
 pub const PATH_FILE: &str = "feedwatch.control";
 

@@ -143,7 +143,8 @@ pub enum Command {
     ///
     /// Alerts are committed to the store and delivered to the alert log like the service's,
     /// at most once per item and watch, ever: a second run raises nothing. Beside a running
-    /// service it runs in the service, through its control socket.
+    /// service it runs in the service, through its control socket, which first reloads the
+    /// config file (the watches it runs are the file's as it is now).
     Rematch {
         /// Only items published (or, undated, first seen) within this window, e.g. 7d.
         #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]

@@ -545,3 +545,23 @@ fn the_control_socket_answers_across_compactions() {
     assert_eq!(setup.alerts().len(), 2, "each alert once");
     assert!(!log().contains("ERROR"), "{}", log());
 }
+
+/// `[control] group` names a group that must exist: `check` says so (exit 2, naming the key),
+/// and so does `run`, which does not start.
+#[test]
+fn a_control_group_that_does_not_exist_is_a_config_error() {
+    let setup = Setup::with_extra(
+        &[("a", "http://127.0.0.1:9/feed", "all")],
+        "[control]\ngroup = \"no-such-group-feedwatch\"\n",
+    );
+    for args in [&["check"][..], &["run"][..]] {
+        let out = setup.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("control.group")
+                && stderr(&out).contains("no group \"no-such-group-feedwatch\""),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}

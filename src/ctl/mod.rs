@@ -140,14 +140,21 @@ pub fn group_id(name: &str) -> Option<u32> {
 pub const SYSTEMD_SOCKET: &str = "/run/feedwatch/control.sock";
 
 /// Where the CLI looks for the running service: `[control] socket`, else the path the
-/// running service wrote beside the store, else the systemd unit's socket when the store
-/// is the unit's (an operator may not read the store directory, mode 0700).
+/// running service wrote beside the store, else the default path when a socket is there,
+/// else the systemd unit's socket when the store is the unit's (an operator may not read
+/// the store directory, mode 0700).
 pub fn client_path(config: &Config) -> Option<PathBuf> {
     if let Some(p) = &config.control.socket {
         return Some(p.clone());
     }
     if let Ok(named) = std::fs::read_to_string(config.storage.path.join(PATH_FILE)) {
         return Some(PathBuf::from(named.trim_end_matches('\n')));
+    }
+    // where the service binds it by default: the store directory does not name it while
+    // the running service compacts it (the copy is written without it)
+    let own = bind_path(config);
+    if own.exists() {
+        return Some(own);
     }
     let unit = Path::new(SYSTEMD_SOCKET);
     (config.storage.path.starts_with("/var/lib/feedwatch") && unit.exists())

@@ -652,7 +652,23 @@ mod tests {
         // the command ran on the store: an unknown item is exit 2, not "try again"
         assert_eq!(code, crate::exit::code::CONFIG, "{error}");
         assert!(store.path().join(PATH_FILE).exists(), "the socket is named");
-        ctl.release().await;
+        // the end of the stretch waits for a command in flight, then tells it to stop
+        let in_flight = ctl.held().await.unwrap();
+        let release = {
+            let ctl = ctl.clone();
+            tokio::spawn(async move { ctl.release().await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            in_flight.ending.is_cancelled(),
+            "told that the stretch ends"
+        );
+        assert!(!release.is_finished(), "waits for the command in flight");
+        assert!(!in_flight.gone.is_cancelled());
+        let gone = in_flight.gone.clone();
+        drop(in_flight);
+        release.await.unwrap();
+        assert!(gone.is_cancelled());
         assert!(ctl.now_held().is_none());
     }
 }

@@ -22,6 +22,12 @@ pub struct UsageError(pub String);
 #[error("the cycle left something undone: {}", .0.join("; "))]
 pub struct Undone(pub Vec<String>);
 
+/// The running service cannot reach its store for the moment (compacting it, or reopening
+/// it): exit 3, like a store held by another process; try again shortly.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Busy(pub String);
+
 /// Exit codes, as documented in `--help` and docs/commands.md. Their meanings are also spelled
 /// out in the `--help` footer (`args`) and the man page ([`crate::manual`]): change all three.
 pub mod code {
@@ -39,7 +45,8 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
     } else if matches!(
         e.downcast_ref::<StoreError>(),
         Some(StoreError::Held { .. })
-    ) {
+    ) || e.downcast_ref::<Busy>().is_some()
+    {
         code::HELD
     } else if e.downcast_ref::<Undone>().is_some() {
         code::UNDONE

@@ -73,6 +73,29 @@ pub fn status(
     }))
 }
 
+/// The status a running service gives while its store is out (compacting, or reopening
+/// it): what it knows without the store; `store.state` says why, the store's figures are
+/// null.
+pub fn without_store(
+    config: &Config,
+    path: &std::path::Path,
+    why: &str,
+    started: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Value {
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "running": true,
+        "uptime_secs": (now - started).num_seconds(),
+        "config": config.source,
+        "store": {"path": path.display().to_string(), "bytes": crate::store::compact::dir_size(path).ok(), "state": why},
+        "feeds": {"configured": config.feeds.len()},
+        "alerts_24h": null,
+        "pending": null,
+        "next_polls": [],
+    })
+}
+
 /// The status for a person.
 pub fn render(s: &Value) -> String {
     let mut out = format!("feedwatch {}", s["version"].as_str().unwrap_or(""));
@@ -92,12 +115,18 @@ pub fn render(s: &Value) -> String {
         s["store"]["path"].as_str().unwrap_or(""),
         s["store"]["bytes"].as_u64().unwrap_or(0) as f64 / 1048576.0
     ));
+    if let Some(why) = s["store"]["state"].as_str() {
+        out.push_str(&format!("         out of reach: {why}\n"));
+    }
     out.push_str(&format!("feeds    {}\n", counts(&s["feeds"])));
     out.push_str(&format!(
         "alerts   last 24 h: {}\n",
         counts(&s["alerts_24h"])
     ));
-    let mut pending = format!("alert log {}", s["pending"]["alert log"]);
+    let mut pending = match &s["pending"] {
+        Value::Null => "(unknown while the store is out)".to_string(),
+        p => format!("alert log {}", p["alert log"]),
+    };
     if let Some(sinks) = s["pending"]["sinks"].as_object() {
         for (name, n) in sinks {
             pending.push_str(&format!(", sink {name} {n}"));

@@ -1,5 +1,6 @@
 //! Tests that need root: a real tmpfs, mounted small and filled, holds the alert log, so that
-//! appends fail with ENOSPC the way they do on a full /var/log. Run as root:
+//! appends fail with ENOSPC the way they do on a full /var/log; throwaway users inside and
+//! outside the control socket's group. Run as root:
 //!
 //!     FEEDWATCH_ROOT_TESTS=require cargo test --test root
 //!
@@ -216,4 +217,164 @@ fn alert_log_after_a_full_disk() {
     assert_eq!(ids.len(), 60, "every alert delivered: {}", ids.len());
     let twice: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "lines twice: {twice:?}");
+}
+
+/// Throwaway users and a group, removed when dropped (also when the test fails).
+struct Users {
+    group: String,
+    users: Vec<String>,
+}
+
+impl Users {
+    /// A group `group`, a user `inside` in it, and a user `outside` not in it (each with a
+    /// group of its own, no home).
+    fn create(group: &str, inside: &str, outside: &str) -> Users {
+        let run = |args: &[&str]| {
+            let ok = Command::new(args[0])
+                .args(&args[1..])
+                .status()
+                .unwrap_or_else(|e| panic!("running {args:?}: {e}"))
+                .success();
+            assert!(ok, "{args:?} failed");
+        };
+        run(&["groupadd", group]);
+        let mut made = Users {
+            group: group.into(),
+            users: Vec::new(),
+        };
+        run(&[
+            "useradd",
+            "-M",
+            "-U",
+            "-s",
+            "/bin/false",
+            "-G",
+            group,
+            inside,
+        ]);
+        made.users.push(inside.into());
+        run(&["useradd", "-M", "-U", "-s", "/bin/false", outside]);
+        made.users.push(outside.into());
+        made
+    }
+}
+
+impl Drop for Users {
+    fn drop(&mut self) {
+        for user in &self.users {
+            let _ = Command::new("userdel").arg(user).status();
+        }
+        let _ = Command::new("groupdel").arg(&self.group).status();
+    }
+}
+
+/// `feedwatch ARGS` as `user` (its own groups only, from /etc/group), beside the service.
+fn feedwatch_as(user: &str, config: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid", user, "--regid", user, "--init-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_feedwatch"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("FEEDWATCH_CONFIG")
+        .env_remove("RUST_LOG");
+    c.output().unwrap()
+}
+
+/// The control socket belongs to `[control] group` with mode 0660: a user outside the
+/// group is refused (exit 1, saying how to get in), a member of it polls and asks for the
+/// status through it, beside a service run by root.
+#[test]
+fn the_control_socket_lets_only_its_group_in() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !root_or_skip("the_control_socket_lets_only_its_group_in") {
+        return;
+    }
+    let tag = std::process::id();
+    let group = format!("fwops{tag}");
+    let (inside, outside) = (format!("fwin{tag}"), format!("fwout{tag}"));
+    let _users = Users::create(&group, &inside, &outside);
+    let served = Server::start();
+    served.set("/feed", Route::feed(feed(2)));
+    let work = tempfile::tempdir().unwrap();
+    // the operators reach the config and the socket; the store stays root's
+    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let socket = work.path().join("ctl.sock");
+    let config = work.path().join("feedwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\npath = \"store\"\n[alerts]\nlog = \"alerts.jsonl\"\n[api]\nlisten = \"\"\n\
+             [control]\nsocket = \"{}\"\ngroup = \"{group}\"\n\n\
+             [[feeds]]\nname = \"news\"\nurl = \"{}\"\nbacklog = \"all\"\n\n\
+             [[watch]]\nname = \"cis\"\nterms = [\"CIS\"]\n",
+            socket.display(),
+            served.url("/feed")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut service = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _kill = Kill(&mut service);
+    let started = std::time::Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "timed out waiting for the control socket"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o660, "the socket's mode");
+    assert_eq!(
+        Some(meta.gid()),
+        feedwatch::ctl::group_id(&group),
+        "the socket's group"
+    );
+    assert_eq!(meta.uid(), 0, "the socket's owner");
+
+    for args in [&["status"][..], &["poll", "news"][..]] {
+        let out = feedwatch_as(&outside, &config, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?} as {outside}: {err}");
+        assert!(
+            err.contains("control socket") && err.contains("refuses you"),
+            "{args:?} as {outside}: {err}"
+        );
+    }
+    let out = feedwatch_as(&inside, &config, &["status", "--json"]);
+    assert!(
+        out.status.success(),
+        "status as {inside}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["running"], true, "{v}");
+    let before = served.seen("/feed").len();
+    let out = feedwatch_as(&inside, &config, &["poll", "news"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.starts_with("polled 1 feeds: 1 ok"),
+        "poll as {inside}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        served.seen("/feed").len() > before,
+        "the poll fetched the feed"
+    );
 }

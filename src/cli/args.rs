@@ -9,12 +9,14 @@ use crate::watch::Field;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  done (for `once`: the cycle ran; feeds that failed are reported, not fatal)
+  0  done (for `once`: the cycle ran; feeds that failed are reported, not fatal);
+     also when the reader of standard output went away (`export | head`)
   1  runtime failure (store or disk)
-  2  invalid config or usage
-  3  the store is held by a running feedwatch (only `import` needs it stopped)
-  4  `once` ran but left something undone: every feed failed, or alerts are still
-     undelivered to a sink (they stay pending); the summary says which
+  2  invalid config or usage (an unknown option, feed or watch name)
+  3  the store is held by a running feedwatch (only `import` needs it stopped),
+     or the running service is compacting its store: try again shortly
+  4  `once` or `poll` ran but left something undone: no feed polled, or alerts
+     are still undelivered to a sink (they stay pending); the summary says which
 
 Config: --config PATH, else $FEEDWATCH_CONFIG, else /etc/feedwatch/feedwatch.toml,
 else the built-in default (config/feedwatch.toml, data in ./feedwatch-data/).";
@@ -143,7 +145,8 @@ pub enum Command {
     ///
     /// Alerts are committed to the store and delivered to the alert log like the service's,
     /// at most once per item and watch, ever: a second run raises nothing. Beside a running
-    /// service it runs in the service, through its control socket.
+    /// service it runs in the service, through its control socket, which first reloads the
+    /// config file (the watches it runs are the file's as it is now).
     Rematch {
         /// Only items published (or, undated, first seen) within this window, e.g. 7d.
         #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]

@@ -38,6 +38,8 @@ fn in_service(
     match (answer.code, answer.error) {
         (0, _) => Ok(Some(answer.summary)),
         (2, e) => Err(UsageError(e.unwrap_or_default()).into()),
+        // the service's store is out (compacting, reopening): exit 3, try again
+        (3, e) => Err(crate::exit::Busy(e.unwrap_or_default()).into()),
         (4, e) => {
             let e = e.unwrap_or_default();
             let said = e

@@ -13,6 +13,9 @@ pub struct ControlConfig {
     /// The Unix socket; `None` (`socket = ""`, the default): `$RUNTIME_DIRECTORY/control.sock`
     /// under systemd, else `control.sock` beside the store directory.
     pub socket: Option<PathBuf>,
+    /// The group the socket is given to (mode 0660: its members may use it); `None`
+    /// (`group = ""`, the default): the service's own group. It must exist.
+    pub group: Option<String>,
 }
 
 /// Longest socket path Linux accepts (`sun_path`, less its terminating NUL).
@@ -41,6 +44,20 @@ impl Reader<'_> {
                 );
             }
             c.socket = Some(p);
+        }
+        if let Some((g, span)) = self.string(t, "control", "group")
+            && !g.is_empty()
+        {
+            if crate::ctl::group_id(&g).is_none() {
+                self.error(
+                    span.start,
+                    "control.group",
+                    format!(
+                        "there is no group {g:?} on this system; create it (groupadd {g}) or leave group unset for the service's own group"
+                    ),
+                );
+            }
+            c.group = Some(g.to_string());
         }
         c
     }

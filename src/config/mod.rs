@@ -61,6 +61,7 @@ pub const KEYS: &[&str] = &[
     "api.allow_remote",
     "api.hosts",
     "control.socket",
+    "control.group",
     "fetch.timeout",
     "fetch.connect_timeout",
     "fetch.read_timeout",

@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 
+pub mod lines;
+
 /// The file beside the store that names the control socket of the process holding it.
 pub const PATH_FILE: &str = "feedwatch.control";
 
@@ -107,18 +109,52 @@ fn beside_store(store: &Path) -> PathBuf {
     }
 }
 
+/// The id of the group called `name`, if the system has one (`getgrnam_r`: /etc/group,
+/// or whatever NSS consults).
+pub fn group_id(name: &str) -> Option<u32> {
+    let cname = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 4096];
+    loop {
+        // SAFETY: every pointer is to a live local of the right type; `buf` is as long as
+        // said; `grp` is only read when getgrnam_r set `found` to it.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::group = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        return (rc == 0 && !found.is_null()).then_some(grp.gr_gid);
+    }
+}
+
 /// Where the systemd unit's service puts its socket (`RuntimeDirectory=feedwatch`).
 pub const SYSTEMD_SOCKET: &str = "/run/feedwatch/control.sock";
 
 /// Where the CLI looks for the running service: `[control] socket`, else the path the
-/// running service wrote beside the store, else the systemd unit's socket when the store
-/// is the unit's (an operator may not read the store directory, mode 0700).
+/// running service wrote beside the store, else the default path when a socket is there,
+/// else the systemd unit's socket when the store is the unit's (an operator may not read
+/// the store directory, mode 0700).
 pub fn client_path(config: &Config) -> Option<PathBuf> {
     if let Some(p) = &config.control.socket {
         return Some(p.clone());
     }
     if let Ok(named) = std::fs::read_to_string(config.storage.path.join(PATH_FILE)) {
         return Some(PathBuf::from(named.trim_end_matches('\n')));
+    }
+    // where the service binds it by default: the store directory does not name it while
+    // the running service compacts it (the copy is written without it)
+    let own = bind_path(config);
+    if own.exists() {
+        return Some(own);
     }
     let unit = Path::new(SYSTEMD_SOCKET);
     (config.storage.path.starts_with("/var/lib/feedwatch") && unit.exists())
@@ -256,6 +292,13 @@ mod tests {
         };
         let text = serde_json::to_string(&e).unwrap();
         assert_eq!(serde_json::from_str::<Reply>(&text).unwrap(), e);
+    }
+
+    #[test]
+    fn groups_are_found_by_name() {
+        assert_eq!(group_id("root"), Some(0));
+        assert_eq!(group_id("no-such-group-feedwatch"), None);
+        assert_eq!(group_id("nul\0byte"), None);
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //!
 //! It is told to stop by a [`CancellationToken`] and to reload on a channel (both in
 //! [`Control`]), so tests and `main` (signals, see [`super::signals`]) drive it the same
-//! way. Its tasks are named (tracing spans `deliverer`, `api`, `sink`) and tracked: those of
-//! the open store (deliverer, API) on one [`TaskTracker`]; each config's feed loops on a
-//! `JoinSet` (a feed loop's error ends the service) and its sinks on another tracker.
+//! way. Its tasks are named (tracing spans `deliverer`, `api`, `control`, `sink`) and
+//! tracked: the API's and the control socket's for the whole run, the deliverer of the
+//! open store on one [`TaskTracker`]; each config's feed loops on a `JoinSet` (a feed
+//! loop's error ends the service) and its sinks on another tracker.
 //! Stopping cancels a token and waits for the tasks.
 
 use std::future::Future;
@@ -18,8 +19,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error, info, warn};
 
 use super::clock::{Timers, feed_loop};
-use super::ctl_server::{Ask, Ctl, SharedPoller};
-use super::swap::start_api;
+use super::ctl_server::{Ask, Held, SharedPoller};
+use super::swap::{Channel, start_api, start_control};
 use super::{Control, Service};
 use crate::alert::AlertLog;
 use crate::config::Config;
@@ -113,8 +114,9 @@ impl Service {
     /// compacted and opened again (sled gives no space back on its own, and a service may
     /// run for months without a restart). When the store refuses writes (a full disk),
     /// polls pause while it is closed and opened again, with backoff, until it takes writes.
-    /// The API stays up throughout, reading the store through a [`StoreSlot`] that says
-    /// "compacting" or why the store failed while it is out. Returns after polls in flight
+    /// The API and the control socket stay up throughout, reading the store through a
+    /// [`StoreSlot`] that says "compacting" or why the store failed while it is out (the
+    /// control socket's commands wait for it a while). Returns after polls in flight
     /// are cancelled, pending alerts delivered and the store flushed.
     pub async fn run(
         self,
@@ -124,7 +126,16 @@ impl Service {
         let slot = StoreSlot::new(self.poller.store.clone());
         let shared_config: SharedConfig = Arc::new(RwLock::new(Arc::new(self.config.clone())));
         let api = start_api(&self.config, &self.metrics, &slot, &shared_config).await?;
-        let result = Service::stretches(self, &slot, &shared_config, &mut control, &reload).await;
+        let mut channel = start_control(&self.config, &slot, &shared_config).await?;
+        let result = Service::stretches(
+            self,
+            (&slot, &shared_config),
+            &mut control,
+            &mut channel,
+            &reload,
+        )
+        .await;
+        channel.tasks.stop().await;
         api.stop().await;
         result
     }
@@ -135,25 +146,28 @@ impl Service {
     /// `slot` and let go of it.
     pub(super) async fn serve(
         mut self,
-        slot: &Arc<StoreSlot>,
-        shared_config: &SharedConfig,
+        (slot, shared_config): (&Arc<StoreSlot>, &SharedConfig),
         control: &mut Control,
+        channel: &mut Channel,
         reload: &impl Fn() -> anyhow::Result<Config>,
     ) -> anyhow::Result<Ended> {
         self.metrics.beat(); // alive from the start: /healthz must not flap before the first tick
         let poller: SharedPoller = Arc::new(RwLock::new(self.poller.clone()));
-        let (asks, mut asked) = mpsc::channel(8);
-        let background = self.start_background(shared_config, &poller, asks).await?;
-        let stopped = match self
+        let background = self.start_background();
+        let held = Held::new(self.poller.store.clone(), poller.clone(), self.log.clone());
+        channel.ctl.hold(held, &channel.socket);
+        let supervised = self
             .supervise(
                 &background.wakes,
                 (shared_config, &poller),
                 control,
-                &mut asked,
+                &mut channel.asked,
                 reload,
             )
-            .await
-        {
+            .await;
+        // commands in flight on this store finish (or stop); new ones wait for the next stretch
+        channel.ctl.release().await;
+        let stopped = match supervised {
             Ok(stopped) => stopped,
             Err(e) if is_store_error(&e) => Stopped::StoreFailed(e),
             Err(e) => return Err(e),
@@ -192,33 +206,13 @@ impl Service {
         }
     }
 
-    /// Starts the tasks that live as long as the open store: the control socket and the
-    /// deliverer (the API lives as long as `run`: [`Service::run`]).
-    async fn start_background(
-        &self,
-        config: &SharedConfig,
-        poller: &SharedPoller,
-        asks: mpsc::Sender<Ask>,
-    ) -> anyhow::Result<Background> {
+    /// Starts the tasks that live as long as the open store: the deliverer (the API and
+    /// the control socket live as long as `run`: [`Service::run`]).
+    fn start_background(&self) -> Background {
         let stop = CancellationToken::new();
-        let guard = stop.clone().drop_guard(); // stops what started if the rest fails
         let tasks = TaskTracker::new();
         let wakes = Arc::new(Wakes::default());
         self.poller.articles.wake_deliverer(wakes.clone());
-        let ctl = Ctl {
-            store: self.poller.store.clone(),
-            config: config.clone(),
-            poller: poller.clone(),
-            log: self.log.clone(),
-            asks,
-        };
-        super::ctl_server::start(
-            crate::ctl::bind_path(&self.config),
-            ctl,
-            stop.clone(),
-            &tasks,
-        )
-        .await?;
         let deliverer = deliver::deliver_loop(
             self.poller.store.clone(),
             self.log.clone(),
@@ -227,12 +221,11 @@ impl Service {
             stop.clone(),
         );
         tasks.spawn(deliverer.instrument(tracing::info_span!("deliverer")));
-        guard.disarm();
-        Ok(Background {
+        Background {
             stop: stop.drop_guard(),
             tasks,
             wakes,
-        })
+        }
     }
 
     /// Runs one generation after another (a reload starts the next) until told to stop,
@@ -539,11 +532,12 @@ impl Service {
     }
 }
 
-/// The tasks that live as long as one open store: the deliverer and the API.
+/// Tasks stopped together: the deliverer of one open store, or the API's or the control
+/// socket's, which live as long as `run`.
 pub(super) struct Background {
     /// Cancels the tasks when dropped: by [`Background::stop`], or when `serve` fails.
     pub(super) stop: DropGuard,
-    /// The deliverer, the API's listener and its connections.
+    /// The deliverer; or a listener and its connections.
     pub(super) tasks: TaskTracker,
     /// Rung by the feed loops; rings the sinks.
     pub(super) wakes: Arc<Wakes>,

@@ -1,16 +1,20 @@
 //! Swapping the running service's store: the in-run compaction ([`compact`]), reopening a
 //! store that refuses writes ([`reopen`], with backoff), taking the store out of its
 //! [`StoreSlot`] and waiting for its last handle ([`Service::release_store`]), and the API
-//! that stays up across the swaps ([`start_api`]); [`Service::stretches`] runs the
-//! service's stretches (`run.rs`) with the swaps between them.
+//! and the control socket that stay up across the swaps ([`start_api`], [`start_control`]);
+//! [`Service::stretches`] runs the service's stretches (`run.rs`) with the swaps between
+//! them.
 
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
+use super::ctl_server::{Ask, Ctl, STORE_WAIT};
 use super::run::{Background, Ended, SharedConfig};
 use super::{Control, Service};
 use crate::config::Config;
@@ -48,6 +52,54 @@ pub(super) async fn start_api(
         stop: stop.drop_guard(),
         tasks,
         wakes: Arc::new(Wakes::default()),
+    })
+}
+
+/// The control socket of a `run`, up for the whole of it: the commands' side ([`Ctl`]),
+/// what they ask of the supervisor, the socket's path and its tasks.
+pub(super) struct Channel {
+    pub(super) ctl: Ctl,
+    pub(super) asked: mpsc::Receiver<Ask>,
+    pub(super) socket: PathBuf,
+    pub(super) tasks: Background,
+}
+
+/// Binds the control socket, for the whole of `run`: each stretch on an open store hands
+/// its handles in (`Ctl::hold`); meanwhile commands wait for the store, and `status`
+/// answers with what there is.
+pub(super) async fn start_control(
+    config: &Config,
+    slot: &Arc<StoreSlot>,
+    shared: &SharedConfig,
+) -> anyhow::Result<Channel> {
+    let (asks, asked) = mpsc::channel(8);
+    let ctl = Ctl {
+        slot: slot.clone(),
+        config: shared.clone(),
+        held: Arc::new(RwLock::new(None)),
+        asks,
+        wait: STORE_WAIT,
+    };
+    let stop = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let socket = crate::ctl::bind_path(config);
+    super::ctl_server::start(
+        socket.clone(),
+        config.control.group.as_deref(),
+        ctl.clone(),
+        stop.clone(),
+        &tasks,
+    )
+    .await?;
+    Ok(Channel {
+        ctl,
+        asked,
+        socket,
+        tasks: Background {
+            stop: stop.drop_guard(),
+            tasks,
+            wakes: Arc::new(Wakes::default()),
+        },
     })
 }
 
@@ -149,14 +201,16 @@ impl Service {
     /// compacted or reopened between them.
     pub(super) async fn stretches(
         first: Service,
-        slot: &Arc<StoreSlot>,
-        shared_config: &SharedConfig,
+        (slot, shared_config): (&Arc<StoreSlot>, &SharedConfig),
         control: &mut Control,
+        channel: &mut Channel,
         reload: &impl Fn() -> anyhow::Result<Config>,
     ) -> anyhow::Result<()> {
         let mut service = first;
         loop {
-            let ended = service.serve(slot, shared_config, control, reload).await?;
+            let ended = service
+                .serve((slot, shared_config), control, channel, reload)
+                .await?;
             let next = match ended {
                 Ended::Stopped => return Ok(()),
                 Ended::Compact(config, store, metrics) => {
@@ -199,12 +253,21 @@ impl Service {
         let shared_config: SharedConfig = Arc::new(RwLock::new(Arc::new(config.clone())));
         let metrics = Arc::new(Metrics::default());
         let api = start_api(&config, &metrics, &slot, &shared_config).await?;
+        let mut channel = start_control(&config, &slot, &shared_config).await?;
         let result = match reopen(config, metrics, &slot, &mut control, why).await {
             Some(service) => {
-                Service::stretches(service, &slot, &shared_config, &mut control, &reload).await
+                Service::stretches(
+                    service,
+                    (&slot, &shared_config),
+                    &mut control,
+                    &mut channel,
+                    &reload,
+                )
+                .await
             }
             None => Ok(()),
         };
+        channel.tasks.stop().await;
         api.stop().await;
         result
     }

@@ -353,10 +353,13 @@ fn feed_add_and_remove_beside_the_running_service() {
     );
     assert!(text.contains("reloaded"), "{text}");
     let after = std::fs::read_to_string(&setup.config).unwrap();
-    assert!(
-        after.starts_with(&before),
-        "appended, the rest kept:\n{after}"
+    // added after the last feed (before the watches), the rest kept
+    let table = format!(
+        "\n[[feeds]]\nname = \"second\"\nurl = \"{}\"\nbacklog = \"all\"\n",
+        s.url("/b")
     );
+    assert!(after.contains(&table), "{after}");
+    assert_eq!(after.replacen(&table, "", 1), before, "the rest kept");
     assert!(after.contains("# operator's note: keep this"));
     let text = ok(&setup, &["poll", "second"]);
     assert!(text.starts_with("polled 1 feed: 1 ok"), "{text}");
@@ -401,4 +404,164 @@ fn explain_beside_the_running_service() {
     check(serde_json::from_str(&ok(&setup, &["explain", "--json", &link])).unwrap());
     let out = setup.run(&["explain", "nothing-like-it"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+/// `feed add` and `feed remove` on a config whose feeds are an inline array: the array is
+/// edited in place, its comments kept, and the service polls the new feed.
+#[test]
+fn feed_add_and_remove_in_an_inline_array() {
+    let (s, setup, _) = setup(CIS_ONLY);
+    let text = std::fs::read_to_string(&setup.config).unwrap();
+    let head = &text[..text.find("[[feeds]]").unwrap()];
+    // at the top: an inline array belongs to the root table, before any [section]
+    let inline = format!(
+        "# the feeds, one a line\nfeeds = [\n  # Moscow Times\n  {{ name = \"mt\", url = \"{}\", backlog = \"all\" }},\n]\n\n",
+        s.url("/a"),
+    );
+    let text = format!("{inline}{head}{CIS_ONLY}");
+    std::fs::write(&setup.config, &text).unwrap();
+    let _d = start(&setup, &s);
+    let out = ok(
+        &setup,
+        &["feed", "add", "second", &s.url("/b"), "--backlog", "all"],
+    );
+    assert!(out.contains("reloaded"), "{out}");
+    let after = std::fs::read_to_string(&setup.config).unwrap();
+    let entry = format!(
+        "  {{ name = \"second\", url = \"{}\", backlog = \"all\" }},\n]",
+        s.url("/b")
+    );
+    assert!(after.contains(&entry), "{after}");
+    assert!(after.contains("# Moscow Times") && after.contains("# the feeds, one a line"));
+    let polled = ok(&setup, &["poll", "second"]);
+    assert!(polled.starts_with("polled 1 feeds: 1 ok"), "{polled}");
+    assert!(!s.seen("/b").is_empty());
+    ok(&setup, &["feed", "remove", "second"]);
+    assert_eq!(std::fs::read_to_string(&setup.config).unwrap(), text);
+    let out = setup.run(&["poll", "second"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+/// A config file that is not writable: `feed add` and `feed remove` refuse with exit 2
+/// and a message naming it, and leave it byte-identical.
+#[test]
+fn feed_add_refuses_a_read_only_config() {
+    let (s, setup, _) = setup(CIS_ONLY);
+    let before = std::fs::read(&setup.config).unwrap();
+    std::fs::set_permissions(&setup.config, std::fs::Permissions::from_mode(0o444)).unwrap();
+    for args in [
+        &["feed", "add", "second", &s.url("/b")][..],
+        &["feed", "remove", "mt"][..],
+    ] {
+        let out = setup.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("is not writable; nothing changed")
+                && stderr(&out).contains(setup.config.file_name().unwrap().to_str().unwrap()),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!(std::fs::read(&setup.config).unwrap(), before, "{args:?}");
+    }
+    let left: Vec<_> = std::fs::read_dir(setup.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".new"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+/// `rematch` through the socket uses the config file as it is now: the service reloads
+/// first, so a watch added to the file without a reload applies to the past.
+#[test]
+fn rematch_beside_the_service_reads_the_config_file_first() {
+    let (s, setup, feeds) = setup(CIS_ONLY);
+    let _d = start(&setup, &s);
+    wait_for("the cis alert", Duration::from_secs(20), || {
+        setup.alerts().len() == 1
+    });
+    setup.write_config(&borrow(&feeds), "", example_watches());
+    let out = setup.run(&["rematch"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1 alert raised"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("reloaded"), "{}", stderr(&out));
+    // the running service took the new watch too
+    let v: serde_json::Value = serde_json::from_str(&ok(&setup, &["status", "--json"])).unwrap();
+    assert_eq!(v["alerts_24h"]["csto"], 1, "{v}");
+    // an invalid file: exit 2, nothing rematched
+    std::fs::write(&setup.config, "[fetch]\ntimeout = 3\n").unwrap();
+    let out = setup.run(&["rematch"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(setup.alerts().len(), 2);
+}
+
+/// The control socket stays up (bound once) while `run` compacts its store again and
+/// again: `status` and `poll` answer throughout, and the socket is found after each
+/// compaction rewrote the store directory.
+#[test]
+fn the_control_socket_answers_across_compactions() {
+    let (_s, setup, _) = setup(example_watches());
+    let diag = setup.dir.path().join("stderr.log");
+    let _d = command(Some(&setup.config))
+        .arg("run")
+        .env("FEEDWATCH_COMPACT_ALWAYS", "1")
+        .env("FEEDWATCH_MAINTENANCE_SECS", "1")
+        .stderr(std::fs::File::create(&diag).unwrap())
+        .spawn()
+        .map(Daemon)
+        .unwrap();
+    let log = || std::fs::read_to_string(&diag).unwrap_or_default();
+    let compactions = || log().matches("compacted the store").count();
+    let sock = setup.dir.path().join("control.sock");
+    wait_for("the control socket", Duration::from_secs(20), || {
+        std::os::unix::net::UnixStream::connect(&sock).is_ok()
+    });
+    let first = compactions();
+    let (mut asked, mut polled) = (0, 0);
+    while compactions() < first + 3 {
+        let out = setup.run(&["status", "--json"]);
+        assert!(out.status.success(), "status: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(v["running"], true, "{v}");
+        asked += 1;
+        let out = setup.run(&["poll", "mt"]);
+        assert!(
+            out.status.success() && stdout(&out).starts_with("polled 1 feeds: 1 ok"),
+            "poll after {} compactions: {}{}",
+            compactions() - first,
+            stdout(&out),
+            stderr(&out)
+        );
+        polled += 1;
+        assert!(asked < 2000, "no three compactions while asking: {}", log());
+    }
+    assert!(polled >= 1);
+    assert_eq!(
+        log().matches("control socket listening").count(),
+        1,
+        "bound once for the whole run: {}",
+        log()
+    );
+    assert_eq!(setup.alerts().len(), 2, "each alert once");
+    assert!(!log().contains("ERROR"), "{}", log());
+}
+
+/// `[control] group` names a group that must exist: `check` says so (exit 2, naming the key),
+/// and so does `run`, which does not start.
+#[test]
+fn a_control_group_that_does_not_exist_is_a_config_error() {
+    let setup = Setup::with_extra(
+        &[("a", "http://127.0.0.1:9/feed", "all")],
+        "[control]\ngroup = \"no-such-group-feedwatch\"\n",
+    );
+    for args in [&["check"][..], &["run"][..]] {
+        let out = setup.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("control.group")
+                && stderr(&out).contains("no group \"no-such-group-feedwatch\""),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
 }

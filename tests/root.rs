@@ -369,7 +369,7 @@ fn the_control_socket_lets_only_its_group_in() {
     let out = feedwatch_as(&inside, &config, &["poll", "news"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && text.starts_with("polled 1 feeds: 1 ok"),
+        out.status.success() && text.starts_with("polled 1 feed: 1 ok"),
         "poll as {inside}: {text}{}",
         String::from_utf8_lossy(&out.stderr)
     );

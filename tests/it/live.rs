@@ -434,7 +434,7 @@ fn feed_add_and_remove_in_an_inline_array() {
     assert!(after.contains(&entry), "{after}");
     assert!(after.contains("# Moscow Times") && after.contains("# the feeds, one a line"));
     let polled = ok(&setup, &["poll", "second"]);
-    assert!(polled.starts_with("polled 1 feeds: 1 ok"), "{polled}");
+    assert!(polled.starts_with("polled 1 feed: 1 ok"), "{polled}");
     assert!(!s.seen("/b").is_empty());
     ok(&setup, &["feed", "remove", "second"]);
     assert_eq!(std::fs::read_to_string(&setup.config).unwrap(), text);
@@ -526,7 +526,7 @@ fn the_control_socket_answers_across_compactions() {
         asked += 1;
         let out = setup.run(&["poll", "mt"]);
         assert!(
-            out.status.success() && stdout(&out).starts_with("polled 1 feeds: 1 ok"),
+            out.status.success() && stdout(&out).starts_with("polled 1 feed: 1 ok"),
             "poll after {} compactions: {}{}",
             compactions() - first,
             stdout(&out),

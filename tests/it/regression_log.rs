@@ -218,7 +218,7 @@ fn once_never_calls_sinks_exit_4_when_no_feed_polled() {
     // the code is documented with the others
     let help = stdout(&feedwatch(None, &["--help"]));
     assert!(
-        help.contains("4  `once` ran but left something undone"),
+        help.contains("4  `once` or `poll` ran but left something undone"),
         "{help}"
     );
 }

@@ -1,11 +1,39 @@
-//! `check`: what the config says, in words: where things are, every feed, watch and sink.
+//! `check`: what the config says, in words: where things are, every feed, watch and sink;
+//! and whether the store and the alert log can be used by the service's user ([`usable`]).
 
 use crate::config::{Backlog, CaseMode, Config, DEFAULT_FIELDS, Interval, TermConfig};
 use crate::watch::{is_case_sensitive, quote};
 
-/// `check`: the config was loaded (so it is valid); print what it describes.
+mod usable;
+
+/// `check`: the config was loaded (so it is valid); print what it describes, then whether
+/// the service's user can use the store and the alert log (exit 1 when it cannot).
 pub(super) fn check(config: &Config) -> anyhow::Result<()> {
     print!("{}", describe(config));
+    let (who, why) = usable::service_user();
+    let store = usable::store(&who, &config.storage.path);
+    let log = usable::log(&who, &config.alerts.log);
+    println!("\nusable by {} ({why}):", who.name);
+    let mut refused = Vec::new();
+    for (what, path, result) in [
+        ("store", &config.storage.path, store),
+        ("alert log", &config.alerts.log, log),
+    ] {
+        match result {
+            Ok(how) => println!("  {what} {}: yes, {how}", path.display()),
+            Err(why) => {
+                println!("  {what} {}: NO: {why}", path.display());
+                refused.push(format!("the {what}: {why}"));
+            }
+        }
+    }
+    if !refused.is_empty() {
+        anyhow::bail!(
+            "{} cannot use {}; fix the owner or mode shown (the service would fail at its start)",
+            who.name,
+            refused.join("; ")
+        );
+    }
     Ok(())
 }
 

@@ -49,6 +49,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "Set by systemd (Type=notify): run reports READY, RELOADING, STOPPING, STATUS and WATCHDOG there.",
     ),
     (
+        "FEEDWATCH_SERVICE_USER",
+        "The user check judges the store and alert log for (default: feedwatch when that user exists, else whoever runs check).",
+    ),
+    (
         "RUST_LOG",
         "The log filter (default: info for run, warn otherwise), e.g. RUST_LOG=debug.",
     ),
@@ -331,7 +335,12 @@ fn configuration(roff: &mut Roff, example: &str) {
                 if !commented && value == "[" {
                     in_array = true;
                 }
-                let mut about = pending.join(" ");
+                let mut about = pending
+                    .iter()
+                    .filter(|l| !l.is_empty())
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 if let Some(n) = note {
                     about = if about.is_empty() {
                         n.to_string()
@@ -341,15 +350,14 @@ fn configuration(roff: &mut Roff, example: &str) {
                 }
                 pending.clear();
                 let complete = !(value.ends_with('[') || value.ends_with('{'));
-                match keys.iter_mut().find(|k| k.name == name) {
-                    Some(k) if k.about.is_empty() => k.about = about,
-                    Some(_) => {}
-                    None => keys.push(Key {
+                // the first mention of a key documents it (later tables are examples)
+                if !keys.iter().any(|k| k.name == name) {
+                    keys.push(Key {
                         name: name.into(),
                         value: complete.then(|| value.to_string()),
                         commented: commented && !table.starts_with("[["),
                         about,
-                    }),
+                    });
                 }
             }
             _ if commented => pending.push(body.to_string()),

@@ -357,3 +357,99 @@ fn the_package_holds_what_it_should() {
     assert!(field("Description").len() <= 80, "{info}");
     assert!(!field("Maintainer").contains("localhost"), "{info}");
 }
+
+/// A config whose store and log are under `dir/data`, with one feed.
+fn data_config(dir: &Path) -> PathBuf {
+    let config = dir.join("feedwatch.toml");
+    std::fs::write(
+        &config,
+        "[storage]\npath = \"data/store\"\n[alerts]\nlog = \"data/alerts.jsonl\"\n[[feeds]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/feed\"\n",
+    )
+    .unwrap();
+    config
+}
+
+/// `check` says whether the service's user can use the store and the log: a directory it
+/// cannot write in fails (exit 1, naming the directory, its owner and mode); once it can,
+/// check passes. As root the user is `nobody` ($FEEDWATCH_SERVICE_USER), else this user.
+#[test]
+fn check_says_whether_the_store_and_log_are_usable() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = unsafe { libc::geteuid() } == 0;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = data_config(dir.path());
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let check = || {
+        let mut c = command(Some(&config));
+        c.arg("check").current_dir(dir.path());
+        if root {
+            c.env("FEEDWATCH_SERVICE_USER", "nobody");
+        } else {
+            c.env_remove("FEEDWATCH_SERVICE_USER");
+        }
+        c.output().unwrap()
+    };
+    let out = check();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("\nusable by "), "{text}");
+    assert!(
+        text.contains("data/store: NO: ") && text.contains("mode 0555"),
+        "{text}"
+    );
+    assert!(text.contains("data/alerts.jsonl: NO: "), "{text}");
+    assert!(
+        stderr(&out).contains("cannot use the store"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = check();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("data/store: yes, ") && text.contains("data/alerts.jsonl: yes, "),
+        "{text}"
+    );
+}
+
+/// The read-only commands create nothing: before the first poll there is no store, and
+/// `feeds`, `items`, `alerts`, `status`, `explain` and `check` say so or describe the
+/// config without making the directory (which, made by root, the service could not open).
+#[test]
+fn read_only_commands_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = data_config(dir.path());
+    for args in [
+        &["feeds"][..],
+        &["feeds", "--json"],
+        &["items"],
+        &["alerts"],
+        &["status"],
+        &["explain", "https://example.org/x"],
+        &["check"],
+    ] {
+        let out = command(Some(&config))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            !dir.path().join("data").exists(),
+            "{args:?} created {}",
+            dir.path().join("data").display()
+        );
+        if args[0] != "check" {
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stdout(&out));
+            assert!(
+                stderr(&out).contains("no store yet at"),
+                "{args:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+}

@@ -145,9 +145,19 @@ impl Api {
         let limit = param("limit").and_then(|l| l.parse().ok()).unwrap_or(50);
         let store = match self.store.get() {
             Ok(store) => store,
-            // the counters are the process's: shown while the store is out, without gauges
+            // the counters are the process's: shown while the store is out (every watch's
+            // included), without the gauges the store knows
             Err(_) if path == "/metrics" => {
-                return Ok(exposition(&self.metrics.render(&Gauges::default())));
+                let watches = self
+                    .config()
+                    .watches
+                    .iter()
+                    .map(|w| w.name.clone())
+                    .collect();
+                return Ok(exposition(&self.metrics.render(&Gauges {
+                    watches,
+                    ..Gauges::default()
+                })));
             }
             Err(why) => return Ok(unavailable(path, &why)),
         };

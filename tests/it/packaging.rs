@@ -296,7 +296,7 @@ fn the_package_holds_what_it_should() {
     assert!(out.status.success(), "{}", stderr(&out));
     let deb = target.path().join("feedwatch.deb");
     let out = Command::new("cargo")
-        .args(["deb", "--no-build", "--output"])
+        .args(["deb", "--no-build", "--fast", "--output"])
         .arg(&deb)
         .current_dir(repo())
         .env("CARGO_TARGET_DIR", target.path())
@@ -362,6 +362,20 @@ fn the_package_holds_what_it_should() {
     assert!(field("Recommends").contains("logrotate"), "{info}");
     assert!(field("Description").len() <= 80, "{info}");
     assert!(!field("Maintainer").contains("localhost"), "{info}");
+
+    // where lintian is installed: none of the tags the issue found
+    if let Ok(out) = Command::new("lintian").arg(&deb).output() {
+        let tags = stdout(&out);
+        for tag in [
+            "bogus-mail-host",
+            "no-changelog",
+            "copyright-without-copyright-notice",
+            "debian-changelog-line-too-long",
+            "extended-description-line-too-long",
+        ] {
+            assert!(!tags.contains(tag), "lintian: {tags}");
+        }
+    }
 }
 
 /// A config whose store and log are under `dir/data`, with one feed.

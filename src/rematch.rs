@@ -185,7 +185,7 @@ pub fn rematch_with(
         }
     }
     let window = since.map_or(String::new(), |d| {
-        format!(" from the last {}", humantime::format_duration(d))
+        format!(" from the last {}", crate::dates::short(d))
     });
     let mut summary = format!(
         "rematch{}: {} items checked{window}, {} alert{} {verb}, {} already raised before",

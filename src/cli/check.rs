@@ -46,7 +46,7 @@ pub fn describe(c: &Config) -> String {
         days(c.storage.keep),
         c.alerts.log.display()
     ));
-    s.push_str(&format!("\n{} feeds:\n", c.feeds.len()));
+    s.push_str(&format!("\n{}:\n", count(c.feeds.len(), "feed", "feeds")));
     for f in &c.feeds {
         s.push_str(&format!(
             "  {:<16} every {:<6} backlog {:<5} {}{}\n",
@@ -57,7 +57,10 @@ pub fn describe(c: &Config) -> String {
             if f.enabled { "" } else { "  (off in config)" }
         ));
     }
-    s.push_str(&format!("\n{} watches:\n", c.watches.len()));
+    s.push_str(&format!(
+        "\n{}:\n",
+        count(c.watches.len(), "watch", "watches")
+    ));
     if c.watches.is_empty() {
         s.push_str("  (none: items are stored but nothing alerts; add [[watch]] tables)\n");
     }
@@ -97,7 +100,7 @@ pub fn describe(c: &Config) -> String {
         }
     }
     if !c.sinks.is_empty() {
-        s.push_str(&format!("\n{} sinks:\n", c.sinks.len()));
+        s.push_str(&format!("\n{}:\n", count(c.sinks.len(), "sink", "sinks")));
         for k in &c.sinks {
             let watches = if k.watches.is_empty() {
                 "all watches and feed health".to_string()
@@ -141,23 +144,25 @@ fn term_label(t: &TermConfig) -> String {
 
 fn interval(i: Interval) -> String {
     match i {
-        Interval::Fixed(d) => humantime::format_duration(d).to_string(),
+        Interval::Fixed(d) => crate::dates::short(d),
         Interval::Auto => "auto".into(),
     }
 }
 
 /// A duration in whole days as "90d" (humantime would say "2months 29days 13h 26m 24s").
+/// "1 feed", "2 feeds".
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn days(d: std::time::Duration) -> String {
-    match d.as_secs() {
-        s if s > 0 && s % 86400 == 0 => format!("{}d", s / 86400),
-        _ => humantime::format_duration(d).to_string(),
-    }
+    crate::dates::short(d)
 }
 
 fn backlog(b: Backlog) -> String {
     match b {
         Backlog::All => "all".into(),
         Backlog::None => "none".into(),
-        Backlog::Window(d) => humantime::format_duration(d).to_string(),
+        Backlog::Window(d) => crate::dates::short(d),
     }
 }

@@ -435,6 +435,10 @@ fn check_says_whether_the_store_and_log_are_usable() {
         text.contains("data/store: yes, ") && text.contains("data/alerts.jsonl: yes, "),
         "{text}"
     );
+    // counts and durations as a person writes them: not "1 feeds", "backlog 1day"
+    assert!(text.contains("\n1 feed:\n"), "{text}");
+    assert!(text.contains(" backlog 1d "), "{text}");
+    assert!(text.contains("item text kept 90d"), "{text}");
 }
 
 /// The read-only commands create nothing: before the first poll there is no store, and

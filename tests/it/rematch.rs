@@ -107,7 +107,7 @@ fn rematch_since_and_watch_select() {
     );
     let out = setup.run(&["rematch", "--since", "30d"]);
     assert!(
-        stdout(&out).contains("0 items checked from the last 30days, 0 alerts raised"),
+        stdout(&out).contains("0 items checked from the last 30d, 0 alerts raised"),
         "{}",
         stdout(&out)
     );

@@ -396,7 +396,7 @@ fn configuration(roff: &mut Roff, example: &str) {
     }
 }
 
-/// Shell completions of `cmd` (the whole command line) for `shell`; for bash and fish,
+/// Shell completions of `cmd` (the whole command line) for `shell`; for bash, zsh and fish,
 /// with the config's feed, watch and sink names where a command takes one (asked of
 /// `feedwatch names` when completing, so they follow the config).
 pub fn completions(shell: clap_complete::Shell, mut cmd: Command) -> Vec<u8> {
@@ -405,7 +405,38 @@ pub fn completions(shell: clap_complete::Shell, mut cmd: Command) -> Vec<u8> {
     match shell {
         clap_complete::Shell::Bash => out.extend_from_slice(BASH_NAMES.as_bytes()),
         clap_complete::Shell::Fish => out.extend_from_slice(FISH_NAMES.as_bytes()),
+        clap_complete::Shell::Zsh => out = zsh_names(&String::from_utf8_lossy(&out)).into_bytes(),
         _ => {}
+    }
+    out
+}
+
+/// clap's zsh script with names where a command or option takes a feed, watch or sink
+/// name: their `_default` completers become `_feedwatch_feeds` etc., defined before the
+/// script's last lines (which register or run `_feedwatch`).
+fn zsh_names(script: &str) -> String {
+    let mut out = String::with_capacity(script.len() + ZSH_NAMES.len());
+    for line in script.split_inclusive('\n') {
+        let completer = if line.contains("'--feed=[")
+            || line.contains("name -- The feed'\\''s name in the config")
+        {
+            Some("_feedwatch_feeds")
+        } else if line.contains("'--watch=[") {
+            Some("_feedwatch_watches")
+        } else if line.contains("name -- The sink'\\''s name in the config") {
+            Some("_feedwatch_sinks")
+        } else {
+            None
+        };
+        if line.starts_with("if [ \"$funcstack[1]\" = \"_feedwatch\" ]") {
+            out.push_str(ZSH_NAMES);
+        }
+        match completer {
+            Some(c) if line.contains(":_default'") => {
+                out.push_str(&line.replacen(":_default'", &format!(":{c}'"), 1));
+            }
+            _ => out.push_str(line),
+        }
     }
     out
 }
@@ -463,6 +494,27 @@ _feedwatch_with_names() {
     _feedwatch "$@"
 }
 complete -F _feedwatch_with_names -o bashdefault -o default feedwatch
+"#;
+
+/// Put into clap's zsh script, before its last lines.
+const ZSH_NAMES: &str = r#"# Feed, watch and sink names from the config, through `feedwatch names` (the config of
+# a --config/-c after the command, else $FEEDWATCH_CONFIG or the default one).
+(( $+functions[_feedwatch_name_list] )) ||
+_feedwatch_name_list() {
+    local -a config
+    local i
+    for (( i = 1; i < ${#words}; i++ )); do
+        case ${words[i]} in
+            (-c|--config) config=(--config "${words[i+1]}") ;;
+            (--config=*) config=(--config "${words[i]#--config=}") ;;
+        esac
+    done
+    feedwatch "${config[@]}" names "$1" 2>/dev/null
+}
+_feedwatch_feeds() { local -a names; names=(${(f)"$(_feedwatch_name_list feeds)"}); compadd -a names }
+_feedwatch_watches() { local -a names; names=(${(f)"$(_feedwatch_name_list watches)"}); compadd -a names }
+_feedwatch_sinks() { local -a names; names=(${(f)"$(_feedwatch_name_list sinks)"}); compadd -a names }
+
 "#;
 
 /// Appended to clap's fish script.

@@ -204,7 +204,7 @@ pub enum Command {
         #[command(subcommand)]
         command: SinksCommand,
     },
-    /// Print a shell completion script: commands, options, and (bash, fish) the names of
+    /// Print a shell completion script: commands, options, and (bash, zsh, fish) the names of
     /// the config's feeds and watches.
     ///
     /// Install it where the shell looks, e.g. `feedwatch completions bash >

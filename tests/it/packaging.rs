@@ -477,3 +477,63 @@ fn read_only_commands_create_nothing() {
         }
     }
 }
+
+/// The zsh completion names feeds, watches and sinks where commands take them: the
+/// completers are wired to those arguments, and (where zsh is installed) they list the
+/// config's names, asked of the binary on PATH.
+#[test]
+fn zsh_completion_offers_feed_and_watch_names() {
+    let script = stdout(&feedwatch(None, &["completions", "zsh"]));
+    for wired in [
+        "name -- The feed'\\''s name in the config:_feedwatch_feeds'",
+        "]:NAME:_feedwatch_feeds'",
+        "]:NAME:_feedwatch_watches'",
+        "name -- The sink'\\''s name in the config:_feedwatch_sinks'",
+    ] {
+        assert!(script.contains(wired), "{wired} missing");
+    }
+    let has_zsh = Command::new("zsh")
+        .args(["-c", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_zsh {
+        eprintln!("SKIPPED the zsh run of zsh_completion_offers_feed_and_watch_names: no zsh");
+        return;
+    }
+    let setup = Setup::new(&[
+        ("moscow-times", "http://127.0.0.1:9/a", "all"),
+        ("meduza", "http://127.0.0.1:9/b", "all"),
+    ]);
+    let file = setup.dir.path().join("_feedwatch");
+    std::fs::write(&file, &script).unwrap();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_feedwatch")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // compadd only works inside a completion widget: a stand-in prints what it is given
+    let zsh = format!(
+        "autoload -U compinit && compinit -u -d {dir}/zcompdump\n\
+         source {file}\n\
+         compadd() {{ print -l -- \"${{(@P)${{@[-1]}}}}\" }}\n\
+         words=(poll --config {config} '')\n_feedwatch_feeds\n\
+         words=(alerts -c {config} --watch '')\n_feedwatch_watches\n",
+        dir = setup.dir.path().display(),
+        file = file.display(),
+        config = setup.config.display()
+    );
+    let out = Command::new("zsh")
+        .args(["-f", "-c", &zsh])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let names: Vec<String> = stdout(&out).lines().map(String::from).collect();
+    assert_eq!(
+        names,
+        ["moscow-times", "meduza", "cis", "csto"],
+        "{}",
+        stderr(&out)
+    );
+}

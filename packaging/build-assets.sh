@@ -1,24 +1,33 @@
-#!/bin/sh
-# Generates the files the Debian package ships beside the binary, from the release binary
-# itself, so they always match its command line:
-#   target/assets/feedwatch.1.gz               the man page    (feedwatch man)
-#   target/assets/completions/feedwatch        bash            (feedwatch completions bash)
-#   target/assets/completions/_feedwatch       zsh
-#   target/assets/completions/feedwatch.fish   fish
-# Then: cargo deb --no-build   (the assets in [package.metadata.deb] in Cargo.toml)
+#!/usr/bin/env bash
+# Builds the release binary (unless FEEDWATCH_BIN names one) and generates what the Debian
+# package ships beside it: the man page and the bash, zsh and fish completions, into
+# <target dir>/release/assets/ (the target dir as cargo sees it: CARGO_TARGET_DIR,
+# .cargo/config, or ./target). Then: cargo deb --no-build
 #
-# FEEDWATCH_BIN=path uses that binary instead of building target/release/feedwatch.
-set -eu
+# Any failing step fails the script (set -euo pipefail), and an empty output is an error:
+# a package never ships an empty man page or completion.
+set -euo pipefail
 cd "$(dirname "$0")/.."
+
+target=$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+if [ -z "$target" ]; then
+    echo "build-assets.sh: cargo metadata named no target directory" >&2
+    exit 1
+fi
 
 if [ -n "${FEEDWATCH_BIN:-}" ]; then
     bin=$FEEDWATCH_BIN
 else
     cargo build --release --locked
-    bin=target/release/feedwatch
+    bin=$target/release/feedwatch
+fi
+if [ ! -x "$bin" ]; then
+    echo "build-assets.sh: $bin: not found or not executable (build it, or set FEEDWATCH_BIN)" >&2
+    exit 1
 fi
 
-out=target/assets
+out=$target/release/assets
 rm -rf "$out"
 mkdir -p "$out/completions"
 # -n: no name or timestamp in the gzip header, so the package is reproducible
@@ -26,4 +35,14 @@ mkdir -p "$out/completions"
 "$bin" completions bash > "$out/completions/feedwatch"
 "$bin" completions zsh > "$out/completions/_feedwatch"
 "$bin" completions fish > "$out/completions/feedwatch.fish"
+if [ "$(gzip -dc "$out/feedwatch.1.gz" | wc -c)" -lt 1000 ]; then
+    echo "build-assets.sh: the man page from $bin is empty or truncated" >&2
+    exit 1
+fi
+for f in "$out"/completions/*; do
+    if [ ! -s "$f" ]; then
+        echo "build-assets.sh: $f is empty" >&2
+        exit 1
+    fi
+done
 ls -l "$out" "$out/completions"

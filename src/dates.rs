@@ -33,6 +33,30 @@ pub fn instant_after(now: tokio::time::Instant, d: Duration) -> tokio::time::Ins
         .unwrap_or(now)
 }
 
+/// A duration as a config writes it: "30s", "10m", "1h 30m", "7d" (humantime says "7days",
+/// and "2months 29days 13h 26m 24s" for 90 days).
+pub fn short(d: Duration) -> String {
+    let s = d.as_secs();
+    if s > 0 && s % 86400 == 0 {
+        return format!("{}d", s / 86400);
+    }
+    let parts: Vec<String> = [
+        (s / 86400, "d"),
+        (s / 3600 % 24, "h"),
+        (s / 60 % 60, "m"),
+        (s % 60, "s"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, unit)| format!("{n}{unit}"))
+    .collect();
+    if parts.is_empty() {
+        humantime::format_duration(d).to_string()
+    } else {
+        parts.join(" ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +80,16 @@ mod tests {
         assert_eq!(instant_after(now, Duration::MAX), now + FAR);
         let s = Duration::from_secs(1);
         assert_eq!(instant_after(now, s), now + s);
+    }
+
+    #[test]
+    fn short_durations_read_like_the_config() {
+        use std::time::Duration;
+        assert_eq!(short(Duration::from_secs(86400)), "1d");
+        assert_eq!(short(Duration::from_secs(90 * 86400)), "90d");
+        assert_eq!(short(Duration::from_secs(600)), "10m");
+        assert_eq!(short(Duration::from_secs(5400)), "1h 30m");
+        assert_eq!(short(Duration::from_secs(90_061)), "1d 1h 1m 1s");
+        assert_eq!(short(Duration::ZERO), "0s");
     }
 }

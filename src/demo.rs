@@ -72,10 +72,14 @@ pub async fn run() -> anyhow::Result<String> {
     let cycle = service.once().await?;
     drop(service);
     server.abort();
-    out.push_str(&cycle.summary(&log));
+    // the log is in a temporary directory, removed when the demo ends: not named as if it
+    // could be read afterwards
+    out.push_str(&cycle.summary(std::path::Path::new(
+        "a temporary alert log (removed when the demo ends; printed below)",
+    )));
     let lines = std::fs::read_to_string(&log)?;
     out.push_str(&format!(
-        "\nThe alert log ({} lines, one JSON object each):\n",
+        "\nThe temporary alert log ({} lines, one JSON object each):\n",
         lines.lines().count()
     ));
     out.push_str(&lines);

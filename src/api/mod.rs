@@ -145,18 +145,25 @@ impl Api {
         let limit = param("limit").and_then(|l| l.parse().ok()).unwrap_or(50);
         let store = match self.store.get() {
             Ok(store) => store,
-            // the counters are the process's: shown while the store is out, without gauges
+            // the counters are the process's: shown while the store is out (every watch's
+            // included), without the gauges the store knows
             Err(_) if path == "/metrics" => {
-                return Ok(text(
-                    StatusCode::OK,
-                    &self.metrics.render(&Gauges::default()),
-                ));
+                let watches = self
+                    .config()
+                    .watches
+                    .iter()
+                    .map(|w| w.name.clone())
+                    .collect();
+                return Ok(exposition(&self.metrics.render(&Gauges {
+                    watches,
+                    ..Gauges::default()
+                })));
             }
             Err(why) => return Ok(unavailable(path, &why)),
         };
         match path {
             "/healthz" => Ok(self.healthz(&store)),
-            "/metrics" => self.metrics_text(&store).map(|t| text(StatusCode::OK, &t)),
+            "/metrics" => self.metrics_text(&store).map(|t| exposition(&t)),
             "/api/feeds" => {
                 let rows = views::feeds(&self.config(), &store, chrono::Utc::now())?;
                 Ok(lines(rows, None))
@@ -271,26 +278,30 @@ impl Api {
     fn metrics_text(&self, store: &crate::store::Store) -> crate::store::Result<String> {
         let config = self.config();
         let now = chrono::Utc::now();
+        let states = store.feed_states()?;
         let mut g = Gauges {
-            feeds: config.feeds.iter().filter(|f| f.enabled).count() as u64,
             store_bytes: dir_size(store.path()),
             pending_lines: store.pending_count() as u64,
+            watches: config.watches.iter().map(|w| w.name.clone()).collect(),
             ..Gauges::default()
         };
-        for state in store.feed_states()? {
-            if !config
-                .feeds
-                .iter()
-                .any(|f| f.name == state.name && f.enabled)
-            {
-                continue;
-            }
-            match schedule::assess(&state, now) {
-                Health::Failing { .. } => g.feeds_failing += 1,
-                Health::Stale { .. } => g.feeds_stale += 1,
-                Health::Disabled { .. } => g.feeds_disabled += 1,
-                _ => {}
-            }
+        for feed in &config.feeds {
+            let state = states.iter().find(|s| s.name == feed.name);
+            let word = match state {
+                _ if !feed.enabled => "off",
+                Some(st) if st.paused.is_some() => "paused",
+                Some(st) => match schedule::assess(st, now) {
+                    Health::NeverPolled => "never_polled",
+                    Health::Ok => "ok",
+                    Health::Failing { .. } => "failing",
+                    Health::Stale { .. } => "stale",
+                    Health::Disabled { .. } => "disabled",
+                },
+                None => "never_polled",
+            };
+            *g.feeds.entry(word).or_default() += 1;
+            let last = state.and_then(|s| s.last_success).map(|t| t.timestamp());
+            g.last_success.push((feed.name.clone(), last.unwrap_or(0)));
         }
         Ok(self.metrics.render(&g))
     }
@@ -327,9 +338,20 @@ fn unavailable(path: &str, why: &Unavailable) -> Response<Full<Bytes>> {
     resp
 }
 
+/// Plain text: health, errors, 404s.
 fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
     *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        "content-type",
+        "text/plain; charset=utf-8".parse().expect("valid"),
+    );
+    resp
+}
+
+/// `/metrics`: the Prometheus text format, labelled as such.
+fn exposition(body: &str) -> Response<Full<Bytes>> {
+    let mut resp = text(StatusCode::OK, body);
     resp.headers_mut().insert(
         "content-type",
         "text/plain; version=0.0.4; charset=utf-8"

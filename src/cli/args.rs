@@ -19,13 +19,16 @@ Exit codes:
      are still undelivered to a sink (they stay pending); the summary says which
 
 Config: --config PATH, else $FEEDWATCH_CONFIG, else /etc/feedwatch/feedwatch.toml,
-else the built-in default (config/feedwatch.toml, data in ./feedwatch-data/).";
+else the built-in default (data in $STATE_DIRECTORY and $LOGS_DIRECTORY under systemd,
+else in ./feedwatch-data/). Every key: `man feedwatch`, CONFIGURATION.";
 
 /// Watches news feeds and writes one alert per item that mentions a watched term.
 #[derive(Debug, Parser)]
 #[command(name = "feedwatch", version, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// The config file (TOML); see config/feedwatch.toml for every key.
+    /// The config file (TOML; every key is documented in /etc/feedwatch/feedwatch.toml as
+    /// packaged and in the man page). Default: $FEEDWATCH_CONFIG, else
+    /// /etc/feedwatch/feedwatch.toml, else the built-in default.
     #[arg(long, short, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
@@ -51,12 +54,21 @@ pub enum Command {
         all: bool,
     },
     /// Poll a feed again that was disabled because it answered 410 Gone.
-    Enable { name: String },
+    Enable {
+        /// The feed's name in the config (as `feeds` shows it).
+        name: String,
+    },
     /// Stop polling a feed until `resume` (kept in the store, across restarts; not the
     /// config's `enabled = false`, shown as "off in config").
-    Pause { name: String },
+    Pause {
+        /// The feed's name in the config.
+        name: String,
+    },
     /// Poll a paused feed again (a feed off in config stays off).
-    Resume { name: String },
+    Resume {
+        /// The feed's name in the config.
+        name: String,
+    },
     /// One screen about the service: version, uptime, config, store, feeds by state,
     /// alerts of the last 24 h per watch, pending deliveries, the next polls.
     Status {
@@ -84,6 +96,7 @@ pub enum Command {
     },
     /// List stored items, newest first.
     Items {
+        /// One JSON object per line (the same objects as /api/items; docs/operations.md).
         #[arg(long)]
         json: bool,
         /// Only items seen in this feed (exit 2, with the feeds, for a name that does not exist).
@@ -100,6 +113,7 @@ pub enum Command {
     },
     /// List alerts raised, newest first (the same objects as in the alert log).
     Alerts {
+        /// One JSON object per line, as in the alert log.
         #[arg(long)]
         json: bool,
         /// Only alerts of this watch (exit 2, with the watches, for a name that does not exist).
@@ -193,15 +207,24 @@ pub enum Command {
         #[command(subcommand)]
         command: SinksCommand,
     },
-    /// Print shell completions (for packaging).
-    #[command(hide = true)]
+    /// Print a shell completion script: commands, options, and (bash, zsh, fish) the names of
+    /// the config's feeds and watches.
+    ///
+    /// Install it where the shell looks, e.g. `feedwatch completions bash >
+    /// /etc/bash_completion.d/feedwatch` (the Debian package does this for bash, zsh and fish).
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page, as roff (for packaging).
-    #[command(hide = true)]
+    /// Print the man page, as roff: `feedwatch man | man -l -` reads it.
     Man,
+    /// The names of the config's feeds or watches, one a line (for the shell completions).
+    #[command(hide = true)]
+    Names {
+        /// feeds, watches or sinks.
+        #[arg(value_parser = ["feeds", "watches", "sinks"])]
+        kind: String,
+    },
 }
 
 /// `--since` and `--until` of `items` (first seen) and `alerts` (raised).
@@ -221,7 +244,9 @@ pub enum FeedCommand {
     /// Append a `[[feeds]]` table to the config file; the file is restored when the result
     /// does not validate (exit 2).
     Add {
+        /// The new feed's name: how commands, alerts and the store refer to it.
         name: String,
+        /// The feed's URL (http or https).
         url: String,
         /// How often to poll it, e.g. 15m (default: `[defaults] interval`).
         #[arg(long, value_name = "D")]
@@ -231,7 +256,10 @@ pub enum FeedCommand {
         backlog: Option<String>,
     },
     /// Cut the feed's `[[feeds]]` table out of the config file (its stored state stays).
-    Remove { name: String },
+    Remove {
+        /// The feed's name in the config.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -277,4 +305,31 @@ fn parse_field(name: &str) -> Result<Field, String> {
         let names: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
         format!("{name:?} is not a field; use one of {}", names.join(", "))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every argument of every command says what it is (--help, the man page).
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let builtin = matches!(a.get_id().as_str(), "help" | "version");
+                if !builtin && a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", a.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {} (the command)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "feedwatch", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
 }

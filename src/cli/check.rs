@@ -1,11 +1,39 @@
-//! `check`: what the config says, in words: where things are, every feed, watch and sink.
+//! `check`: what the config says, in words: where things are, every feed, watch and sink;
+//! and whether the store and the alert log can be used by the service's user ([`usable`]).
 
 use crate::config::{Backlog, CaseMode, Config, DEFAULT_FIELDS, Interval, TermConfig};
 use crate::watch::{is_case_sensitive, quote};
 
-/// `check`: the config was loaded (so it is valid); print what it describes.
+mod usable;
+
+/// `check`: the config was loaded (so it is valid); print what it describes, then whether
+/// the service's user can use the store and the alert log (exit 1 when it cannot).
 pub(super) fn check(config: &Config) -> anyhow::Result<()> {
     print!("{}", describe(config));
+    let (who, why) = usable::service_user();
+    let store = usable::store(&who, &config.storage.path);
+    let log = usable::log(&who, &config.alerts.log);
+    println!("\nusable by {} ({why}):", who.name);
+    let mut refused = Vec::new();
+    for (what, path, result) in [
+        ("store", &config.storage.path, store),
+        ("alert log", &config.alerts.log, log),
+    ] {
+        match result {
+            Ok(how) => println!("  {what} {}: yes, {how}", path.display()),
+            Err(why) => {
+                println!("  {what} {}: NO: {why}", path.display());
+                refused.push(format!("the {what}: {why}"));
+            }
+        }
+    }
+    if !refused.is_empty() {
+        anyhow::bail!(
+            "{} cannot use {}; fix the owner or mode shown (the service would fail at its start)",
+            who.name,
+            refused.join("; ")
+        );
+    }
     Ok(())
 }
 
@@ -18,7 +46,7 @@ pub fn describe(c: &Config) -> String {
         days(c.storage.keep),
         c.alerts.log.display()
     ));
-    s.push_str(&format!("\n{} feeds:\n", c.feeds.len()));
+    s.push_str(&format!("\n{}:\n", count(c.feeds.len(), "feed", "feeds")));
     for f in &c.feeds {
         s.push_str(&format!(
             "  {:<16} every {:<6} backlog {:<5} {}{}\n",
@@ -29,7 +57,10 @@ pub fn describe(c: &Config) -> String {
             if f.enabled { "" } else { "  (off in config)" }
         ));
     }
-    s.push_str(&format!("\n{} watches:\n", c.watches.len()));
+    s.push_str(&format!(
+        "\n{}:\n",
+        count(c.watches.len(), "watch", "watches")
+    ));
     if c.watches.is_empty() {
         s.push_str("  (none: items are stored but nothing alerts; add [[watch]] tables)\n");
     }
@@ -69,7 +100,7 @@ pub fn describe(c: &Config) -> String {
         }
     }
     if !c.sinks.is_empty() {
-        s.push_str(&format!("\n{} sinks:\n", c.sinks.len()));
+        s.push_str(&format!("\n{}:\n", count(c.sinks.len(), "sink", "sinks")));
         for k in &c.sinks {
             let watches = if k.watches.is_empty() {
                 "all watches and feed health".to_string()
@@ -113,23 +144,25 @@ fn term_label(t: &TermConfig) -> String {
 
 fn interval(i: Interval) -> String {
     match i {
-        Interval::Fixed(d) => humantime::format_duration(d).to_string(),
+        Interval::Fixed(d) => crate::dates::short(d),
         Interval::Auto => "auto".into(),
     }
 }
 
 /// A duration in whole days as "90d" (humantime would say "2months 29days 13h 26m 24s").
+/// "1 feed", "2 feeds".
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn days(d: std::time::Duration) -> String {
-    match d.as_secs() {
-        s if s > 0 && s % 86400 == 0 => format!("{}d", s / 86400),
-        _ => humantime::format_duration(d).to_string(),
-    }
+    crate::dates::short(d)
 }
 
 fn backlog(b: Backlog) -> String {
     match b {
         Backlog::All => "all".into(),
         Backlog::None => "none".into(),
-        Backlog::Window(d) => humantime::format_duration(d).to_string(),
+        Backlog::Window(d) => crate::dates::short(d),
     }
 }

@@ -57,6 +57,10 @@ pub(super) fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let config = config::load(cli.config.as_deref(), &Env::from_process())?;
     match cli.command {
         Command::Check => check::check(&config),
+        Command::Names { kind } => {
+            print!("{}", crate::manual::names(&config, &kind));
+            Ok(())
+        }
         Command::Run => service::run(config, cli.config),
         Command::Once => live::once(config),
         Command::Poll { name, .. } => live::poll(config, name),

@@ -117,7 +117,7 @@ pub(super) fn status(config: &Config, json: bool) -> anyhow::Result<()> {
     let mut text = Vec::new();
     let status = match in_service(config, &Request::Status, &mut text)? {
         Some(_) => serde_json::from_slice(&text)?,
-        None => crate::status::status(config, &open_store(config)?, None, chrono::Utc::now())?,
+        None => crate::status::status(config, &read_store(config)?, None, chrono::Utc::now())?,
     };
     if json {
         println!("{status}");
@@ -133,7 +133,7 @@ pub(super) fn explain(config: &Config, item: &str, json: bool) -> anyhow::Result
     let request = Request::Explain { item: item.into() };
     let v = match in_service(config, &request, &mut text)? {
         Some(_) => serde_json::from_slice(&text)?,
-        None => crate::explain::explain(config, &open_store(config)?, item)?,
+        None => crate::explain::explain(config, &read_store(config)?, item)?,
     };
     if json {
         println!("{v}");
@@ -240,4 +240,12 @@ fn known<'a>(config: &'a Config, name: &str) -> anyhow::Result<&'a crate::config
         .iter()
         .find(|f| f.name == name)
         .ok_or_else(|| crate::service::unknown_feed(config, name))
+}
+
+/// The store for a command that only reads it: never created ("no store yet at PATH").
+fn read_store(config: &Config) -> anyhow::Result<crate::store::Store> {
+    Ok(crate::store::Store::open_existing(
+        &config.storage.path,
+        config.storage.cache,
+    )?)
 }

@@ -123,7 +123,7 @@ const ADDRESS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 fn source(config: &Config) -> anyhow::Result<Source> {
     let deadline = std::time::Instant::now() + ADDRESS_WAIT;
     loop {
-        match Store::open(&config.storage.path, config.storage.cache) {
+        match Store::open_existing(&config.storage.path, config.storage.cache) {
             Ok(store) => return Ok(Source::Store(store)),
             Err(e @ StoreError::Held { .. }) => {
                 match crate::api::address_of(&config.storage.path) {

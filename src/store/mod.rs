@@ -38,6 +38,7 @@
 
 mod articles;
 pub mod compact;
+mod existing;
 pub mod export;
 mod feeds;
 mod items;
@@ -84,6 +85,10 @@ pub enum StoreError {
         "cannot open the store {path}: {source}; check that the directory exists and is writable by this user"
     )]
     Open { path: PathBuf, source: sled::Error },
+    #[error(
+        "no store yet at {path}: nothing has been polled with this config; the service creates it at its first start (or run `feedwatch once`)"
+    )]
+    NotYet { path: PathBuf },
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
     #[error("store: damaged key in {tree}: {len} bytes, expected 16")]

@@ -87,8 +87,8 @@ fn health_metrics_and_queries_while_running() {
         "feedwatch_alerts_total{watch=\"cis\"} 1",
         "feedwatch_alerts_total{watch=\"csto\"} 1",
         "feedwatch_items_new_total 3",
-        "feedwatch_feeds 1",
-        "feedwatch_feeds_failing 0",
+        "feedwatch_feeds{state=\"ok\"} 1",
+        "feedwatch_feeds{state=\"failing\"} 0",
         "# TYPE feedwatch_poll_duration_seconds histogram",
         "feedwatch_poll_duration_seconds_count 1",
     ] {

@@ -97,6 +97,9 @@ fn demo_shows_the_whole_path_offline() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("3 items, 3 new; 2 alerts"), "{text}");
+    // the log lived in a temporary directory, gone now: no path to go and read
+    assert!(text.contains("a temporary alert log"), "{text}");
+    assert!(!text.contains("feedwatch-demo-"), "{text}");
     let lines: Vec<serde_json::Value> = text
         .lines()
         .filter(|l| l.starts_with('{'))

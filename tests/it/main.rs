@@ -30,6 +30,8 @@ mod full_text;
 mod hostile;
 /// Every command beside a running service, through its control socket.
 mod live;
+/// `/metrics` of a running service: every series present from the start; the example rules.
+mod metrics;
 /// `opml export` and `opml import`: round trip, duplicates, other readers' files, errors.
 mod opml;
 /// The man page and shell completions generated from the CLI.

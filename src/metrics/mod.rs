@@ -1,7 +1,12 @@
 //! Counters of what the service does, for `GET /metrics` (Prometheus text format).
 //!
 //! Plain atomics, bumped by the poller and the deliverer; gauges that the store knows
-//! (feeds failing, store size) are read when scraped.
+//! (feeds by state, store size) are read when scraped, and so are the process's own
+//! figures (from /proc/self). Every series an alerting rule may name is there
+//! from the first scrape: one `feedwatch_alerts_total` per configured watch (0 until it
+//! fires), one `feedwatch_feeds` per state. docs/metrics.md lists them all.
+
+mod process;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -32,13 +37,29 @@ pub struct Metrics {
     pub delivery_error: Mutex<Option<String>>,
 }
 
+/// The states of `feedwatch_feeds{state}`, each shown from the start (0 when none).
+/// `never_polled` is a configured feed without a success yet, `disabled` one that answered
+/// 410 Gone, `off` one with `enabled = false` in the config, `paused` one paused by
+/// `feedwatch pause`.
+pub const FEED_STATES: [&str; 7] = [
+    "ok",
+    "failing",
+    "stale",
+    "disabled",
+    "paused",
+    "off",
+    "never_polled",
+];
+
 /// Gauges read at scrape time.
 #[derive(Debug, Default)]
 pub struct Gauges {
-    pub feeds: u64,
-    pub feeds_failing: u64,
-    pub feeds_stale: u64,
-    pub feeds_disabled: u64,
+    /// Configured feeds per state of [`FEED_STATES`] (a missing state counts 0).
+    pub feeds: BTreeMap<&'static str, u64>,
+    /// Per configured feed: Unix seconds of its last successful poll (0: none yet).
+    pub last_success: Vec<(String, i64)>,
+    /// The configured watches: each has an alert counter, 0 until it fires.
+    pub watches: Vec<String>,
     pub store_bytes: u64,
     pub pending_lines: u64,
 }
@@ -104,7 +125,7 @@ impl Metrics {
             vec![(String::new(), self.items_seen.load(Relaxed))],
         );
         counter(
-            "feedwatch_bytes_fetched_total",
+            "feedwatch_fetched_bytes_total",
             "Feed bytes received, after decompression.",
             vec![(String::new(), self.bytes_fetched.load(Relaxed))],
         );
@@ -113,7 +134,16 @@ impl Metrics {
             "Lines appended to the alert log.",
             vec![(String::new(), self.lines_delivered.load(Relaxed))],
         );
-        let alerts = self.alerts.lock().unwrap_or_else(|p| p.into_inner());
+        // every configured watch from the start (0), and a watch no longer configured that
+        // fired since the start: counters never go away within a process
+        let mut alerts = self
+            .alerts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for w in &g.watches {
+            alerts.entry(w.clone()).or_default();
+        }
         counter(
             "feedwatch_alerts_total",
             "Alerts raised, by watch.",
@@ -145,23 +175,26 @@ impl Metrics {
             self.duration_sum_us.load(Relaxed) as f64 / 1e6
         );
         let _ = writeln!(s, "feedwatch_poll_duration_seconds_count {cumulative}");
+        let _ = writeln!(
+            s,
+            "# HELP feedwatch_feeds Configured feeds by state.\n# TYPE feedwatch_feeds gauge"
+        );
+        for state in FEED_STATES {
+            let n = g.feeds.get(state).copied().unwrap_or(0);
+            let _ = writeln!(s, "feedwatch_feeds{{state=\"{state}\"}} {n}");
+        }
+        let _ = writeln!(
+            s,
+            "# HELP feedwatch_feed_last_success_timestamp_seconds Unix time of each configured feed's last successful poll (0: none yet).\n# TYPE feedwatch_feed_last_success_timestamp_seconds gauge"
+        );
+        for (feed, t) in &g.last_success {
+            let _ = writeln!(
+                s,
+                "feedwatch_feed_last_success_timestamp_seconds{{feed=\"{}\"}} {t}",
+                escape(feed)
+            );
+        }
         for (name, help, v) in [
-            ("feedwatch_feeds", "Feeds configured and enabled.", g.feeds),
-            (
-                "feedwatch_feeds_failing",
-                "Feeds whose last poll failed.",
-                g.feeds_failing,
-            ),
-            (
-                "feedwatch_feeds_stale",
-                "Feeds answering without anything new for much longer than usual.",
-                g.feeds_stale,
-            ),
-            (
-                "feedwatch_feeds_disabled",
-                "Feeds disabled after 410 Gone.",
-                g.feeds_disabled,
-            ),
             (
                 "feedwatch_store_bytes",
                 "Size of the store directory.",
@@ -175,6 +208,12 @@ impl Metrics {
         ] {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
+        let _ = writeln!(
+            s,
+            "# HELP feedwatch_build_info The running version (always 1).\n# TYPE feedwatch_build_info gauge\nfeedwatch_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        process::render(&mut s);
         s
     }
 }
@@ -199,7 +238,9 @@ mod tests {
         m.observe_poll(Duration::from_millis(70));
         m.observe_poll(Duration::from_secs(100));
         let text = m.render(&Gauges {
-            feeds_failing: 2,
+            feeds: [("failing", 2)].into_iter().collect(),
+            watches: vec!["cis".into(), "quiet".into()],
+            last_success: vec![("a\"b".into(), 1_700_000_000)],
             ..Gauges::default()
         });
         assert!(
@@ -222,6 +263,28 @@ mod tests {
             text.contains("feedwatch_poll_duration_seconds_bucket{le=\"+Inf\"} 2"),
             "{text}"
         );
-        assert!(text.contains("feedwatch_feeds_failing 2"), "{text}");
+        assert!(
+            text.contains("feedwatch_alerts_total{watch=\"quiet\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("feedwatch_feeds{state=\"failing\"} 2"),
+            "{text}"
+        );
+        for state in FEED_STATES {
+            assert!(
+                text.contains(&format!("feedwatch_feeds{{state=\"{state}\"}} ")),
+                "{text}"
+            );
+        }
+        assert!(
+            text.contains(
+                "feedwatch_feed_last_success_timestamp_seconds{feed=\"a\\\"b\"} 1700000000"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("feedwatch_fetched_bytes_total 0"), "{text}");
+        assert!(text.contains("feedwatch_build_info{version=\""), "{text}");
+        assert!(!text.contains("feedwatch_feeds_failing"), "{text}");
     }
 }

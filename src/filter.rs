@@ -26,10 +26,11 @@ pub struct Filter {
 impl Filter {
     /// Reads and checks the parameters of a query of `view` ("items" or "alerts"): names
     /// must exist (feeds of the config or the store, watches of the config), times must read.
-    /// The error is a message for the operator.
+    /// `store` is `None` before the first poll made it. The error is a message for the
+    /// operator.
     pub fn from_params(
         config: &Config,
-        store: &Store,
+        store: Option<&Store>,
         names: &[&str],
         param: impl Fn(&str) -> Option<String>,
         now: DateTime<Utc>,
@@ -48,7 +49,8 @@ impl Filter {
         let mut f = Filter::default();
         if let Some(feed) = param("feed") {
             let mut known: Vec<String> = config.feeds.iter().map(|f| f.name.clone()).collect();
-            for s in store.feed_states().map_err(|e| e.to_string())? {
+            let stored = store.map(Store::feed_states).transpose();
+            for s in stored.map_err(|e| e.to_string())?.unwrap_or_default() {
                 if !known.contains(&s.name) {
                     known.push(s.name);
                 }

@@ -27,6 +27,7 @@ pub mod message;
 pub mod metrics;
 pub mod notify;
 pub mod opml;
+pub mod owner;
 pub mod parse;
 pub mod poll;
 pub mod polled;

@@ -239,7 +239,7 @@ pub fn each_row(
     let select = if view == "feeds" {
         crate::filter::Filter::default()
     } else {
-        crate::filter::Filter::from_params(config, store, &[], &param, Utc::now())
+        crate::filter::Filter::from_params(config, Some(store), &[], &param, Utc::now())
             .map_err(|e| crate::exit::usage_error(format!("{view}: {e}")))?
     };
     let rows: Box<dyn Iterator<Item = store::Result<(Cursor, Value)>>> = match view {

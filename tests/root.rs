@@ -378,3 +378,66 @@ fn the_control_socket_lets_only_its_group_in() {
         "the poll fetched the feed"
     );
 }
+
+/// Every entry under `dir` (and `dir` itself) with its owner, for the failure message.
+fn owners_under(dir: &Path) -> Vec<(PathBuf, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = vec![];
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        if meta.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                todo.push(e.unwrap().path());
+            }
+        }
+        out.push((p, meta.uid()));
+    }
+    out
+}
+
+/// `sudo feedwatch once` (then `items`) on a store owned by the service's user leaves every
+/// file of the store and the alert log to that user: sled's files written as root would
+/// keep the service from opening its own store.
+#[test]
+fn a_command_run_as_root_leaves_the_store_to_its_owner() {
+    if !root_or_skip("a_command_run_as_root_leaves_the_store_to_its_owner") {
+        return;
+    }
+    let (uid, gid) = (4243, 4243); // no user needed: a numeric owner is enough
+    let served = Server::start();
+    served.set("/feed", Route::feed(feed(5)));
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::os::unix::fs::chown(&data, Some(uid), Some(gid)).unwrap();
+    let config = work.path().join("feedwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\npath = \"{}\"\n[alerts]\nlog = \"{}\"\n[api]\nlisten = \"\"\n\n\
+             [[feeds]]\nname = \"news\"\nurl = \"{}\"\nbacklog = \"all\"\n\n\
+             [[watch]]\nname = \"cis\"\nterms = [\"CIS\"]\n",
+            data.join("store").display(),
+            data.join("alerts.jsonl").display(),
+            served.url("/feed")
+        ),
+    )
+    .unwrap();
+    for args in [&["once"][..], &["items"], &["alerts"], &["export"]] {
+        let out = feedwatch(&config, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let owners = owners_under(&data);
+        let roots: Vec<_> = owners.iter().filter(|(_, u)| *u != uid).collect();
+        assert!(
+            roots.is_empty(),
+            "after {args:?}, owned by another user than {uid}: {roots:?}"
+        );
+        assert!(owners.len() > 3, "{owners:?}");
+    }
+    assert_eq!(check_log(&data.join("alerts.jsonl")).len(), 5);
+}

@@ -176,7 +176,7 @@ impl Api {
                 let names: Vec<&str> = query.iter().map(|(n, _)| n.as_str()).collect();
                 let select = match crate::filter::Filter::from_params(
                     &self.config(),
-                    &store,
+                    Some(&store),
                     &names,
                     param,
                     chrono::Utc::now(),

@@ -55,6 +55,15 @@ pub(super) fn dispatch(cli: Cli) -> anyhow::Result<()> {
         _ => {}
     }
     let config = config::load(cli.config.as_deref(), &Env::from_process())?;
+    // run as root (`sudo feedwatch once`), a command leaves the store and the alert log to
+    // the service's user; `run` is the service itself, `check` and `names` write nothing
+    let _owners = match cli.command {
+        Command::Run | Command::Check | Command::Names { .. } => None,
+        _ => Some(crate::owner::KeepOwners::of(&[
+            &config.storage.path,
+            &config.alerts.log,
+        ])),
+    };
     match cli.command {
         Command::Check => check::check(&config),
         Command::Names { kind } => {

@@ -133,7 +133,16 @@ pub(super) fn explain(config: &Config, item: &str, json: bool) -> anyhow::Result
     let request = Request::Explain { item: item.into() };
     let v = match in_service(config, &request, &mut text)? {
         Some(_) => serde_json::from_slice(&text)?,
-        None => crate::explain::explain(config, &read_store(config)?, item)?,
+        None => {
+            match crate::store::Store::open_existing(&config.storage.path, config.storage.cache) {
+                Ok(store) => crate::explain::explain(config, &store, item)?,
+                // nothing is stored yet: the item is not, a usage error like any unknown item
+                Err(e @ crate::store::StoreError::NotYet { .. }) => {
+                    return Err(crate::exit::usage_error(format!("explain {item}: {e}")));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     };
     if json {
         println!("{v}");

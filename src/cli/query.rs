@@ -36,6 +36,11 @@ pub(super) fn items(
     print.finish()?;
     if print.rows == 0 && !json {
         table::say_empty(&match filters {
+            None if !config.storage.path.exists() => format!(
+                "no items yet: there is no store at {} yet (nothing has been polled with this \
+                 config); the service makes it at its first start, `feedwatch once` polls every feed",
+                config.storage.path.display()
+            ),
             None => format!(
                 "no items yet: the store {} holds none; `feedwatch once` polls every feed",
                 config.storage.path.display()
@@ -165,10 +170,28 @@ fn query_each(
     each: &mut dyn FnMut(serde_json::Value) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let param = |k: &str| params.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
-    match source(config)? {
+    let source = match source(config) {
+        // before the first poll, `items` and `alerts` have an empty answer (said as such)
+        Err(e) if matches!(view, "items" | "alerts") && not_yet(&e) => {
+            // the names and times are still checked: a typo is not an empty answer
+            crate::filter::Filter::from_params(config, None, &[], param, Utc::now())
+                .map_err(|e| crate::exit::usage_error(format!("{view}: {e}")))?;
+            return Ok(());
+        }
+        found => found?,
+    };
+    match source {
         Source::Store(store) => views::each_row(config, &store, view, param, each),
         Source::Api(base) => runtime()?.block_on(crate::api::each_row(&base, view, params, each)),
     }
+}
+
+/// Whether `e` says the store has not been made yet (nothing polled with this config).
+fn not_yet(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<StoreError>(),
+        Some(StoreError::NotYet { .. })
+    )
 }
 
 /// The rows as JSON lines, or rendered for a reader.

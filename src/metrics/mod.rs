@@ -85,6 +85,14 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// The metrics of a service starting now: its start is its first sign of life, so
+    /// `/healthz` does not call it silent before the scheduler's first beat.
+    pub fn starting() -> Metrics {
+        let m = Metrics::default();
+        m.beat();
+        m
+    }
+
     pub fn beat(&self) {
         self.heartbeat
             .store(chrono::Utc::now().timestamp(), Relaxed);

@@ -203,7 +203,7 @@ impl Service {
         if let Some(c) = compacted {
             log_compacted(&config, &c);
         }
-        Service::on_store(config, Arc::new(store), Arc::new(Metrics::default())).await
+        Service::on_store(config, Arc::new(store), Arc::new(Metrics::starting())).await
     }
 
     /// The service over a store already open: opens the alert log, delivers alerts left

@@ -251,7 +251,7 @@ impl Service {
         notify::send("READY=1\nSTATUS=the store's disk is full; opening it again with backoff");
         let slot = StoreSlot::empty(config.storage.path.clone(), SlotState::Failed(why.clone()));
         let shared_config: SharedConfig = Arc::new(RwLock::new(Arc::new(config.clone())));
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::starting());
         let api = start_api(&config, &metrics, &slot, &shared_config).await?;
         let mut channel = start_control(&config, &slot, &shared_config).await?;
         let result = match reopen(config, metrics, &slot, &mut control, why).await {

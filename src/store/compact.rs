@@ -348,6 +348,7 @@ impl Store {
             drop(copy);
             copy = open_copy(&fresh, cache, false)?;
             drop(this);
+            trim();
             this = Store::open_raw(&path, cache)?;
             this.owns_pid_file = false;
             trim();
@@ -391,7 +392,7 @@ const BATCH_BYTES: usize = 256 << 10;
 /// Bytes and records copied before both stores are closed and opened again (see
 /// [`Store::compact`]): sled's memory grows with either.
 const CHUNK: usize = 4 << 20;
-const CHUNK_RECORDS: usize = 50_000;
+const CHUNK_RECORDS: usize = 10_000;
 /// The page cache of both stores while copying, at most.
 const COPY_CACHE: u64 = 16 << 20;
 

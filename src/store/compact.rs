@@ -11,10 +11,11 @@
 //! its capacity; a copy through two open handles grew with the store (223 MiB at 100,000
 //! items, 274 MiB at 300,000). So the copy goes in chunks of at most `CHUNK` bytes or
 //! `CHUNK_RECORDS` records, written in batches of at most `BATCH` records (a batch's
-//! writes stay in memory until it ends), and after each chunk both stores are closed and
-//! opened again, the copy resuming after the last key copied. What stays is what sled
-//! keeps for an open store (its page table), which grows with the store far more slowly:
-//! figures in docs/durability.md.
+//! writes stay in memory until it ends, and the garbage they leave is collected after
+//! each), and after each chunk the copy, after every `SOURCE_CHUNKS` the store read, is
+//! closed and opened again, the copy resuming after the last key copied. What stays is
+//! what sled keeps for an open store (its page table), which grows with the store far
+//! more slowly: figures in docs/durability.md.
 //!
 //! The swap, with `S` the store directory, `S.compacting` the copy and `S.retired` the old
 //! one: copy into `S.compacting`, flush, write the marker `COMPACTED` into it; rename `S` to
@@ -340,17 +341,25 @@ impl Store {
         let mut counts = Counts::default();
         let mut at = Resume::default();
         // sled 0.34 keeps in memory what it has written and (as its cache evicts late)
-        // much of what it has read, whatever its cache size: both stores are closed and
-        // opened again after each chunk to bound it, one after the other, so that this
-        // process holds one of them throughout (see [`recover`])
-        while !this.stream_into(&copy, &mut counts, &mut at)? {
+        // much of what it has read, whatever its cache size: the copy is closed and opened
+        // again after each chunk to bound it, the store after every SOURCE_CHUNKS, one
+        // after the other, so that this process holds one of them throughout (see
+        // [`recover`])
+        for chunk in 1.. {
+            if this.stream_into(&copy, &mut counts, &mut at)? {
+                break;
+            }
             copy.flush()?;
             drop(copy);
             copy = open_copy(&fresh, cache, false)?;
-            drop(this);
-            trim();
-            this = Store::open_raw(&path, cache)?;
-            this.owns_pid_file = false;
+            // the store read grows more slowly than the copy written, and opening it
+            // again costs more (it is whole): every few chunks
+            if chunk % SOURCE_CHUNKS == 0 {
+                drop(this);
+                trim();
+                this = Store::open_raw(&path, cache)?;
+                this.owns_pid_file = false;
+            }
             trim();
         }
         copy.set_schema(SCHEMA_VERSION)?;
@@ -393,6 +402,8 @@ const BATCH_BYTES: usize = 256 << 10;
 /// [`Store::compact`]): sled's memory grows with either.
 const CHUNK: usize = 4 << 20;
 const CHUNK_RECORDS: usize = 10_000;
+/// Chunks copied before the store read is closed and opened again.
+const SOURCE_CHUNKS: usize = 2;
 /// The page cache of both stores while copying, at most.
 const COPY_CACHE: u64 = 16 << 20;
 
@@ -411,6 +422,16 @@ fn open_copy(fresh: &Path, cache: u64, new: bool) -> Result<Store> {
         });
     }
     Ok(copy)
+}
+
+/// Frees what sled's writes left for its epoch-based garbage collector: a batch runs under
+/// one pin, so the old versions of every page it wrote pile up, and each later pin frees
+/// only a few bags of them. Pinning (through sled's own re-export of the collector) and
+/// flushing a few times frees them while copying, not at the next reopening.
+fn collect_garbage() {
+    for _ in 0..64 {
+        sled::pin().flush();
+    }
 }
 
 /// Gives the memory freed by closing the stores back to the system (glibc keeps it in
@@ -454,6 +475,7 @@ impl Store {
                 n += 1;
                 if n >= BATCH || bytes >= BATCH_BYTES {
                     to.apply_batch(std::mem::take(&mut batch))?;
+                    collect_garbage();
                     (copied, records) = (copied + bytes, records + n);
                     (n, bytes) = (0, 0);
                     if copied >= CHUNK || records >= CHUNK_RECORDS {

@@ -8,9 +8,10 @@
 //!
 //! The store is built once per directory (kept with --dir) and compacted as often as asked.
 //!
-//! Measured on a loaded 2-core machine (`--dir /tmp/cm`, each size: `--old`, then the default):
-//! 1000 x 100 items: old 296 MiB peak (store 257 -> 166 MiB), streaming 223 MiB (167 -> 175);
-//! 1000 x 300 items: old 419 MiB (833 -> 460 MiB), streaming 274 MiB (465 -> 539).
+//! Measured on a loaded 2-core machine (`--dir /tmp/cm`): before the chunked copy with
+//! both stores reopened (fault 17), 1000 x 100 items peaked at 223 MiB (8 s), 1000 x 300
+//! at 274 MiB (38 s); now 60 MiB (11 s), 127 MiB (42 s), and 1000 x 500 at 218 MiB
+//! (137 s, beside a full `cargo test`). More in docs/durability.md.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

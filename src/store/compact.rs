@@ -1,18 +1,34 @@
 //! Compaction: sled 0.34 does not give disk space back after deletes (retention deletes
 //! every day), so a store whose directory has outgrown its live data (see [`threshold`])
-//! is rewritten into a fresh directory through the export records ([`Store::copy_into`])
-//! and swapped in by renaming: at start-up, and when the daily check of a running service
+//! is rewritten into a fresh directory, tree by tree, keys and values as they are, and
+//! swapped in by renaming: at start-up, and when the daily check of a running service
 //! ([`Store::outgrown`]) finds it due (the service then reopens its store). The live size
 //! measured last is kept in `meta`, so a check reads the whole store only when the
 //! directory has passed the threshold of that measure.
 //!
+//! Memory: sled 0.34 keeps in memory what a handle has written, and its cache evicts what
+//! it has read only late (each of its 256 shards acts once 64 reads are queued), whatever
+//! its capacity; a copy through two open handles grew with the store (223 MiB at 100,000
+//! items, 274 MiB at 300,000). So the copy goes in chunks of at most `CHUNK` bytes or
+//! `CHUNK_RECORDS` records, written in batches of at most `BATCH` records (a batch's
+//! writes stay in memory until it ends, and the garbage they leave is collected after
+//! each), and after each chunk the copy, after every `SOURCE_CHUNKS` the store read, is
+//! closed and opened again, the copy resuming after the last key copied. What stays is
+//! what sled keeps for an open store (its page table), which grows with the store far
+//! more slowly: figures in docs/durability.md.
+//!
 //! The swap, with `S` the store directory, `S.compacting` the copy and `S.retired` the old
 //! one: copy into `S.compacting`, flush, write the marker `COMPACTED` into it; rename `S` to
-//! `S.retired`; rename `S.compacting` to `S`; delete `S.retired`. Both stores stay open (so
-//! locked) until both renames are done, so another feedwatch sees a held store throughout.
+//! `S.retired`; rename `S.compacting` to `S`; delete `S.retired`. While copying, the two
+//! stores are closed and opened again one at a time, so this process holds one of them
+//! throughout, and the copy holds this process's pid file from its start: another
+//! feedwatch opening `S` meanwhile is told it is held (`recover` looks at the copy's pid
+//! first), never let in to delete the unfinished copy. Both stay open from the marker
+//! until both renames are done.
 //! A crash at any point leaves a state that `recover` finishes on the next open: `S`
 //! missing and a marked `S.compacting` means the second rename is still to do; any other
-//! `S.compacting` or `S.retired` is a leftover to delete.
+//! `S.compacting` or `S.retired` is a leftover to delete (its pid file names a process
+//! that is gone).
 
 use std::path::{Path, PathBuf};
 
@@ -142,6 +158,14 @@ pub(super) fn recover(path: &Path) -> Result<()> {
     if !fresh.exists() && !retired.exists() {
         return Ok(());
     }
+    // a compaction under way closes its stores and opens them again between chunks (see
+    // compact_measuring), holding one of them throughout; its copy names it from the start
+    if let Some(pid) = super::lock::holder(&fresh).filter(|&p| p != std::process::id()) {
+        return Err(StoreError::Held {
+            path: path.into(),
+            pid: Some(pid),
+        });
+    }
     let held = |e: StoreError| match e {
         StoreError::Held { pid, .. } => StoreError::Held {
             path: path.into(),
@@ -253,17 +277,16 @@ impl Store {
         slack: Option<u64>,
     ) -> Result<(Store, Option<Compacted>)> {
         let store = Store::open(path, cache)?;
-        let live = match slack {
-            Some(slack) => store.outgrown_over(slack)?,
-            None => Some(store.live_bytes()?),
+        let due = match slack {
+            Some(slack) => store.outgrown_over(slack)?.is_some(),
+            // the copy measures the live data: no read of the whole store beforehand
+            None => true,
         };
-        match live {
-            Some(_) => {
-                let (store, done) = store.compact_now(cache)?;
-                Ok((store, Some(done)))
-            }
-            None => Ok((store, None)),
+        if !due {
+            return Ok((store, None));
         }
+        let (store, done) = store.compact_now(cache)?;
+        Ok((store, Some(done)))
     }
 
     /// Compacts this store now (see [`Store::compact`]) and opens the result; for a
@@ -309,20 +332,35 @@ impl Store {
         let retired = sibling(&path, "retired");
         remove_dir(&fresh, "an unfinished compacted copy")?;
         remove_dir(&retired, "the store left by a compaction")?;
-        let mut copy = Store::open_raw(&fresh, cache)?;
-        copy.owns_pid_file = false;
-        let this = self;
+        let cache = cache.min(COPY_CACHE);
+        let mut copy = open_copy(&fresh, cache, true)?;
+        // the pid file stays in the store, naming this process, while its handle is
+        // closed and opened again
+        let mut this = self;
+        this.owns_pid_file = false;
         let mut counts = Counts::default();
         let mut at = Resume::default();
-        // sled 0.34 keeps what it has written in memory, whatever its cache size: the copy
-        // is closed and opened again after each chunk to bound it. The store itself stays
-        // open throughout: letting go of its lock would let another process in (whose
-        // open would delete this unfinished copy)
-        while !this.stream_into(&copy, &mut counts, &mut at)? {
+        // sled 0.34 keeps in memory what it has written and (as its cache evicts late)
+        // much of what it has read, whatever its cache size: the copy is closed and opened
+        // again after each chunk to bound it, the store after every SOURCE_CHUNKS, one
+        // after the other, so that this process holds one of them throughout (see
+        // [`recover`])
+        for chunk in 1.. {
+            if this.stream_into(&copy, &mut counts, &mut at)? {
+                break;
+            }
             copy.flush()?;
             drop(copy);
-            copy = Store::open_raw(&fresh, cache)?;
-            copy.owns_pid_file = false;
+            copy = open_copy(&fresh, cache, false)?;
+            // the store read grows more slowly than the copy written, and opening it
+            // again costs more (it is whole): every few chunks
+            if chunk % SOURCE_CHUNKS == 0 {
+                drop(this);
+                trim();
+                this = Store::open_raw(&path, cache)?;
+                this.owns_pid_file = false;
+            }
+            trim();
         }
         copy.set_schema(SCHEMA_VERSION)?;
         copy.flush()?;
@@ -356,11 +394,55 @@ impl Store {
     }
 }
 
-/// Records copied between two flushes of the copy, and their bytes.
-const BATCH: usize = 10_000;
-const BATCH_BYTES: usize = 4 << 20;
-/// Bytes copied before both stores are closed and opened again (see [`Store::compact`]).
-const CHUNK: usize = 16 << 20;
+/// Records written to the copy in one batch, and their bytes at most: sled holds what a
+/// batch writes in memory until the batch is done.
+const BATCH: usize = 1_000;
+const BATCH_BYTES: usize = 256 << 10;
+/// Bytes and records copied before both stores are closed and opened again (see
+/// [`Store::compact`]): sled's memory grows with either.
+const CHUNK: usize = 4 << 20;
+const CHUNK_RECORDS: usize = 10_000;
+/// Chunks copied before the store read is closed and opened again.
+const SOURCE_CHUNKS: usize = 2;
+/// The page cache of both stores while copying, at most.
+const COPY_CACHE: u64 = 16 << 20;
+
+/// Opens the compacted copy at `fresh`; `new`: a fresh one, given this process's pid file
+/// at once (so that another process's [`recover`] finds it held, see there). Opened again,
+/// it must still be the copy begun (not made anew by someone who deleted it).
+fn open_copy(fresh: &Path, cache: u64, new: bool) -> Result<Store> {
+    let mut copy = Store::open_raw(fresh, cache)?;
+    copy.owns_pid_file = false;
+    if new {
+        super::lock::write_pid(fresh);
+    } else if super::lock::holder(fresh) != Some(std::process::id()) {
+        return Err(StoreError::Io {
+            step: format!("copying the store into {}", fresh.display()),
+            source: std::io::Error::other("the unfinished copy was deleted meanwhile"),
+        });
+    }
+    Ok(copy)
+}
+
+/// Frees what sled's writes left for its epoch-based garbage collector: a batch runs under
+/// one pin, so the old versions of every page it wrote pile up, and each later pin frees
+/// only a few bags of them. Pinning (through sled's own re-export of the collector) and
+/// flushing a few times frees them while copying, not at the next reopening.
+fn collect_garbage() {
+    for _ in 0..64 {
+        sled::pin().flush();
+    }
+}
+
+/// Gives the memory freed by closing the stores back to the system (glibc keeps it in
+/// its arenas, where the next chunk's allocations, made by other threads, may not reuse it).
+fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator's own arenas
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
 
 /// The files beside the store that name the process holding it (the pid, the API's
 /// address), carried into the compacted copy.
@@ -369,10 +451,11 @@ const CARRIED: [&str; 2] = ["feedwatch.pid", "feedwatch.api"];
 impl Store {
     /// Copies the trees of this store into `target` as they are (keys and values, no
     /// decoding), tree by tree in bounded batches, from `at` on, until about [`CHUNK`]
-    /// bytes are copied (false: more to do from `at`) or all of it (true).
+    /// bytes or [`CHUNK_RECORDS`] records are copied (false: more to do from `at`) or all
+    /// of it (true).
     fn stream_into(&self, target: &Store, counts: &mut Counts, at: &mut Resume) -> Result<bool> {
         let names = self.db.tree_names();
-        let mut copied = 0;
+        let (mut copied, mut records) = (0, 0);
         while let Some(name) = names.get(at.tree) {
             let from = self.db.open_tree(name)?;
             let to = target.db.open_tree(name)?;
@@ -392,16 +475,17 @@ impl Store {
                 n += 1;
                 if n >= BATCH || bytes >= BATCH_BYTES {
                     to.apply_batch(std::mem::take(&mut batch))?;
-                    copied += bytes;
+                    collect_garbage();
+                    (copied, records) = (copied + bytes, records + n);
                     (n, bytes) = (0, 0);
-                    if copied >= CHUNK {
+                    if copied >= CHUNK || records >= CHUNK_RECORDS {
                         at.after = Some(k);
                         return Ok(false);
                     }
                 }
             }
             to.apply_batch(batch)?;
-            copied += bytes;
+            (copied, records) = (copied + bytes, records + n);
             at.tree += 1;
         }
         Ok(true)
@@ -563,6 +647,78 @@ mod tests {
             !path.exists(),
             "no store made in place of the one moved aside"
         );
+    }
+
+    /// Every tree's keys and values, tree by tree.
+    fn contents(store: &Store) -> Vec<(sled::IVec, Vec<(sled::IVec, sled::IVec)>)> {
+        let mut names = store.db.tree_names();
+        names.sort();
+        names
+            .into_iter()
+            .map(|n| {
+                let tree = store.db.open_tree(&n).unwrap();
+                (n, tree.iter().map(|e| e.unwrap()).collect())
+            })
+            .collect()
+    }
+
+    /// A store copied in several chunks (both stores closed and opened again between
+    /// them, the copy resuming inside a tree) comes out the same, key for key.
+    #[test]
+    fn a_copy_in_chunks_keeps_every_record() {
+        let (_d, store) = filled();
+        let path = store.path().to_path_buf();
+        let mut batch = sled::Batch::default();
+        for i in 0..(2 * CHUNK_RECORDS + 1234) as u64 {
+            batch.insert(&i.to_be_bytes(), format!("item {i}").as_bytes());
+        }
+        store.seen.apply_batch(batch).unwrap();
+        let before = contents(&store);
+        drop(store);
+        let (store, done) = Store::open_compacting_over(&path, 1 << 20, None).unwrap();
+        assert!(done.unwrap().records.seen > 2 * CHUNK_RECORDS as u64);
+        let after = contents(&store);
+        assert_eq!(after.len(), before.len());
+        for ((name, b), (_, a)) in before.iter().zip(&after) {
+            let name = String::from_utf8_lossy(name);
+            let meta = name == "meta";
+            // meta gains the live size measured by the copy
+            let a: Vec<_> = a
+                .iter()
+                .filter(|(k, _)| !meta || k.as_ref() != LIVE_BYTES.as_bytes())
+                .collect();
+            let b: Vec<_> = b
+                .iter()
+                .filter(|(k, _)| !meta || k.as_ref() != LIVE_BYTES.as_bytes())
+                .collect();
+            assert_eq!(a.len(), b.len(), "records of {name}");
+            assert!(a == b, "{name} differs");
+        }
+        assert!(!sibling(&path, "compacting").exists());
+    }
+
+    /// While a compaction copies, its stores are closed and opened again between chunks:
+    /// another process opening the store meanwhile finds the copy named by a live process
+    /// (here pid 1) and is told the store is held, leaving the copy alone.
+    #[test]
+    fn a_copy_under_way_in_another_process_holds_the_store() {
+        let (_d, store) = filled();
+        let path = store.path().to_path_buf();
+        drop(store);
+        let fresh = sibling(&path, "compacting");
+        drop(Store::open_raw(&fresh, 1 << 20).unwrap());
+        std::fs::write(fresh.join("feedwatch.pid"), "1").unwrap();
+        let opened = Store::open(&path, 1 << 20);
+        assert!(
+            matches!(opened, Err(StoreError::Held { pid: Some(1), .. })),
+            "{:?}",
+            opened.err()
+        );
+        assert!(fresh.exists(), "the copy under way is left alone");
+        // the same copy left by a process that is gone is a leftover
+        std::fs::write(fresh.join("feedwatch.pid"), u32::MAX.to_string()).unwrap();
+        drop(Store::open(&path, 1 << 20).unwrap());
+        assert!(!fresh.exists());
     }
 
     /// A copy that was not finished (no marker) is deleted; the store is untouched.

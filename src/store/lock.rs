@@ -53,7 +53,7 @@ pub(super) fn remove_pid(path: &Path) {
 }
 
 /// The pid written by the process that holds the store, if it is still alive.
-fn holder(path: &Path) -> Option<u32> {
+pub(super) fn holder(path: &Path) -> Option<u32> {
     let pid: u32 = std::fs::read_to_string(path.join(PID_FILE))
         .ok()?
         .trim()

@@ -19,13 +19,53 @@ use feedwatch::{article, dedup, parse};
 
 const ITEMS: usize = 50;
 const WORDS: &[&str] = &[
-    "president", "summit", "leaders", "economy", "security", "cooperation", "ruble",
-    "sanctions", "ministry", "parliament", "oil", "gas", "export", "region", "governor",
-    "court", "ruling", "protest", "election", "border", "decision", "precise", "Francisco",
-    "cisgender", "concise", "agreement", "talks", "pipeline", "wheat", "harvest", "inflation",
-    "bank", "rate", "budget", "energy", "treaty", "alliance", "military", "exercise",
+    "president",
+    "summit",
+    "leaders",
+    "economy",
+    "security",
+    "cooperation",
+    "ruble",
+    "sanctions",
+    "ministry",
+    "parliament",
+    "oil",
+    "gas",
+    "export",
+    "region",
+    "governor",
+    "court",
+    "ruling",
+    "protest",
+    "election",
+    "border",
+    "decision",
+    "precise",
+    "Francisco",
+    "cisgender",
+    "concise",
+    "agreement",
+    "talks",
+    "pipeline",
+    "wheat",
+    "harvest",
+    "inflation",
+    "bank",
+    "rate",
+    "budget",
+    "energy",
+    "treaty",
+    "alliance",
+    "military",
+    "exercise",
 ];
-const RU: &[&str] = &["президент", "саммит", "экономика", "безопасность", "решение"];
+const RU: &[&str] = &[
+    "президент",
+    "саммит",
+    "экономика",
+    "безопасность",
+    "решение",
+];
 const HITS: &[&str] = &[
     "Commonwealth of Independent States (CIS) leaders meet in St. Petersburg",
     "CSTO allies hold drills amid tensions",
@@ -48,13 +88,15 @@ fn document(rng: &mut Rng, f: usize) -> Vec<u8> {
         let title = if rng.below(33) == 0 {
             rng.pick(HITS).to_string()
         } else {
-            let mut t = words(rng, WORDS, 6 + rng.below(7));
+            let n = 6 + rng.below(7);
+            let mut t = words(rng, WORDS, n);
             if rng.below(20) == 0 {
                 t = format!("{t} {}", words(rng, RU, 4));
             }
             t
         };
-        let body = words(rng, WORDS, 60 + rng.below(81));
+        let n = 60 + rng.below(81);
+        let body = words(rng, WORDS, n);
         let desc = format!(
             "&lt;p&gt;{body}&lt;/p&gt;&lt;p&gt;&lt;u&gt;related&lt;/u&gt; &lt;a href=&quot;{gid}/more&quot;&gt;more&lt;/a&gt;&lt;/p&gt;"
         );
@@ -120,9 +162,18 @@ fn main() {
     let items = (documents * ITEMS) as f64;
     let us = |d: Duration| d.as_secs_f64() * 1e6 / items;
     println!("{documents} documents x {ITEMS} items ({mb:.1} MB), one thread, CPU time per item:");
-    println!("  decode + cut + parse (feed-rs, text) {:>6.1} us", us(parse_t));
-    println!("  keys + edit digest                    {:>6.1} us", us(keys_t));
-    println!("  match (2 watches)                     {:>6.1} us", us(match_t));
+    println!(
+        "  decode + cut + parse (feed-rs, text) {:>6.1} us",
+        us(parse_t)
+    );
+    println!(
+        "  keys + edit digest                    {:>6.1} us",
+        us(keys_t)
+    );
+    println!(
+        "  match (2 watches)                     {:>6.1} us",
+        us(match_t)
+    );
     println!(
         "  total                                 {:>6.1} us   ({fired} watches fired)",
         us(parse_t + keys_t + match_t)

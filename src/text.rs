@@ -207,8 +207,10 @@ pub fn normalize_into(s: &str, out: &mut String) {
     });
 }
 
-/// Whether `s` is already in NFKC, so that [`normalize`] may skip that pass: a byte sweep
-/// for ASCII and the basic Cyrillic block (U+0400..U+045F), else Unicode's quick check
+/// Whether [`normalize`] may skip the NFKC pass on `s`: whether `s` is in NFKC once the
+/// spaces that NFKC turns into U+0020 ([`is_nfkc_space`]: no-break, thin, ideographic...)
+/// are read as U+0020, which whitespace collapsing treats alike anyway. A byte sweep for
+/// ASCII, U+00A0 and the basic Cyrillic block (U+0400..U+045F), else Unicode's quick check
 /// (whose "maybe" counts as no).
 pub fn is_nfkc(s: &str) -> bool {
     let b = s.as_bytes();
@@ -216,16 +218,29 @@ pub fn is_nfkc(s: &str) -> bool {
     while i < b.len() {
         match b[i] {
             0..0x80 => i += 1,
+            // U+00A0
+            0xC2 if b.get(i + 1) == Some(&0xA0) => i += 2,
             // U+0400..U+043F and U+0440..U+045F
             0xD0 if b.get(i + 1).is_some_and(|&x| x & 0xC0 == 0x80) => i += 2,
             0xD1 if b.get(i + 1).is_some_and(|&x| (0x80..0xA0).contains(&x)) => i += 2,
             _ => {
-                return unicode_normalization::is_nfkc_quick(s[i..].chars())
+                let chars = s[i..]
+                    .chars()
+                    .map(|c| if is_nfkc_space(c) { ' ' } else { c });
+                return unicode_normalization::is_nfkc_quick(chars)
                     == unicode_normalization::IsNormalized::Yes;
             }
         }
     }
     true
+}
+
+/// Whitespace characters whose NFKC is one U+0020.
+fn is_nfkc_space(c: char) -> bool {
+    matches!(
+        c,
+        '\u{A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}'
+    )
 }
 
 /// Appends `s` to `out` the way [`normalize`] treats NFKC text (and [`crate::shown::tidy`]
@@ -264,7 +279,8 @@ pub(crate) fn collapse(s: &str, fold_yo: bool, out: &mut String) {
         }
         if c == 0xD0 || c == 0xD1 {
             // U+0400..U+047F: letters, never space, control or invisible
-            let yo = (c == 0xD0 && b.get(i + 1) == Some(&0x81)) || (c == 0xD1 && b.get(i + 1) == Some(&0x91));
+            let yo = (c == 0xD0 && b.get(i + 1) == Some(&0x81))
+                || (c == 0xD1 && b.get(i + 1) == Some(&0x91));
             if fold_yo && yo {
                 flush(out, &mut pending, run, i);
                 if pending {
@@ -633,12 +649,66 @@ pub(crate) mod tests {
     /// entities. A fixed seed: the same strings on every run.
     pub(crate) fn random_texts(n: usize) -> Vec<String> {
         const ALPHABET: &[&str] = &[
-            "a", "Z", "CIS", " ", "  ", "\t", "\n", "\r\n", "\u{0}", "\u{7}", "\u{7f}",
-            "\u{1b}[31m", ".", ",", "-", "СНГ", "ОДКБ", "ё", "Ё", "всё", "Ѐ", "ѿ", "\u{200B}",
-            "\u{202E}", "\u{FEFF}", "\u{AD}", "\u{85}", "\u{A0}", "\u{2009}", "\u{3000}",
-            "\u{301}", "\u{308}", "е\u{301}", "ﬁ", "ＣＩＳ", "…", "«", "»", "—", "é", "ß",
-            "İ", "Σ", "ς", "\u{1100}", "\u{1161}", "한", "😀", "<b>", "</p>", "<br>",
-            "<script>x</script>", "<!-- c -->", "&amp;", "&nbsp;", "&#1057;", "&", "<", "½",
+            "a",
+            "Z",
+            "CIS",
+            " ",
+            "  ",
+            "\t",
+            "\n",
+            "\r\n",
+            "\u{0}",
+            "\u{7}",
+            "\u{7f}",
+            "\u{1b}[31m",
+            ".",
+            ",",
+            "-",
+            "СНГ",
+            "ОДКБ",
+            "ё",
+            "Ё",
+            "всё",
+            "Ѐ",
+            "ѿ",
+            "\u{200B}",
+            "\u{202E}",
+            "\u{FEFF}",
+            "\u{AD}",
+            "\u{85}",
+            "\u{A0}",
+            "\u{2009}",
+            "\u{202F}",
+            "\u{3000}",
+            "\u{301}",
+            "\u{308}",
+            "е\u{301}",
+            "ﬁ",
+            "ＣＩＳ",
+            "…",
+            "«",
+            "»",
+            "—",
+            "é",
+            "ß",
+            "İ",
+            "Σ",
+            "ς",
+            "\u{1100}",
+            "\u{1161}",
+            "한",
+            "😀",
+            "<b>",
+            "</p>",
+            "<br>",
+            "<script>x</script>",
+            "<!-- c -->",
+            "&amp;",
+            "&nbsp;",
+            "&#1057;",
+            "&",
+            "<",
+            "½",
         ];
         let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = move || {
@@ -666,8 +736,16 @@ pub(crate) mod tests {
             let decoded = html_decode(&s);
             assert_eq!(normalize(&decoded), normalize_slow(&decoded), "{s:?}");
             if is_nfkc(&s) {
-                assert_eq!(s.nfkc().collect::<String>(), s, "{s:?}");
+                let spaced: String = s
+                    .chars()
+                    .map(|c| if is_nfkc_space(c) { ' ' } else { c })
+                    .collect();
+                assert_eq!(s.nfkc().collect::<String>(), spaced, "{s:?}");
             }
+        }
+        for c in '\u{21}'..'\u{3100}' {
+            let space = c.is_whitespace() && c.nfkc().eq([' ']);
+            assert_eq!(is_nfkc_space(c), space, "{c:?}");
         }
         let cyrillic: String = ('\u{0400}'..'\u{0480}').collect();
         assert!(is_nfkc(&cyrillic));

@@ -184,7 +184,7 @@ pub fn normalize(s: &str) -> String {
 /// [`normalize`] into a reused buffer (cleared first). Text that is already in NFKC (all
 /// ASCII and basic Cyrillic, and most other news text: [`is_nfkc`]) skips the NFKC pass;
 /// the rest is brought to NFKC in a per-thread scratch buffer first. Either way the text is
-/// then copied in runs of plain characters ([`collapse`]), not a character at a time.
+/// then copied in runs of plain characters (`collapse`), not a character at a time.
 pub fn normalize_into(s: &str, out: &mut String) {
     out.clear();
     if is_nfkc(s) {
@@ -208,7 +208,7 @@ pub fn normalize_into(s: &str, out: &mut String) {
 }
 
 /// Whether [`normalize`] may skip the NFKC pass on `s`: whether `s` is in NFKC once the
-/// spaces that NFKC turns into U+0020 ([`is_nfkc_space`]: no-break, thin, ideographic...)
+/// spaces that NFKC turns into U+0020 (no-break, thin, ideographic...)
 /// are read as U+0020, which whitespace collapsing treats alike anyway. A byte sweep for
 /// ASCII, U+00A0 and the basic Cyrillic block (U+0400..U+045F), else Unicode's quick check
 /// (whose "maybe" counts as no).

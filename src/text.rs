@@ -197,7 +197,7 @@ pub fn normalize_into(s: &str, out: &mut String) {
     SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
         Ok(mut nfkc) => {
             nfkc.clear();
-            nfkc.extend(s.nfkc());
+            nfkc_by_words(s, &mut nfkc);
             collapse(&nfkc, true, out);
             if nfkc.capacity() > 1 << 20 {
                 *nfkc = String::new(); // a huge document's buffer is not kept for ever
@@ -205,6 +205,28 @@ pub fn normalize_into(s: &str, out: &mut String) {
         }
         Err(_) => collapse(&s.nfkc().collect::<String>(), true, out),
     });
+}
+
+/// Appends `s` in NFKC (up to [`is_nfkc`]'s spaces) to `out`, bringing to NFKC only the
+/// words that need it. NFKC never reaches across an ASCII space or control character:
+/// such a character is a starter that composes with nothing before it, and nothing
+/// composes with it but marks after it, which stay in the next word.
+fn nfkc_by_words(s: &str, out: &mut String) {
+    let mut rest = s;
+    while !rest.is_empty() {
+        let end = rest
+            .bytes()
+            .skip(1)
+            .position(|b| b <= b' ' || b == 0x7F)
+            .map_or(rest.len(), |p| p + 1);
+        let (word, tail) = rest.split_at(end);
+        if is_nfkc(word) {
+            out.push_str(word);
+        } else {
+            out.extend(word.nfkc());
+        }
+        rest = tail;
+    }
 }
 
 /// Whether [`normalize`] may skip the NFKC pass on `s`: whether `s` is in NFKC once the

@@ -218,7 +218,7 @@ mod tests {
                 assert_eq!(tidy(t), tidy_slow(t), "{t:?}");
                 assert_eq!(
                     tidy_and_normalize(t),
-                    (tidy_slow(t), crate::text::normalize_slow(t)),
+                    (tidy_slow(t), crate::text::tests::normalize_slow(t)),
                     "{t:?}"
                 );
             }

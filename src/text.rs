@@ -332,41 +332,6 @@ pub(crate) fn collapse(s: &str, fold_yo: bool, out: &mut String) {
     flush(out, &mut pending, run, b.len());
 }
 
-#[cfg(test)]
-/// The character-at-a-time [`normalize`] it replaced: the oracle of its tests.
-pub(crate) fn normalize_slow(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut pending_space = false;
-    let mut push = |out: &mut String, c: char| {
-        if c.is_whitespace() || c.is_control() {
-            pending_space = !out.is_empty();
-            return;
-        }
-        if is_invisible(c) {
-            return;
-        }
-        if pending_space {
-            out.push(' ');
-            pending_space = false;
-        }
-        out.push(match c {
-            'ё' => 'е',
-            'Ё' => 'Е',
-            c => c,
-        });
-    };
-    if s.is_ascii() {
-        for c in s.chars() {
-            push(&mut out, c);
-        }
-    } else {
-        for c in s.nfkc() {
-            push(&mut out, c);
-        }
-    }
-    out
-}
-
 /// Characters that change nothing a reader sees but split words for a matcher, or reorder
 /// what a terminal shows (bidi controls could disguise an alert line).
 pub(crate) fn is_invisible(c: char) -> bool {
@@ -610,6 +575,40 @@ pub fn char_offset(text: &str, byte: usize) -> usize {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// The character-at-a-time [`normalize`] it replaced: the oracle of its tests.
+    pub(crate) fn normalize_slow(s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        let mut pending_space = false;
+        let mut push = |out: &mut String, c: char| {
+            if c.is_whitespace() || c.is_control() {
+                pending_space = !out.is_empty();
+                return;
+            }
+            if is_invisible(c) {
+                return;
+            }
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            out.push(match c {
+                'ё' => 'е',
+                'Ё' => 'Е',
+                c => c,
+            });
+        };
+        if s.is_ascii() {
+            for c in s.chars() {
+                push(&mut out, c);
+            }
+        } else {
+            for c in s.nfkc() {
+                push(&mut out, c);
+            }
+        }
+        out
+    }
 
     #[test]
     fn tags_are_dropped_and_attributes_never_become_text() {

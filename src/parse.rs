@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 use url::Url;
 
-use crate::text::{html_decode, html_to_text, normalize};
+use crate::text::{html_decode, html_to_text};
 
 /// One entry of a feed. Its text fields are normalised plain text: what watches match and
 /// what item keys and edit digests are made of; [`Item::shown`] keeps the outlet's text.
@@ -309,10 +309,7 @@ fn item(e: feed_rs::model::Entry, base: &Url, extensions: Vec<String>) -> Item {
         });
     // shown, then normalised from the same decoded text: the normalised text is what it
     // always was, so matching, item keys and edit digests are unchanged
-    let both = |html: &str| {
-        let decoded = html_decode(html);
-        (crate::shown::tidy(&decoded), normalize(&decoded))
-    };
+    let both = |html: &str| crate::shown::tidy_and_normalize(&html_decode(html));
     let (shown_title, title) = e.title.map(|t| both(&t.content)).unwrap_or_default();
     let (shown_summary, summary) = e.summary.map(|t| both(&t.content)).unwrap_or_default();
     let (shown_content, content) = e
@@ -339,7 +336,7 @@ fn item(e: feed_rs::model::Entry, base: &Url, extensions: Vec<String>) -> Item {
         .into_iter()
         .map(|c| {
             let label = c.label.as_deref().unwrap_or(&c.term);
-            (crate::shown::tidy(label), normalize(label))
+            crate::shown::tidy_and_normalize(label)
         })
         .filter(|(_, c)| !c.is_empty())
         .unzip();

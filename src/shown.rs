@@ -32,6 +32,30 @@ pub fn html_to_shown(html: &str) -> String {
 /// [`crate::text::normalize`] does, without NFKC and without `ё`→`е`.
 pub fn tidy(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    crate::text::collapse(s, false, &mut out);
+    out
+}
+
+/// ([`tidy`], [`crate::text::normalize`]) of `s`, in one pass over it when `s` is already in
+/// NFKC (as most news text is): normalising then only folds `ё` in the tidy text.
+pub fn tidy_and_normalize(s: &str) -> (String, String) {
+    let shown = tidy(s);
+    let norm = if crate::text::is_nfkc(s) {
+        if shown.contains(['ё', 'Ё']) {
+            shown.replace('ё', "е").replace('Ё', "Е")
+        } else {
+            shown.clone()
+        }
+    } else {
+        crate::text::normalize(s)
+    };
+    (shown, norm)
+}
+
+/// The character-at-a-time [`tidy`] it replaced: the oracle of its tests.
+#[cfg(test)]
+pub(crate) fn tidy_slow(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
     let mut space = false;
     for c in s.chars() {
         if c.is_whitespace() || c.is_control() {
@@ -182,6 +206,23 @@ mod tests {
         let at = norm.find('y').unwrap();
         let (s, e) = span(shown, &norm, at, at + 1);
         assert!(s <= e && e <= shown.len() && shown.is_char_boundary(s));
+    }
+
+    /// The run-copying [`tidy`] gives what the character-at-a-time one gave, and
+    /// [`tidy_and_normalize`] what tidy and normalize give one by one.
+    #[test]
+    fn tidy_fast_path_agrees_with_the_slow_one() {
+        for s in crate::text::tests::random_texts(20_000) {
+            let decoded = html_decode(&s);
+            for t in [&s[..], &decoded[..]] {
+                assert_eq!(tidy(t), tidy_slow(t), "{t:?}");
+                assert_eq!(
+                    tidy_and_normalize(t),
+                    (tidy_slow(t), crate::text::tests::normalize_slow(t)),
+                    "{t:?}"
+                );
+            }
+        }
     }
 
     #[test]

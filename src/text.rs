@@ -19,8 +19,17 @@ pub fn html_decode(html: &str) -> std::borrow::Cow<'_, str> {
     if !html.contains('<') && !html.contains('&') {
         return std::borrow::Cow::Borrowed(html);
     }
-    let stripped = strip_tags(html);
-    std::borrow::Cow::Owned(html_escape::decode_html_entities(&stripped).into_owned())
+    let stripped = if html.contains('<') {
+        strip_tags(html)
+    } else {
+        html.to_string()
+    };
+    if !stripped.contains('&') {
+        return std::borrow::Cow::Owned(stripped);
+    }
+    let mut out = String::with_capacity(stripped.len());
+    html_escape::decode_html_entities_to_string(&stripped, &mut out);
+    std::borrow::Cow::Owned(out)
 }
 
 /// Drops tags, comments, CDATA markers and the bodies of `script`/`style`. Inline tags
@@ -168,35 +177,159 @@ pub fn link_to_text(link: &str) -> String {
 /// to single spaces and trimmed.
 pub fn normalize(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut pending_space = false;
-    let mut push = |out: &mut String, c: char| {
-        if c.is_whitespace() || c.is_control() {
-            pending_space = !out.is_empty();
-            return;
+    normalize_into(s, &mut out);
+    out
+}
+
+/// [`normalize`] into a reused buffer (cleared first). Text that is already in NFKC (all
+/// ASCII and basic Cyrillic, and most other news text: [`is_nfkc`]) skips the NFKC pass;
+/// the rest is brought to NFKC in a per-thread scratch buffer first. Either way the text is
+/// then copied in runs of plain characters (`collapse`), not a character at a time.
+pub fn normalize_into(s: &str, out: &mut String) {
+    out.clear();
+    if is_nfkc(s) {
+        collapse(s, true, out);
+        return;
+    }
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut nfkc) => {
+            nfkc.clear();
+            nfkc_by_words(s, &mut nfkc);
+            collapse(&nfkc, true, out);
+            if nfkc.capacity() > 1 << 20 {
+                *nfkc = String::new(); // a huge document's buffer is not kept for ever
+            }
         }
-        if is_invisible(c) {
-            return;
+        Err(_) => collapse(&s.nfkc().collect::<String>(), true, out),
+    });
+}
+
+/// Appends `s` in NFKC (up to [`is_nfkc`]'s spaces) to `out`, bringing to NFKC only the
+/// words that need it. NFKC never reaches across an ASCII space or control character:
+/// such a character is a starter that composes with nothing before it, and nothing
+/// composes with it but marks after it, which stay in the next word.
+fn nfkc_by_words(s: &str, out: &mut String) {
+    let mut rest = s;
+    while !rest.is_empty() {
+        let end = rest
+            .bytes()
+            .skip(1)
+            .position(|b| b <= b' ' || b == 0x7F)
+            .map_or(rest.len(), |p| p + 1);
+        let (word, tail) = rest.split_at(end);
+        if is_nfkc(word) {
+            out.push_str(word);
+        } else {
+            out.extend(word.nfkc());
         }
-        if pending_space {
-            out.push(' ');
-            pending_space = false;
-        }
-        out.push(match c {
-            'ё' => 'е',
-            'Ё' => 'Е',
-            c => c,
-        });
-    };
-    if s.is_ascii() {
-        for c in s.chars() {
-            push(&mut out, c);
-        }
-    } else {
-        for c in s.nfkc() {
-            push(&mut out, c);
+        rest = tail;
+    }
+}
+
+/// Whether [`normalize`] may skip the NFKC pass on `s`: whether `s` is in NFKC once the
+/// spaces that NFKC turns into U+0020 (no-break, thin, ideographic...)
+/// are read as U+0020, which whitespace collapsing treats alike anyway. A byte sweep for
+/// ASCII, U+00A0 and the basic Cyrillic block (U+0400..U+045F), else Unicode's quick check
+/// (whose "maybe" counts as no).
+pub fn is_nfkc(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            0..0x80 => i += 1,
+            // U+00A0
+            0xC2 if b.get(i + 1) == Some(&0xA0) => i += 2,
+            // U+0400..U+043F and U+0440..U+045F
+            0xD0 if b.get(i + 1).is_some_and(|&x| x & 0xC0 == 0x80) => i += 2,
+            0xD1 if b.get(i + 1).is_some_and(|&x| (0x80..0xA0).contains(&x)) => i += 2,
+            _ => {
+                let chars = s[i..]
+                    .chars()
+                    .map(|c| if is_nfkc_space(c) { ' ' } else { c });
+                return unicode_normalization::is_nfkc_quick(chars)
+                    == unicode_normalization::IsNormalized::Yes;
+            }
         }
     }
-    out
+    true
+}
+
+/// Whitespace characters whose NFKC is one U+0020.
+fn is_nfkc_space(c: char) -> bool {
+    matches!(
+        c,
+        '\u{A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}'
+    )
+}
+
+/// Appends `s` to `out` the way [`normalize`] treats NFKC text (and [`crate::shown::tidy`]
+/// any text, with `fold_yo` false): whitespace and control characters collapse to one space
+/// between words, invisible characters vanish, and with `fold_yo` `ё`/`Ё` become `е`/`Е`.
+/// Runs of characters kept as they are go in with one copy each; ASCII and basic Cyrillic
+/// are recognised from their bytes.
+pub(crate) fn collapse(s: &str, fold_yo: bool, out: &mut String) {
+    let b = s.as_bytes();
+    let mut pending = false;
+    let mut run = 0; // start of the run of kept characters not yet copied
+    let mut i = 0;
+    // copies a run of kept characters, after a space if one is due
+    let flush = |out: &mut String, pending: &mut bool, from: usize, to: usize| {
+        if from < to {
+            if *pending {
+                out.push(' ');
+                *pending = false;
+            }
+            out.push_str(&s[from..to]);
+        }
+    };
+    while i < b.len() {
+        let c = b[i];
+        if c < 0x80 {
+            if c > b' ' && c != 0x7F {
+                i += 1;
+                continue;
+            }
+            // ASCII whitespace or control
+            flush(out, &mut pending, run, i);
+            pending = !out.is_empty();
+            i += 1;
+            run = i;
+            continue;
+        }
+        if c == 0xD0 || c == 0xD1 {
+            // U+0400..U+047F: letters, never space, control or invisible
+            let yo = (c == 0xD0 && b.get(i + 1) == Some(&0x81))
+                || (c == 0xD1 && b.get(i + 1) == Some(&0x91));
+            if fold_yo && yo {
+                flush(out, &mut pending, run, i);
+                if pending {
+                    out.push(' ');
+                    pending = false;
+                }
+                out.push(if c == 0xD0 { 'Е' } else { 'е' });
+                i += 2;
+                run = i;
+            } else {
+                i += 2;
+            }
+            continue;
+        }
+        let ch = s[i..].chars().next().expect("a character starts here");
+        let len = ch.len_utf8();
+        if ch.is_whitespace() || ch.is_control() {
+            flush(out, &mut pending, run, i);
+            pending = !out.is_empty();
+            run = i + len;
+        } else if is_invisible(ch) {
+            flush(out, &mut pending, run, i);
+            run = i + len;
+        }
+        i += len;
+    }
+    flush(out, &mut pending, run, b.len());
 }
 
 /// Characters that change nothing a reader sees but split words for a matcher, or reorder
@@ -440,8 +573,42 @@ pub fn char_offset(text: &str, byte: usize) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The character-at-a-time [`normalize`] it replaced: the oracle of its tests.
+    pub(crate) fn normalize_slow(s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        let mut pending_space = false;
+        let mut push = |out: &mut String, c: char| {
+            if c.is_whitespace() || c.is_control() {
+                pending_space = !out.is_empty();
+                return;
+            }
+            if is_invisible(c) {
+                return;
+            }
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            out.push(match c {
+                'ё' => 'е',
+                'Ё' => 'Е',
+                c => c,
+            });
+        };
+        if s.is_ascii() {
+            for c in s.chars() {
+                push(&mut out, c);
+            }
+        } else {
+            for c in s.nfkc() {
+                push(&mut out, c);
+            }
+        }
+        out
+    }
 
     #[test]
     fn tags_are_dropped_and_attributes_never_become_text() {
@@ -495,6 +662,115 @@ mod tests {
             "СНГ и ОДКБ x"
         );
         assert_eq!(normalize("\u{00A0}e\u{0301} ﬁ"), "é fi");
+    }
+
+    /// Random strings over an alphabet of the characters the text functions treat apart:
+    /// ASCII letters, spaces and controls, Cyrillic with `ё`, invisibles, no-break and
+    /// typographic spaces, combining marks, compatibility characters, Hangul jamo, tags and
+    /// entities. A fixed seed: the same strings on every run.
+    pub(crate) fn random_texts(n: usize) -> Vec<String> {
+        const ALPHABET: &[&str] = &[
+            "a",
+            "Z",
+            "CIS",
+            " ",
+            "  ",
+            "\t",
+            "\n",
+            "\r\n",
+            "\u{0}",
+            "\u{7}",
+            "\u{7f}",
+            "\u{1b}[31m",
+            ".",
+            ",",
+            "-",
+            "СНГ",
+            "ОДКБ",
+            "ё",
+            "Ё",
+            "всё",
+            "Ѐ",
+            "ѿ",
+            "\u{200B}",
+            "\u{202E}",
+            "\u{FEFF}",
+            "\u{AD}",
+            "\u{85}",
+            "\u{A0}",
+            "\u{2009}",
+            "\u{202F}",
+            "\u{3000}",
+            "\u{301}",
+            "\u{308}",
+            "е\u{301}",
+            "ﬁ",
+            "ＣＩＳ",
+            "…",
+            "«",
+            "»",
+            "—",
+            "é",
+            "ß",
+            "İ",
+            "Σ",
+            "ς",
+            "\u{1100}",
+            "\u{1161}",
+            "한",
+            "😀",
+            "<b>",
+            "</p>",
+            "<br>",
+            "<script>x</script>",
+            "<!-- c -->",
+            "&amp;",
+            "&nbsp;",
+            "&#1057;",
+            "&",
+            "<",
+            "½",
+        ];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..n)
+            .map(|_| {
+                let len = (next() % 24) as usize;
+                (0..len)
+                    .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The run-copying [`normalize`] gives what the character-at-a-time one gave, and
+    /// [`is_nfkc`] never says yes to a text that NFKC changes.
+    #[test]
+    fn normalize_fast_path_agrees_with_the_slow_one() {
+        for s in random_texts(20_000) {
+            assert_eq!(normalize(&s), normalize_slow(&s), "{s:?}");
+            let decoded = html_decode(&s);
+            assert_eq!(normalize(&decoded), normalize_slow(&decoded), "{s:?}");
+            if is_nfkc(&s) {
+                let spaced: String = s
+                    .chars()
+                    .map(|c| if is_nfkc_space(c) { ' ' } else { c })
+                    .collect();
+                assert_eq!(s.nfkc().collect::<String>(), spaced, "{s:?}");
+            }
+        }
+        for c in '\u{21}'..'\u{3100}' {
+            let space = c.is_whitespace() && c.nfkc().eq([' ']);
+            assert_eq!(is_nfkc_space(c), space, "{c:?}");
+        }
+        let cyrillic: String = ('\u{0400}'..'\u{0480}').collect();
+        assert!(is_nfkc(&cyrillic));
+        assert_eq!(normalize(&cyrillic), normalize_slow(&cyrillic));
     }
 
     /// The byte-level fast path agrees with Unicode's lower case for every character of

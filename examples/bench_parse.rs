@@ -1,0 +1,181 @@
+//! Per-item CPU outside the store: a fetched body of 50 items (the shape of the bench feeds,
+//! bench/run.sh: title, link, guid, date, category, an HTML description of 60-140 words)
+//! decoded, cut, parsed by feed-rs into normalised and shown text ([`parse::read`]), its
+//! item keys and edit digests made ([`dedup`]) and the two bench watches matched
+//! ([`article::fire`]), each step timed on its own. A fixed seed, so runs compare.
+//!
+//!     cargo run --release --example bench_parse [DOCUMENTS]        (default 400)
+//!
+//! Prints microseconds per item on one core's CPU time. Not a test: it asserts nothing
+//! about time. docs/performance.md has the figures.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use feedwatch::config::{TermConfig, WatchConfig};
+use feedwatch::schedule::XorShift as Rng;
+use feedwatch::watch::Matcher;
+use feedwatch::{article, dedup, parse};
+
+const ITEMS: usize = 50;
+const WORDS: &[&str] = &[
+    "president",
+    "summit",
+    "leaders",
+    "economy",
+    "security",
+    "cooperation",
+    "ruble",
+    "sanctions",
+    "ministry",
+    "parliament",
+    "oil",
+    "gas",
+    "export",
+    "region",
+    "governor",
+    "court",
+    "ruling",
+    "protest",
+    "election",
+    "border",
+    "decision",
+    "precise",
+    "Francisco",
+    "cisgender",
+    "concise",
+    "agreement",
+    "talks",
+    "pipeline",
+    "wheat",
+    "harvest",
+    "inflation",
+    "bank",
+    "rate",
+    "budget",
+    "energy",
+    "treaty",
+    "alliance",
+    "military",
+    "exercise",
+];
+const RU: &[&str] = &[
+    "президент",
+    "саммит",
+    "экономика",
+    "безопасность",
+    "решение",
+];
+const HITS: &[&str] = &[
+    "Commonwealth of Independent States (CIS) leaders meet in St. Petersburg",
+    "CSTO allies hold drills amid tensions",
+    "Лидеры СНГ обсудили сотрудничество",
+    "Учения ОДКБ прошли в Таджикистане",
+];
+
+fn words(rng: &mut Rng, from: &[&str], n: usize) -> String {
+    (0..n).map(|_| rng.pick(from)).collect::<Vec<_>>().join(" ")
+}
+
+/// One RSS document of [`ITEMS`] items, as ../shared/bench/gen_feeds.py writes them.
+fn document(rng: &mut Rng, f: usize) -> Vec<u8> {
+    let mut doc = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>Outlet {f}</title>\
+         <link>https://outlet{f}.example/</link><description>Synthetic news feed {f}</description>\n"
+    );
+    for i in 0..ITEMS {
+        let gid = format!("https://outlet{f}.example/news/{f}-{i}");
+        let title = if rng.below(33) == 0 {
+            rng.pick(HITS).to_string()
+        } else {
+            let n = 6 + rng.below(7);
+            let mut t = words(rng, WORDS, n);
+            if rng.below(20) == 0 {
+                t = format!("{t} {}", words(rng, RU, 4));
+            }
+            t
+        };
+        let n = 60 + rng.below(81);
+        let body = words(rng, WORDS, n);
+        let desc = format!(
+            "&lt;p&gt;{body}&lt;/p&gt;&lt;p&gt;&lt;u&gt;related&lt;/u&gt; &lt;a href=&quot;{gid}/more&quot;&gt;more&lt;/a&gt;&lt;/p&gt;"
+        );
+        doc.push_str(&format!(
+            "<item><title>{title}</title><link>{gid}</link>\n<guid isPermaLink=\"true\">{gid}</guid>\
+             <pubDate>Sun, 01 Nov 2026 {:02}:{:02}:00 +0000</pubDate>\n<category>News</category>\n\
+             <description>{desc}</description></item>",
+            rng.below(24),
+            rng.below(60)
+        ));
+    }
+    doc.push_str("\n</channel></rss>\n");
+    doc.into_bytes()
+}
+
+/// Time this thread has spent on a CPU (Linux: /proc/thread-self/schedstat, in ns).
+fn cpu_time() -> Duration {
+    let ns = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    Duration::from_nanos(ns)
+}
+
+fn watch(name: &str, terms: &[&str]) -> WatchConfig {
+    WatchConfig::any(name, terms.iter().map(|t| TermConfig::words(t)).collect())
+}
+
+fn main() {
+    let documents: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(400);
+    let mut rng = Rng(0xFEED_0BAD_5EED_0001);
+    let docs: Vec<Vec<u8>> = (0..documents).map(|f| document(&mut rng, f)).collect();
+    let mb = docs.iter().map(Vec::len).sum::<usize>() as f64 / 1e6;
+    let matcher = Matcher::new(&[
+        watch("cis", &["CIS", "Commonwealth of Independent States", "СНГ"]),
+        watch("csto", &["CSTO", "ОДКБ"]),
+    ])
+    .expect("the bench watches compile");
+    let base = url::Url::parse("https://outlet.example/rss").unwrap();
+    let feed = vec!["f".to_string()];
+    let (mut parse_t, mut keys_t, mut match_t) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let mut fired = 0;
+    for doc in docs {
+        let t0 = cpu_time();
+        let parsed = parse::read(doc, &base, Some("application/rss+xml"), 1000).expect("parses");
+        let t1 = cpu_time();
+        let policy = dedup::policy(&parsed.items);
+        let keys = dedup::keys("f", &parsed.items, policy);
+        let digests: Vec<String> = parsed.items.iter().map(dedup::text_digest).collect();
+        black_box((keys, digests));
+        let t2 = cpu_time();
+        for item in &parsed.items {
+            fired += article::fire(&matcher, &feed, item, None).len();
+        }
+        let t3 = cpu_time();
+        parse_t += t1 - t0;
+        keys_t += t2 - t1;
+        match_t += t3 - t2;
+    }
+    let items = (documents * ITEMS) as f64;
+    let us = |d: Duration| d.as_secs_f64() * 1e6 / items;
+    println!("{documents} documents x {ITEMS} items ({mb:.1} MB), one thread, CPU time per item:");
+    println!(
+        "  decode + cut + parse (feed-rs, text) {:>6.1} us",
+        us(parse_t)
+    );
+    println!(
+        "  keys + edit digest                    {:>6.1} us",
+        us(keys_t)
+    );
+    println!(
+        "  match (2 watches)                     {:>6.1} us",
+        us(match_t)
+    );
+    println!(
+        "  total                                 {:>6.1} us   ({fired} watches fired)",
+        us(parse_t + keys_t + match_t)
+    );
+}

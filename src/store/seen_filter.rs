@@ -84,23 +84,31 @@ impl Filters {
 
 /// The filter of one open store; built on first use.
 #[derive(Default)]
-pub(super) struct SeenFilter(OnceLock<Mutex<Filters>>);
+pub(super) struct SeenFilter {
+    filters: OnceLock<Mutex<Filters>>,
+    /// Held while the filter is built, so that callers arriving meanwhile wait for it
+    /// instead of each reading the whole tree.
+    building: Mutex<()>,
+}
 
 impl SeenFilter {
     /// The filter, built from `seen` (every key in it) on the first call.
     fn get(&self, seen: &sled::Tree) -> sled::Result<&Mutex<Filters>> {
-        if let Some(f) = self.0.get() {
+        if let Some(f) = self.filters.get() {
             return Ok(f);
         }
-        // two first callers may both build it; one of the two copies is kept, and both
-        // hold every key in the tree (writers of `seen` add to it only after this returns)
+        let _building = self.building.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = self.filters.get() {
+            return Ok(f);
+        }
+        // writers of `seen` add to the filter only once this returns: none writes meanwhile
         let mut filters = Filters::default();
         for k in seen.iter().keys() {
             if let Ok(k) = <[u8; 16]>::try_from(k?.as_ref()) {
                 filters.insert(&Key(k));
             }
         }
-        Ok(self.0.get_or_init(|| Mutex::new(filters)))
+        Ok(self.filters.get_or_init(|| Mutex::new(filters)))
     }
 
     /// Builds the filter now if it is not built yet: call before a transaction that uses
@@ -112,7 +120,7 @@ impl SeenFilter {
 
     /// False when `key` is certainly not in `seen`. Before [`SeenFilter::ready`]: true.
     pub(super) fn may_contain(&self, key: &Key) -> bool {
-        match self.0.get() {
+        match self.filters.get() {
             Some(f) => f.lock().unwrap_or_else(|e| e.into_inner()).may_contain(key),
             None => true,
         }
@@ -121,7 +129,7 @@ impl SeenFilter {
     /// Adds `key`, about to be written to `seen`. Before [`SeenFilter::ready`] there is no
     /// filter to add to: the build reads the key from the tree.
     pub(super) fn insert(&self, key: &Key) {
-        if let Some(f) = self.0.get() {
+        if let Some(f) = self.filters.get() {
             f.lock().unwrap_or_else(|e| e.into_inner()).insert(key);
         }
     }

@@ -190,6 +190,11 @@ pub enum Command {
         #[command(subcommand)]
         command: SinksCommand,
     },
+    /// Cluster mode (`[cluster]`, docs/cluster.md): what the nodes share.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Print shell completions (for packaging).
     #[command(hide = true)]
     Completions {
@@ -229,6 +234,17 @@ pub enum FeedCommand {
     },
     /// Cut the feed's `[[feeds]]` table out of the config file (its stored state stays).
     Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// The live nodes and the feeds each holds, the alert stream's size, and each
+    /// consumer's lag (alert logs, sinks), read from NATS.
+    Status {
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

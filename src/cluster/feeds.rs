@@ -108,7 +108,10 @@ impl Cluster {
             ids::owner(&feed.name, &live).map(str::to_string)
         };
         if owner.as_deref() != Some(self.node()) {
-            self.release(key).await;
+            // hand over only with the feed's state shared, so the next holder polls on time
+            if !self.is_unshared(key) || self.share_state(key, feed, poller).await {
+                self.release(key).await;
+            }
             return Turn::Wait;
         }
         if self.holds(key) {
@@ -126,6 +129,13 @@ impl Cluster {
                 Turn::Wait
             }
         }
+    }
+
+    fn is_unshared(&self, key: &str) -> bool {
+        self.unshared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(key)
     }
 
     fn holds(&self, key: &str) -> bool {
@@ -252,15 +262,34 @@ impl Cluster {
         }
     }
 
-    /// After a poll: the feed's state, for whichever node holds it next.
-    async fn share_state(&self, key: &str, feed: &FeedConfig, poller: &Poller) {
+    /// After a poll: the feed's state, for whichever node holds it next; tried for a few
+    /// seconds (a NATS server that died leaves the bucket without a leader for a moment).
+    /// False when it could not be shared: the lease is kept until it is.
+    async fn share_state(&self, key: &str, feed: &FeedConfig, poller: &Poller) -> bool {
         let Ok(Some(state)) = poller.store.feed_state(&feed.name) else {
-            return;
+            return true;
         };
-        let value = serde_json::to_vec(&state).expect("serialises");
-        if let Err(e) = self.states.put(key, value.into()).await {
-            warn!(feed = %feed.name, error = %e, "cluster: sharing the feed's state failed; the next holder polls it from an older one");
+        let value: bytes::Bytes = serde_json::to_vec(&state).expect("serialises").into();
+        for attempt in 1..=4 {
+            match self.states.put(key, value.clone()).await {
+                Ok(_) => {
+                    self.unshared
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(key);
+                    return true;
+                }
+                Err(e) if attempt == 4 => {
+                    warn!(feed = %feed.name, error = %e, "cluster: sharing the feed's state failed; keeping its lease until it can be shared");
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(500 * attempt)).await,
+            }
         }
+        self.unshared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string());
+        false
     }
 }
 

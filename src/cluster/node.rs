@@ -35,6 +35,9 @@ pub struct Cluster {
     pub(super) alive_until: Mutex<Option<Instant>>,
     /// Leases held: feed key → revision.
     pub(super) held: Mutex<HashMap<String, u64>>,
+    /// Feeds (keys) polled here whose state could not be shared yet: their lease is kept
+    /// until it is, or the next holder would poll from an older state, too soon.
+    pub(super) unshared: Mutex<std::collections::HashSet<String>>,
     /// The store, for the outbox count in this node's liveness record.
     pub(super) store: Mutex<Option<Arc<Store>>>,
     /// The runtime, for the deliverer's blocking thread.
@@ -79,6 +82,35 @@ pub(super) async fn open(c: &ClusterConfig) -> anyhow::Result<async_nats::Client
             c.servers.join(", ")
         )
     })
+}
+
+/// How long [`Cluster::connect`] keeps trying a step JetStream does not answer.
+pub const SETUP_PATIENCE: Duration = Duration::from_secs(90);
+
+/// `step` until it succeeds, every 2 s, for up to [`SETUP_PATIENCE`]; then its last error.
+async fn patiently<T, E, F, Fut>(what: &str, mut step: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: Into<anyhow::Error>,
+{
+    let until = Instant::now() + SETUP_PATIENCE;
+    loop {
+        match step().await {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                let e: anyhow::Error = e.into();
+                if Instant::now() >= until {
+                    return Err(e.context(format!("cluster: {what}")));
+                }
+                warn!(
+                    error = format!("{e:#}"),
+                    "cluster: {what} failed; trying again in 2 s"
+                );
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    }
 }
 
 /// The bucket `name`, created if missing (by whichever node comes first).
@@ -127,17 +159,33 @@ pub(super) fn alert_stream(c: &ClusterConfig) -> stream::Config {
 
 impl Cluster {
     /// Connects, and creates the stream and buckets if missing.
+    ///
+    /// JetStream may not answer yet (servers starting, electing their leaders, several
+    /// nodes creating the same stream at once): each step is tried again for up to
+    /// [`SETUP_PATIENCE`] before the start fails.
     pub async fn connect(c: &ClusterConfig) -> anyhow::Result<Arc<Cluster>> {
         let js = jetstream::new(open(c).await?);
         let r = replicas(c);
         let config = alert_stream(c);
         let stream = config.name.clone();
-        js.get_or_create_stream(config)
-            .await
-            .with_context(|| format!("cluster: creating the alert stream {stream}"))?;
-        let nodes = bucket(&js, format!("{}_nodes", c.name), NODE_TTL, r).await?;
-        let leases = bucket(&js, format!("{}_leases", c.name), Duration::ZERO, r).await?;
-        let states = bucket(&js, format!("{}_state", c.name), Duration::ZERO, r).await?;
+        patiently(&format!("creating the alert stream {stream}"), || {
+            let (js, config) = (js.clone(), config.clone());
+            async move { js.get_or_create_stream(config).await.map(drop) }
+        })
+        .await?;
+        let kv = |name: &str, max_age| {
+            let (js, name) = (js.clone(), format!("{}_{name}", c.name));
+            async move {
+                patiently(&format!("creating the KV bucket {name}"), || {
+                    let (js, name) = (js.clone(), name.clone());
+                    async move { bucket(&js, name, max_age, r).await }
+                })
+                .await
+            }
+        };
+        let nodes = kv("nodes", NODE_TTL).await?;
+        let leases = kv("leases", Duration::ZERO).await?;
+        let states = kv("state", Duration::ZERO).await?;
         info!(node = %c.node, servers = %c.servers.join(","), name = %c.name, "cluster: connected to NATS");
         Ok(Arc::new(Cluster {
             config: c.clone(),
@@ -149,6 +197,7 @@ impl Cluster {
             live: RwLock::new(Vec::new()),
             alive_until: Mutex::new(None),
             held: Mutex::new(HashMap::new()),
+            unshared: Mutex::new(Default::default()),
             store: Mutex::new(None),
             handle: tokio::runtime::Handle::current(),
             started: crate::alert::rfc3339(chrono::Utc::now()),

@@ -170,6 +170,28 @@ fn expected(stories: usize) -> BTreeSet<(usize, String)> {
     out
 }
 
+/// Waits until `cluster status` shows every feed held by a live node and each of the three
+/// nodes holding some; the feeds each holds.
+fn shared_by_three(node: &Node) -> Vec<usize> {
+    let mut split = Vec::new();
+    wait_for(
+        "3 nodes sharing every feed",
+        Duration::from_secs(60),
+        || {
+            let Some(s) = status(node) else { return false };
+            let unheld = s["unheld"].as_array().map_or(usize::MAX, Vec::len);
+            split = s["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["feeds"].as_array().unwrap().len())
+                .collect();
+            unheld == 0 && split.len() == 3 && split.iter().all(|&n| n > 0)
+        },
+    );
+    split
+}
+
 /// `feedwatch cluster status --json` with `node`'s config.
 fn status(node: &Node) -> Option<serde_json::Value> {
     let out = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
@@ -220,31 +242,17 @@ fn chaos_a_node_and_a_server_die_and_come_back() {
     });
     let first_cycle = started.elapsed();
     // the split: feeds held per node, as `cluster status` reports it
-    let mut split = Vec::new();
-    wait_for(
-        "3 nodes holding every feed",
-        Duration::from_secs(60),
-        || {
-            let Some(s) = status(&nodes[0]) else {
-                return false;
-            };
-            let unheld = s["unheld"].as_array().map_or(usize::MAX, Vec::len);
-            let held: Vec<usize> = s["nodes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|n| n["feeds"].as_array().unwrap().len())
-                .collect();
-            split = held.clone();
-            unheld == 0 && held.len() == 3
-        },
+    let split = shared_by_three(&nodes[0]);
+    eprintln!(
+        "first cycle over {FEEDS} feeds: {first_cycle:?}; split {split:?} after {:?}",
+        started.elapsed()
     );
-    eprintln!("first cycle over {FEEDS} feeds: {first_cycle:?}; split: {split:?}");
 
-    // stories arrive: one every 250 ms for 30 s
-    let stories = 120;
+    // stories arrive: one every 250 ms for 60 s
+    let stories = 240;
     let mut killed_node_at = None;
     let mut nats_killed = false;
+    let mut killed_server_at = None;
     let begin = Instant::now();
     for n in 0..stories {
         let (title, feeds) = story(n);
@@ -255,16 +263,17 @@ fn chaos_a_node_and_a_server_die_and_come_back() {
             killed_node_at = Some(Instant::now());
             eprintln!("SIGKILLed node n2 at {t:?}");
         }
-        if t >= Duration::from_secs(16) && !nats_killed {
+        if t >= Duration::from_secs(40) && !nats_killed {
             nats_killed = true;
             nats.kill(0);
+            killed_server_at = Some(Instant::now());
             eprintln!("SIGKILLed NATS server s1 at {t:?}");
         }
         if t >= Duration::from_secs(22) && nodes[1].child.is_none() {
             nodes[1].start();
             eprintln!("restarted node n2 at {t:?}");
         }
-        if t >= Duration::from_secs(26) && !nats.servers[0].child_running() {
+        if t >= Duration::from_secs(50) && !nats.servers[0].child_running() {
             nats.start_server(0);
             eprintln!("restarted NATS server s1 at {t:?}");
         }
@@ -317,6 +326,10 @@ fn chaos_a_node_and_a_server_die_and_come_back() {
         },
     );
     eprintln!("converged {:?} after the last story", converged.elapsed());
+
+    // the restarted node took its share back, nobody else restarted
+    let split = shared_by_three(&nodes[0]);
+    eprintln!("split after the restarts: {split:?}");
 
     // exactly once in the stream
     let s = status(&nodes[0]).expect("cluster status answers");
@@ -387,6 +400,17 @@ fn chaos_a_node_and_a_server_die_and_come_back() {
         "slowest re-poll after the node kill: {slowest:?} (bound {:?})",
         repoll_bound()
     );
+    let server_killed = killed_server_at.unwrap();
+    let slowest = (0..FEEDS)
+        .filter_map(|feed| {
+            fetches
+                .iter()
+                .filter(|f| f.feed == feed && f.at > server_killed)
+                .map(|f| f.at - server_killed)
+                .min()
+        })
+        .max();
+    eprintln!("slowest re-poll after the NATS server kill: {slowest:?}");
 
     // no feed fetched by two nodes within one interval
     let mut overlaps = Vec::new();

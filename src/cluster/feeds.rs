@@ -175,13 +175,17 @@ impl Cluster {
             return Ok(false); // gone in between: next time
         };
         let holder = String::from_utf8_lossy(&entry.value).to_string();
+        let listed = self
+            .live
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&holder);
+        // the list of live nodes may be a heartbeat old: a holder missing from it is asked
+        // for directly (a node writes its liveness key before it takes any lease, so a
+        // holder whose key is gone has stopped polling: it fences itself before then)
         let free = entry.operation != kv::Operation::Put
             || holder == me
-            || !self
-                .live
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&holder);
+            || (!listed && self.nodes.get(holder.as_str()).await?.is_none());
         if !free {
             return Ok(false);
         }

@@ -252,7 +252,12 @@ impl Cluster {
                 .map_or(0, |s| s.pending_count()),
         };
         let value = serde_json::to_vec(&info).expect("serialises");
-        match self.nodes.put(&self.config.node, value.into()).await {
+        // bounded: a request lost with a dying server must not hold up the next renewal
+        let put = tokio::time::timeout(HEARTBEAT, self.nodes.put(&self.config.node, value.into()));
+        match put
+            .await
+            .unwrap_or_else(|_| Err(kv::PutErrorKind::Ack.into()))
+        {
             Ok(_) => {
                 // the key lives NODE_TTL from when the server stored it, after `sent`
                 *self.alive_until.lock().unwrap_or_else(|p| p.into_inner()) =
@@ -262,7 +267,8 @@ impl Cluster {
                 warn!(error = %e, node = %self.config.node, "cluster: renewing this node's liveness failed; it stops polling if this lasts")
             }
         }
-        match live_nodes(&self.nodes).await {
+        let listed = tokio::time::timeout(HEARTBEAT, live_nodes(&self.nodes)).await;
+        match listed.unwrap_or_else(|_| Err(anyhow::anyhow!("timed out"))) {
             Ok(mut nodes) => {
                 if self.alive() && !nodes.contains(&self.config.node) {
                     nodes.push(self.config.node.clone());

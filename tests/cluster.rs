@@ -174,11 +174,21 @@ fn expected(stories: usize) -> BTreeSet<(usize, String)> {
 /// nodes holding some; the feeds each holds.
 fn shared_by_three(node: &Node) -> Vec<usize> {
     let mut split = Vec::new();
-    wait_for(
-        "3 nodes sharing every feed",
-        Duration::from_secs(60),
-        || {
-            let Some(s) = status(node) else { return false };
+    let mut last = String::new();
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
+            .arg("--config")
+            .arg(node.config())
+            .args(["cluster", "status", "--json"])
+            .output()
+            .unwrap();
+        last = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if let Ok(s) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
             let unheld = s["unheld"].as_array().map_or(usize::MAX, Vec::len);
             split = s["nodes"]
                 .as_array()
@@ -186,10 +196,16 @@ fn shared_by_three(node: &Node) -> Vec<usize> {
                 .iter()
                 .map(|n| n["feeds"].as_array().unwrap().len())
                 .collect();
-            unheld == 0 && split.len() == 3 && split.iter().all(|&n| n > 0)
-        },
-    );
-    split
+            if unheld == 0 && split.len() == 3 && split.iter().all(|&n| n > 0) {
+                return split;
+            }
+        }
+        assert!(
+            Instant::now() < until,
+            "timed out waiting for 3 nodes sharing every feed ({split:?}); last status: {last}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// `feedwatch cluster status --json` with `node`'s config.

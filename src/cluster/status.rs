@@ -122,12 +122,15 @@ async fn gather(config: &Config, c: &crate::config::ClusterConfig) -> anyhow::Re
     let mut consumers = Vec::new();
     let mut list = stream.consumers();
     while let Some(info) = list.next().await {
-        let info = info?;
-        consumers.push(Consumer {
-            name: info.name.clone(),
-            lag: info.num_pending,
-            pending: info.num_ack_pending,
-        });
+        // a consumer whose leader is being elected says so; the others are still shown
+        match info {
+            Ok(info) => consumers.push(Consumer {
+                name: info.name.clone(),
+                lag: info.num_pending,
+                pending: info.num_ack_pending,
+            }),
+            Err(e) => eprintln!("feedwatch: cluster status: a consumer of the alert stream: {e}"),
+        }
     }
     consumers.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Status {

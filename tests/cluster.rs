@@ -174,7 +174,6 @@ fn expected(stories: usize) -> BTreeSet<(usize, String)> {
 /// nodes holding some; the feeds each holds.
 fn shared_by_three(node: &Node) -> Vec<usize> {
     let mut split = Vec::new();
-    let mut last = String::new();
     let until = Instant::now() + Duration::from_secs(60);
     loop {
         let out = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
@@ -183,7 +182,7 @@ fn shared_by_three(node: &Node) -> Vec<usize> {
             .args(["cluster", "status", "--json"])
             .output()
             .unwrap();
-        last = format!(
+        let last = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)

@@ -162,7 +162,7 @@ impl Cluster {
     ///
     /// JetStream may not answer yet (servers starting, electing their leaders, several
     /// nodes creating the same stream at once): each step is tried again for up to
-    /// [`SETUP_PATIENCE`] before the start fails.
+    /// 90 s (`SETUP_PATIENCE`) before the start fails.
     pub async fn connect(c: &ClusterConfig) -> anyhow::Result<Arc<Cluster>> {
         let js = jetstream::new(open(c).await?);
         let r = replicas(c);

@@ -131,10 +131,17 @@ impl Reader<'_> {
 mod tests {
     use super::super::tests::errors;
 
+    /// A config with one feed and `cluster` (a config without feeds is refused anyway).
+    fn with_feed(cluster: &str) -> String {
+        format!("{cluster}[[feeds]]\nname = \"a\"\nurl = \"http://127.0.0.1:1/\"\n")
+    }
+
     #[test]
     #[cfg(not(feature = "cluster"))]
     fn a_build_without_the_feature_refuses_the_table() {
-        let e = errors("[cluster]\nservers = [\"nats://127.0.0.1:4222\"]\n");
+        let e = errors(&with_feed(
+            "[cluster]\nservers = [\"nats://127.0.0.1:4222\"]\n",
+        ));
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].contains("built without cluster mode"), "{e:?}");
         assert!(e[0].starts_with("t.toml:1: cluster:"), "{e:?}");
@@ -145,7 +152,7 @@ mod tests {
     fn the_table_is_read_and_checked() {
         use super::super::{Env, parse};
         let c = parse(
-            "[cluster]\nservers = [\"nats://127.0.0.1:4222\"]\nnode = \"a-1\"\n",
+            &with_feed("[cluster]\nservers = [\"nats://127.0.0.1:4222\"]\nnode = \"a-1\"\n"),
             "t.toml",
             None,
             &Env::default(),
@@ -154,11 +161,13 @@ mod tests {
         let cl = c.cluster.unwrap();
         assert_eq!(cl.servers, ["nats://127.0.0.1:4222"]);
         assert_eq!((cl.name.as_str(), cl.node.as_str()), ("feedwatch", "a-1"));
-        let e = errors("[cluster]\nservers = [\"http://x\"]\nname = \"a b\"\n");
+        let e = errors(&with_feed(
+            "[cluster]\nservers = [\"http://x\"]\nname = \"a b\"\n",
+        ));
         assert_eq!(e.len(), 2, "{e:?}");
         assert!(e[0].contains("not a NATS server URL"), "{e:?}");
         assert!(e[1].contains("cluster.name"), "{e:?}");
-        let e = errors("[cluster]\nnode = \"n\"\n");
+        let e = errors(&with_feed("[cluster]\nnode = \"n\"\n"));
         assert!(e[0].contains("cluster.servers: missing"), "{e:?}");
     }
 }

@@ -59,6 +59,10 @@ pub async fn deliver(store: Arc<Store>, log: Arc<Mutex<AlertLog>>) -> anyhow::Re
 /// between the append and the mark, the pending lines that the log already ends with are
 /// marked delivered instead of appended again ([`crate::redeliver`]).
 pub fn deliver_pending(store: &Store, log: &mut AlertLog) -> anyhow::Result<usize> {
+    // cluster mode: the outbox goes to the cluster's stream; the log is written from there
+    if let Some(published) = crate::cluster::publish_pending(store) {
+        return published;
+    }
     store.flush()?;
     if log.tail_unchecked() {
         let found = crate::redeliver::mark_logged(store, log).with_context(|| {
@@ -152,6 +156,9 @@ pub fn start_sinks(
     stop: &CancellationToken,
     tasks: &TaskTracker,
 ) -> anyhow::Result<()> {
+    if crate::cluster::replaces_sinks() {
+        return Ok(()); // each sink reads the cluster's stream (crate::cluster)
+    }
     for sink in sinks {
         store
             .sink_cursor(&sink.name)

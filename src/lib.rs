@@ -6,6 +6,7 @@ pub mod alert;
 pub mod api;
 pub mod article;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod ctl;
 pub mod cut;

@@ -207,6 +207,11 @@ pub enum Command {
         #[command(subcommand)]
         command: SinksCommand,
     },
+    /// Cluster mode (`[cluster]`, docs/cluster.md): what the nodes share.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Print a shell completion script: commands, options, and (bash, zsh, fish) the names of
     /// the config's feeds and watches.
     ///
@@ -259,6 +264,17 @@ pub enum FeedCommand {
     Remove {
         /// The feed's name in the config.
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// The live nodes and the feeds each holds, the alert stream's size, and each
+    /// consumer's lag (alert logs, sinks), read from NATS.
+    Status {
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 

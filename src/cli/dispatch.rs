@@ -5,7 +5,7 @@ use std::io::Write;
 
 use clap::CommandFactory;
 
-use super::{Cli, Command, FeedCommand, OpmlCommand, SinksCommand};
+use super::{Cli, ClusterCommand, Command, FeedCommand, OpmlCommand, SinksCommand};
 use super::{backup, check, feed, live, matching, opml, query, service, sinks};
 use crate::config::{self, Env};
 
@@ -109,6 +109,9 @@ pub(super) fn dispatch(cli: Cli) -> anyhow::Result<()> {
             command: SinksCommand::Test { name },
         } => sinks::test(&config, &name),
         Command::Import { file } => backup::import(&config, &file),
+        Command::Cluster {
+            command: ClusterCommand::Status { json },
+        } => crate::cluster::status(&config, json),
         Command::Demo
         | Command::Man
         | Command::Completions { .. }

@@ -23,7 +23,7 @@ mod query;
 mod service;
 mod sinks;
 
-pub use args::{Cli, Command, FeedCommand, OpmlCommand, SinksCommand, When};
+pub use args::{Cli, ClusterCommand, Command, FeedCommand, OpmlCommand, SinksCommand, When};
 pub use check::describe;
 
 pub use crate::exit::code as exit;

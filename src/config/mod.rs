@@ -14,6 +14,7 @@
 //! section's defaults are its type's `Default` (or associated constants for the entries of
 //! a list); the reader starts from them and overrides what the file sets.
 
+mod cluster;
 mod control;
 mod feeds;
 mod probe;
@@ -30,6 +31,7 @@ use std::path::{Path, PathBuf};
 
 use toml::de::DeTable;
 
+pub use cluster::{ClusterConfig, host_name};
 pub use control::ControlConfig;
 pub use feeds::{Backlog, DefaultsConfig, FeedConfig, Interval, MAX_BACKLOG};
 use reader::Reader;
@@ -128,6 +130,10 @@ pub const KEYS: &[&str] = &[
     "watch.terms.regex",
     "watch.terms.case",
     "watch.terms.stem",
+    "cluster.servers",
+    "cluster.creds_file",
+    "cluster.name",
+    "cluster.node",
 ];
 
 /// A validated configuration.
@@ -144,6 +150,8 @@ pub struct Config {
     pub feeds: Vec<FeedConfig>,
     pub watches: Vec<WatchConfig>,
     pub sinks: Vec<SinkConfig>,
+    /// `[cluster]`: `None` runs alone, as ever.
+    pub cluster: Option<ClusterConfig>,
 }
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -327,7 +335,7 @@ impl Reader<'_> {
             "",
             &[
                 "storage", "alerts", "api", "control", "fetch", "schedule", "defaults", "feeds",
-                "watch", "sinks",
+                "watch", "sinks", "cluster",
             ],
         );
         let empty = DeTable::default();
@@ -355,6 +363,7 @@ impl Reader<'_> {
         let (feeds, feed_names) = self.feeds(doc, defaults);
         let watches = self.watches(doc, &feed_names);
         let sinks = self.sinks(doc, &watches, base);
+        let cluster = self.cluster(doc, resolve);
         Config {
             source: self.file.to_string(),
             storage,
@@ -366,6 +375,7 @@ impl Reader<'_> {
             feeds,
             watches,
             sinks,
+            cluster,
         }
     }
 }

@@ -21,6 +21,9 @@ pub(super) async fn feed_loop(
     wakes: Arc<Wakes>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
+    if crate::cluster::is_active() {
+        return crate::cluster::feed_loop(poller, feed, first, wakes, stop).await;
+    }
     let mut delay = first;
     loop {
         tokio::select! {

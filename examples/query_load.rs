@@ -68,10 +68,10 @@ fn main() {
         .unwrap();
     let addr_file = dir.path().join("store").join(feedwatch::api::ADDR_FILE);
     let addr = loop {
-        if let Ok(a) = std::fs::read_to_string(&addr_file) {
-            if !a.trim().is_empty() {
-                break a.trim().to_string();
-            }
+        if let Ok(a) = std::fs::read_to_string(&addr_file)
+            && !a.trim().is_empty()
+        {
+            break a.trim().to_string();
         }
         std::thread::sleep(Duration::from_millis(50));
     };

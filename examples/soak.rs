@@ -95,7 +95,7 @@ fn feed(i: usize, start: Instant) -> String {
     let tick = start.elapsed().as_secs() / 5;
     let mut items = String::new();
     for t in tick.saturating_sub(4)..=tick {
-        let title = if (t as usize + i) % 10 == 0 {
+        let title = if (t as usize + i).is_multiple_of(10) {
             "CIS leaders meet"
         } else {
             "Markets calm"

@@ -182,7 +182,7 @@ fn main() {
                     .enumerate()
                     .map(|(i, (item, keys))| Incoming {
                         digest: dedup::text_digest(&item),
-                        fired: if (first + i as u64) % 50 == 0 {
+                        fired: if (first + i as u64).is_multiple_of(50) {
                             vec![Fired {
                                 watch: "cis".into(),
                                 matches: vec![],

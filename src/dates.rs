@@ -37,7 +37,7 @@ pub fn instant_after(now: tokio::time::Instant, d: Duration) -> tokio::time::Ins
 /// and "2months 29days 13h 26m 24s" for 90 days).
 pub fn short(d: Duration) -> String {
     let s = d.as_secs();
-    if s > 0 && s % 86400 == 0 {
+    if s > 0 && s.is_multiple_of(86400) {
         return format!("{}d", s / 86400);
     }
     let parts: Vec<String> = [

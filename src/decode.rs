@@ -142,7 +142,7 @@ fn utf32(body: &[u8]) -> Option<(bool, usize)> {
 }
 
 fn decode_utf32(body: &[u8], big_endian: bool) -> (String, bool) {
-    let mut had_errors = body.len() % 4 != 0;
+    let mut had_errors = !body.len().is_multiple_of(4);
     let text = body
         .chunks_exact(4)
         .map(|c| {

@@ -67,11 +67,12 @@ pub fn atom_as_10(text: &str) -> Option<String> {
             other => other,
         };
         let mut rest = tag[name_start + name_len..].to_string();
-        if !closing && is_text_construct(renamed) {
-            if let Some(fixed) = text_type(&rest, renamed == "content") {
-                rest = fixed;
-                changed = true;
-            }
+        if !closing
+            && is_text_construct(renamed)
+            && let Some(fixed) = text_type(&rest, renamed == "content")
+        {
+            rest = fixed;
+            changed = true;
         }
         changed |= renamed != local;
         out.push_str(&tag[..name_start]);

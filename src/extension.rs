@@ -72,10 +72,10 @@ fn xml(doc: &str) -> Vec<Vec<String>> {
                     if *at == depth {
                         let text = std::mem::take(text);
                         reading = None;
-                        if let Some(last) = out.last_mut() {
-                            if !text.trim().is_empty() {
-                                last.push(text);
-                            }
+                        if let Some(last) = out.last_mut()
+                            && !text.trim().is_empty()
+                        {
+                            last.push(text);
                         }
                     } else {
                         text.push_str("</");

@@ -20,10 +20,10 @@ pub fn send(state: &str) {
 /// The watchdog interval systemd asks for (`WatchdogSec=` → `$WATCHDOG_USEC`), when it is
 /// meant for this process (`$WATCHDOG_PID`, if set, is ours).
 pub fn watchdog_interval() -> Option<std::time::Duration> {
-    if let Some(pid) = std::env::var_os("WATCHDOG_PID") {
-        if pid.to_str().and_then(|p| p.parse::<u32>().ok()) != Some(std::process::id()) {
-            return None;
-        }
+    if let Some(pid) = std::env::var_os("WATCHDOG_PID")
+        && pid.to_str().and_then(|p| p.parse::<u32>().ok()) != Some(std::process::id())
+    {
+        return None;
     }
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
     (usec > 0).then(|| std::time::Duration::from_micros(usec))

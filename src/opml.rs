@@ -87,10 +87,11 @@ pub fn parse(xml: &str) -> Result<Vec<Outline>, OpmlError> {
                     if !empty {
                         in_body = depth + 1;
                     }
-                } else if in_body > 0 && name.eq_ignore_ascii_case("outline") {
-                    if let Some(o) = outline(e, at)? {
-                        out.push(o);
-                    }
+                } else if in_body > 0
+                    && name.eq_ignore_ascii_case("outline")
+                    && let Some(o) = outline(e, at)?
+                {
+                    out.push(o);
                 }
                 if !empty {
                     depth += 1;

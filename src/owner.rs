@@ -61,11 +61,11 @@ fn give_back(path: &Path, uid: u32, gid: u32) -> usize {
     if meta.uid() == 0 && std::os::unix::fs::lchown(path, Some(uid), Some(gid)).is_ok() {
         changed += 1;
     }
-    if meta.is_dir() {
-        if let Ok(entries) = std::fs::read_dir(path) {
-            for entry in entries.flatten() {
-                changed += give_back(&entry.path(), uid, gid);
-            }
+    if meta.is_dir()
+        && let Ok(entries) = std::fs::read_dir(path)
+    {
+        for entry in entries.flatten() {
+            changed += give_back(&entry.path(), uid, gid);
         }
     }
     if changed > 0 {

@@ -134,24 +134,22 @@ pub fn parse(text: &str, base: &Url, content_type: Option<&str>) -> Result<Parse
     if matches!(
         result,
         Ok(Err(ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot)))
-    ) {
-        if let Some(Ok(Ok(feed))) = with_rss_version(text).map(|t| run(&t)) {
-            result = Ok(Ok(feed));
-        }
+    ) && let Some(Ok(Ok(feed))) = with_rss_version(text).map(|t| run(&t))
+    {
+        result = Ok(Ok(feed));
     }
     // Atom 0.3, or Atom text constructs typed with MIME types: read as Atom 1.0
-    if !matches!(&result, Ok(Ok(f)) if !f.entries.is_empty()) {
-        if let Some(Ok(Ok(feed))) = crate::dialect::atom_as_10(text).map(|t| run(&t)) {
-            if !feed.entries.is_empty() || !matches!(result, Ok(Ok(_))) {
-                result = Ok(Ok(feed));
-            }
-        }
+    if !matches!(&result, Ok(Ok(f)) if !f.entries.is_empty())
+        && let Some(Ok(Ok(feed))) = crate::dialect::atom_as_10(text).map(|t| run(&t))
+        && (!feed.entries.is_empty() || !matches!(result, Ok(Ok(_))))
+    {
+        result = Ok(Ok(feed));
     }
     // RSS 1.0 items identified by rdf:about alone
-    if matches!(&result, Ok(Ok(f)) if f.entries.is_empty()) {
-        if let Some(Ok(Ok(feed))) = crate::dialect::rdf_item_links(text).map(|t| run(&t)) {
-            result = Ok(Ok(feed));
-        }
+    if matches!(&result, Ok(Ok(f)) if f.entries.is_empty())
+        && let Some(Ok(Ok(feed))) = crate::dialect::rdf_item_links(text).map(|t| run(&t))
+    {
+        result = Ok(Ok(feed));
     }
     let feed = match result {
         Ok(Ok(feed)) => feed,
@@ -216,22 +214,21 @@ pub fn parse_or_recover(
         },
         Err(_) => 0,
     };
-    if let Some(repaired) = crate::recover::repair(text) {
-        if let Ok(mut f) = parse(&repaired.text, base, content_type) {
-            if f.items.iter().any(has_something) {
-                let why = match &strict {
-                    Err(e) => e.to_string(),
-                    Ok(_) => format!(
-                        "{item_elements} <item>/<entry> elements, none read by the strict parser"
-                    ),
-                };
-                f.recovered = Some(format!(
-                    "recovered from ill-formed XML: {why}; repairs: {}",
-                    repaired.fixes.join(", ")
-                ));
-                return Ok(f);
+    if let Some(repaired) = crate::recover::repair(text)
+        && let Ok(mut f) = parse(&repaired.text, base, content_type)
+        && f.items.iter().any(has_something)
+    {
+        let why = match &strict {
+            Err(e) => e.to_string(),
+            Ok(_) => {
+                format!("{item_elements} <item>/<entry> elements, none read by the strict parser")
             }
-        }
+        };
+        f.recovered = Some(format!(
+            "recovered from ill-formed XML: {why}; repairs: {}",
+            repaired.fixes.join(", ")
+        ));
+        return Ok(f);
     }
     match strict {
         Ok(_) => Err(ParseError::NoItems(item_elements)),

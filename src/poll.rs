@@ -214,10 +214,10 @@ impl Poller {
         f.message = crate::text::sanitize(&f.message);
         let shown = crate::redact::redact_url(url.as_str());
         state.on_failure(&f.message, now);
-        if let Some(r) = f.retry_after {
-            if let Some(pause) = self.hosts.rate_limited(url, &feed.name, r) {
-                warn!(host = %crate::hosts::authority(url), pause = ?pause, "several feeds of this host are rate-limited: pausing the host");
-            }
+        if let Some(r) = f.retry_after
+            && let Some(pause) = self.hosts.rate_limited(url, &feed.name, r)
+        {
+            warn!(host = %crate::hosts::authority(url), pause = ?pause, "several feeds of this host are rate-limited: pausing the host");
         }
         if f.gone {
             let reason = format!(

@@ -182,11 +182,12 @@ pub fn repair(text: &str) -> Option<Repaired> {
                 body = format!("<{}", &body[1 + cut..]);
                 fix.prefixed += 1;
             }
-            if rss_root && matches!(name, "rss" | "channel" | "item") {
-                if let Some(plain) = without_default_xmlns(&body) {
-                    body = plain;
-                    fix.default_ns.push(name.to_string());
-                }
+            if rss_root
+                && matches!(name, "rss" | "channel" | "item")
+                && let Some(plain) = without_default_xmlns(&body)
+            {
+                body = plain;
+                fix.default_ns.push(name.to_string());
             }
             out.push_str(&body);
             if !tag.empty {

@@ -84,10 +84,10 @@ pub fn join<'a>(a: &'a str, b: &'a str) -> Cow<'a, str> {
 /// (field, normalised text, shown text). A field whose two texts are the same is left as it is.
 pub fn relocate(fired: &mut [Fired], fields: &[(Field, &str, &str)]) {
     for m in fired.iter_mut().flat_map(|f| f.matches.iter_mut()) {
-        if let Some(&(_, norm, shown)) = fields.iter().find(|(f, ..)| *f == m.field) {
-            if norm != shown {
-                relocate_match(m, norm, shown);
-            }
+        if let Some(&(_, norm, shown)) = fields.iter().find(|(f, ..)| *f == m.field)
+            && norm != shown
+        {
+            relocate_match(m, norm, shown);
         }
     }
 }

@@ -388,10 +388,11 @@ pub fn fold_case_into(s: &str, out: &mut Vec<u8>) {
                 continue;
             }
             let mut lower = c.to_lowercase();
-            if let (Some(l), None) = (lower.next(), lower.next()) {
-                if l != c && l.len_utf8() == c.len_utf8() {
-                    l.encode_utf8(&mut out[i..i + c.len_utf8()]);
-                }
+            if let (Some(l), None) = (lower.next(), lower.next())
+                && l != c
+                && l.len_utf8() == c.len_utf8()
+            {
+                l.encode_utf8(&mut out[i..i + c.len_utf8()]);
             }
         }
     }

@@ -14,14 +14,12 @@ pub(super) fn init_logging(command: &Command) {
     };
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let journal = stderr_is_journal();
-    if journal {
-        if let Ok(layer) = tracing_journald::layer() {
-            tracing_subscriber::registry()
-                .with(filter())
-                .with(layer.with_syslog_identifier("feedwatch".into()))
-                .init();
-            return;
-        }
+    if journal && let Ok(layer) = tracing_journald::layer() {
+        tracing_subscriber::registry()
+            .with(filter())
+            .with(layer.with_syslog_identifier("feedwatch".into()))
+            .init();
+        return;
     }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter())

@@ -41,15 +41,15 @@ pub(super) fn try_match(
             s
         }
     };
-    if let Some(f) = &feed {
-        if !config.feeds.iter().any(|c| &c.name == f) {
-            return Err(UsageError(format!(
-                "match: no feed is named {f:?} in {}; its feeds are: {}",
-                config.source,
-                names(config.feeds.iter().map(|f| f.name.as_str()))
-            ))
-            .into());
-        }
+    if let Some(f) = &feed
+        && !config.feeds.iter().any(|c| &c.name == f)
+    {
+        return Err(UsageError(format!(
+            "match: no feed is named {f:?} in {}; its feeds are: {}",
+            config.source,
+            names(config.feeds.iter().map(|f| f.name.as_str()))
+        ))
+        .into());
     }
     let text = match field {
         Field::Link => crate::text::link_to_text(raw.trim()),

@@ -22,7 +22,7 @@ impl Progress {
     }
 
     pub(super) fn tick(&mut self, done: usize, total: usize) {
-        if !self.tty || done % 64 != 0 {
+        if !self.tty || !done.is_multiple_of(64) {
             return;
         }
         let now = Instant::now();

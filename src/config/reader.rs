@@ -141,10 +141,10 @@ impl Reader<'_> {
         path: &str,
         key: &str,
     ) -> Option<Duration> {
-        if let Some(DeValue::String(s)) = t.get(key).map(|v| v.get_ref()) {
-            if humantime::parse_duration(s).is_ok_and(|d| d.is_zero()) {
-                return Some(Duration::ZERO);
-            }
+        if let Some(DeValue::String(s)) = t.get(key).map(|v| v.get_ref())
+            && humantime::parse_duration(s).is_ok_and(|d| d.is_zero())
+        {
+            return Some(Duration::ZERO);
         }
         self.duration(t, path, key)
     }

@@ -309,10 +309,10 @@ impl Reader<'_> {
                 }
                 Some((k, _)) if k == "exec" => {
                     let command = self.string_list(t, &key, "command").unwrap_or_default();
-                    if let Some((program, span)) = command.first() {
-                        if let Err(e) = probe::program(program) {
-                            self.error(span.start, &format!("{key}.command"), e);
-                        }
+                    if let Some((program, span)) = command.first()
+                        && let Err(e) = probe::program(program)
+                    {
+                        self.error(span.start, &format!("{key}.command"), e);
                     }
                     let command: Vec<String> = command.into_iter().map(|(s, _)| s).collect();
                     if command.is_empty() {
@@ -357,14 +357,13 @@ impl Reader<'_> {
             });
             if let (Some(kind), Some((_, span))) =
                 (&kind, t.get("template").map(|v| ((), v.span())))
+                && matches!(kind, SinkKind::Webhook { .. } | SinkKind::Exec { .. })
             {
-                if matches!(kind, SinkKind::Webhook { .. } | SinkKind::Exec { .. }) {
-                    self.error(
-                        span.start,
-                        &format!("{key}.template"),
-                        "webhook and exec sinks get the alert JSON, not a message: remove template",
-                    );
-                }
+                self.error(
+                    span.start,
+                    &format!("{key}.template"),
+                    "webhook and exec sinks get the alert JSON, not a message: remove template",
+                );
             }
             if let Some((k, _)) = t
                 .get("kind")

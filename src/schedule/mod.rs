@@ -104,14 +104,14 @@ pub fn first_delay(
     next_poll: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Duration {
-    if let Some(next) = next_poll {
-        if next > now {
-            return next
-                .signed_duration_since(now)
-                .to_std()
-                .unwrap_or_default()
-                .min(interval);
-        }
+    if let Some(next) = next_poll
+        && next > now
+    {
+        return next
+            .signed_duration_since(now)
+            .to_std()
+            .unwrap_or_default()
+            .min(interval);
     }
     let spread = interval.min(STARTUP_SPREAD);
     spread.mul_f64(index as f64 / count.max(1) as f64)

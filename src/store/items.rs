@@ -331,10 +331,10 @@ pub(super) fn find(
         if !filter.may_contain(k) {
             continue;
         }
-        if let Some(v) = seen.get(k.0)? {
-            if let Ok(bytes) = <[u8; 16]>::try_from(v.as_ref()) {
-                return Ok(Some(Key(bytes)));
-            }
+        if let Some(v) = seen.get(k.0)?
+            && let Ok(bytes) = <[u8; 16]>::try_from(v.as_ref())
+        {
+            return Ok(Some(Key(bytes)));
         }
     }
     Ok(None)

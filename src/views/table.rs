@@ -84,11 +84,11 @@ pub fn duration(d: std::time::Duration) -> String {
     if s == 0 {
         return "0 s".into();
     }
-    if s % 86400 == 0 {
+    if s.is_multiple_of(86400) {
         plural(s / 86400, "day")
-    } else if s % 3600 == 0 {
+    } else if s.is_multiple_of(3600) {
         format!("{} h", s / 3600)
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         format!("{} min", s / 60)
     } else {
         format!("{s} s")

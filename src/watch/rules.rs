@@ -51,10 +51,11 @@ pub(super) fn verdict(
     feeds: Option<&[String]>,
     fields: &[(Field, &str)],
 ) -> Verdict {
-    if let Some(feeds) = feeds {
-        if !w.feeds.is_empty() && !feeds.iter().any(|f| w.feeds.contains(f)) {
-            return Verdict::OutOfFeeds;
-        }
+    if let Some(feeds) = feeds
+        && !w.feeds.is_empty()
+        && !feeds.iter().any(|f| w.feeds.contains(f))
+    {
+        return Verdict::OutOfFeeds;
     }
     let has = |role: Role| hits.iter().any(|h| role_of(w, h) == role);
     if w.has_any && !has(Role::Any) {

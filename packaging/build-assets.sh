@@ -19,7 +19,8 @@ fi
 if [ -n "${FEEDWATCH_BIN:-}" ]; then
     bin=$FEEDWATCH_BIN
 else
-    cargo build --release --locked
+    # the package carries cluster mode (docs/cluster.md): one binary for one machine or many
+    cargo build --release --locked --features cluster
     bin=$target/release/feedwatch
 fi
 if [ ! -x "$bin" ]; then

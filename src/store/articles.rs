@@ -9,6 +9,7 @@ use sled::Transactional;
 use sled::transaction::TransactionError;
 
 use super::items::{abort, find};
+use super::record::{decode_item, encode_item};
 use super::{Result, Store, StoreError, StoredItem, decode, encode, query, time_key};
 use crate::alert::Alert;
 use crate::dedup::ItemKeys;
@@ -33,8 +34,9 @@ pub struct ArticleHealth {
 impl Store {
     /// Whether none of these keys was ever seen: the item is new.
     pub fn is_new(&self, keys: &ItemKeys) -> Result<bool> {
+        self.seen_filter.ready(&self.seen)?;
         for k in &keys.candidates {
-            if self.seen.contains_key(k.0)? {
+            if self.seen_filter.may_contain(k) && self.seen.contains_key(k.0)? {
                 return Ok(false);
             }
         }
@@ -61,15 +63,16 @@ impl Store {
             &self.outbox,
             &self.alert_index()?,
         );
+        self.seen_filter.ready(&self.seen)?;
         let result = trees.transaction(|(items, seen, alerts, outbox, index)| {
             let mut raised = Vec::new();
-            let Some(key) = find(seen, keys)? else {
+            let Some(key) = find(seen, &self.seen_filter, keys)? else {
                 return Ok(raised);
             };
             let Some(bytes) = items.get(key.0)? else {
                 return Ok(raised);
             };
-            let mut stored: StoredItem = decode("items", &bytes).map_err(abort)?;
+            let mut stored: StoredItem = decode_item(&bytes).map_err(abort)?;
             if stored.article.is_some() {
                 return Ok(raised);
             }
@@ -89,7 +92,7 @@ impl Store {
                 outbox.insert(&time_key(now, id)[..], &[])?;
                 raised.push(alert);
             }
-            items.insert(&key.0, encode(&stored))?;
+            items.insert(&key.0, encode_item(&stored))?;
             Ok(raised)
         });
         result.map_err(|e| match e {

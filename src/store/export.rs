@@ -124,7 +124,7 @@ impl Store {
         let items = self
             .items
             .iter()
-            .map(|e| Ok(Record::Item(decode("items", &e?.1)?)));
+            .map(|e| Ok(Record::Item(super::record::decode_item(&e?.1)?)));
         let seen = self.seen.iter().map(|e| {
             let (k, v) = e?;
             Ok(Record::Seen {
@@ -320,7 +320,7 @@ impl<'a> Importer<'a> {
             Record::Feed(f) => self.feeds.insert(f.name.as_bytes(), super::encode(f)),
             Record::Item(i) => {
                 let k = key("item key", &i.key)?;
-                self.items.insert(&k.0, super::encode(i));
+                self.items.insert(&k.0, super::record::encode_item(i));
                 self.first_seen.insert(&time_key(i.first_seen, k)[..], &[]);
             }
             Record::Seen { key: k, item } => {

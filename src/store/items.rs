@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
+use super::record::{decode_item, encode_item};
+use super::seen_filter::SeenFilter;
 use super::{FeedState, HEALTH_TAG, Result, Store, StoreError, decode, encode, query, time_key};
 use crate::alert::Alert;
 use crate::decide::{Decision, Known, Sighting, decide};
@@ -115,6 +117,8 @@ impl Store {
         now: DateTime<Utc>,
         finish: Option<Finish>,
     ) -> Result<Committed> {
+        self.seen_filter.ready(&self.seen)?;
+        let filter = &self.seen_filter;
         let trees = (
             &self.feeds,
             &self.items,
@@ -130,11 +134,11 @@ impl Store {
                 let mut out = Committed::default();
                 let mut state = state.clone();
                 for inc in incoming {
-                    let existing = find(seen, &inc.keys)?;
+                    let existing = find(seen, filter, &inc.keys)?;
                     let stored: Option<StoredItem> = match existing {
                         Some(key) => items
                             .get(key.0)?
-                            .map(|v| decode("items", &v))
+                            .map(|v| decode_item(&v))
                             .transpose()
                             .map_err(abort)?,
                         None => None,
@@ -173,7 +177,7 @@ impl Store {
                         raise,
                     } = decision
                     else {
-                        record_keys(seen, &inc.keys, key)?;
+                        record_keys(seen, filter, &inc.keys, key)?;
                         continue;
                     };
                     let mut stored = match stored {
@@ -204,8 +208,8 @@ impl Store {
                         out.alerts.push(alert);
                     }
                     stored.key = key.hex();
-                    items.insert(&key.0, encode(&stored))?;
-                    record_keys(seen, &inc.keys, key)?;
+                    items.insert(&key.0, encode_item(&stored))?;
+                    record_keys(seen, filter, &inc.keys, key)?;
                 }
                 if let Some(finish) = finish {
                     let line = finish(&mut state, out.new_items);
@@ -235,7 +239,7 @@ impl Store {
             .items
             .iter()
             .values()
-            .map(|v| decode("items", &v?))
+            .map(|v| decode_item(&v?))
             .collect::<Result<_>>()?;
         items.sort_by_key(|i| std::cmp::Reverse((i.first_seen, i.published)));
         Ok(items)
@@ -243,10 +247,7 @@ impl Store {
 
     /// The item stored under `key`, if retention has not dropped it.
     pub fn item(&self, key: Key) -> Result<Option<StoredItem>> {
-        self.items
-            .get(key.0)?
-            .map(|v| decode("items", &v))
-            .transpose()
+        self.items.get(key.0)?.map(|v| decode_item(&v)).transpose()
     }
 
     /// How many items the store holds (bodies, not tombstones).
@@ -266,7 +267,7 @@ impl Store {
                         tree: "items",
                         len: k.len(),
                     })?;
-            Ok((key, decode("items", &v)?))
+            Ok((key, decode_item(&v)?))
         })
     }
 
@@ -320,9 +321,16 @@ pub(super) fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
 
-/// The item any of these keys was seen under.
-pub(super) fn find(seen: &TransactionalTree, keys: &ItemKeys) -> TxResult<Option<Key>> {
+/// The item any of these keys was seen under; keys that `filter` knows absent are not read.
+pub(super) fn find(
+    seen: &TransactionalTree,
+    filter: &SeenFilter,
+    keys: &ItemKeys,
+) -> TxResult<Option<Key>> {
     for k in &keys.candidates {
+        if !filter.may_contain(k) {
+            continue;
+        }
         if let Some(v) = seen.get(k.0)? {
             if let Ok(bytes) = <[u8; 16]>::try_from(v.as_ref()) {
                 return Ok(Some(Key(bytes)));
@@ -334,9 +342,16 @@ pub(super) fn find(seen: &TransactionalTree, keys: &ItemKeys) -> TxResult<Option
 
 /// Records every candidate key as naming `item`. A key already recorded is not written
 /// again: most items of a poll were seen before, and every sled write costs log space.
-fn record_keys(seen: &TransactionalTree, keys: &ItemKeys, item: Key) -> TxResult<()> {
+/// Each key goes into `filter` before the transaction commits.
+fn record_keys(
+    seen: &TransactionalTree,
+    filter: &SeenFilter,
+    keys: &ItemKeys,
+    item: Key,
+) -> TxResult<()> {
     for k in &keys.candidates {
-        if seen.get(k.0)?.as_deref() != Some(&item.0[..]) {
+        if !filter.may_contain(k) || seen.get(k.0)?.as_deref() != Some(&item.0[..]) {
+            filter.insert(k);
             seen.insert(&k.0, &item.0)?;
         }
     }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use tracing::info;
 
-use super::{HEALTH_TAG, Result, SCHEMA_VERSION, Store, StoredItem, decode, encode, time_key};
+use super::{HEALTH_TAG, Result, SCHEMA_VERSION, Store, StoredItem, decode, time_key};
 use crate::alert::Alert;
 use crate::dedup::Key;
 
@@ -37,7 +37,7 @@ fn v1_to_v2(store: &Store) -> Result<()> {
     let mut n = 0;
     for entry in store.items.iter() {
         let (k, v) = entry?;
-        let mut item: StoredItem = decode("items", &v)?;
+        let mut item: StoredItem = super::record::decode_item(&v)?;
         let Ok(key) = <[u8; 16]>::try_from(k.as_ref()) else {
             continue;
         };
@@ -48,7 +48,7 @@ fn v1_to_v2(store: &Store) -> Result<()> {
                     item.matched.push(w.clone());
                 }
             }
-            items.insert(k, encode(&item));
+            items.insert(k, super::record::encode_item(&item));
         }
         n += 1;
         if n % 10_000 == 0 {

@@ -3,7 +3,8 @@
 //!
 //! Trees (schema 2):
 //! - `feeds`: feed name → [`FeedState`] (JSON);
-//! - `items`: item key → [`StoredItem`] (JSON), the bodies that retention drops;
+//! - `items`: item key → [`StoredItem`] (binary, see `record`; JSON from older builds),
+//!   the bodies that retention drops;
 //! - `seen`: every candidate key → item key, never forgotten: a key whose item body is gone
 //!   is a tombstone, and a tombstoned item never alerts again;
 //! - `alerts`: alert id → [`Alert`](crate::alert::Alert) (JSON), kept forever: an id present means that watch has
@@ -46,7 +47,9 @@ mod lock;
 mod migrate;
 mod outbox;
 mod query;
+mod record;
 pub mod retention;
+mod seen_filter;
 pub mod slot;
 
 pub use query::{Cursor, ItemsNewest};
@@ -101,6 +104,10 @@ pub enum StoreError {
         source: serde_json::Error,
     },
     #[error(
+        "store: damaged record in {tree}: {message}; restore the store from an export (feedwatch import)"
+    )]
+    BadRecord { tree: &'static str, message: String },
+    #[error(
         "cannot import into the store {path}: it already holds data; import restores into an empty store, so set storage.path to a new directory or move this one aside"
     )]
     NotEmpty { path: PathBuf },
@@ -138,6 +145,8 @@ pub struct Store {
     outbox: sled::Tree,
     first_seen: sled::Tree,
     meta: sled::Tree,
+    /// "Certainly never seen" for most keys not in `seen`, without reading it.
+    seen_filter: seen_filter::SeenFilter,
     /// Whether delivered lines are journaled for sinks.
     journal_on: std::sync::atomic::AtomicBool,
     /// Whether dropping this handle removes the pid file (not for a store that was moved
@@ -200,6 +209,7 @@ impl Store {
             outbox: db.open_tree("outbox")?,
             first_seen: db.open_tree("first_seen")?,
             meta: db.open_tree("meta")?,
+            seen_filter: Default::default(),
             journal_on: std::sync::atomic::AtomicBool::new(false),
             db,
             owns_pid_file: true,

@@ -177,7 +177,7 @@ impl ItemsNewest<'_> {
             let Some(key) = k.get(8..) else { continue };
             if let Some(v) = self.store.items.get(key)? {
                 let prefix = IVec::from(&k[..8]);
-                items.push((prefix, decode::<StoredItem>("items", &v)?));
+                items.push((prefix, super::record::decode_item(&v)?));
             }
         }
         items.sort_by_key(|(_, i)| std::cmp::Reverse((i.first_seen, i.published)));

@@ -104,10 +104,13 @@ fn quiet_on_closed_stdout() {
     }));
 }
 
-/// The async runtime of a short command (`once`, `poll`, queries): one worker and a small
-/// blocking pool ([`crate::process`]); `run` takes its own.
+/// The async runtime: a worker per core, and a small pool for blocking work (parsing,
+/// store commits), whose every thread would otherwise cost memory.
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    crate::process::runtime(crate::process::Workload::Short)
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(8)
+        .build()
 }
 
 /// The configured store, for the commands that read or write it (exit 3 while a running

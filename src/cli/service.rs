@@ -9,7 +9,7 @@ use crate::service::{self, Service};
 
 /// `run`: the service, reloading the config from `path` (as given on the command line) on SIGHUP.
 pub(super) fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
-    crate::process::runtime(crate::process::Workload::Service)?.block_on(async {
+    runtime()?.block_on(async {
         let reload = move || Ok(config::load(path.as_deref(), &Env::from_process())?);
         match Service::open_compacting(config.clone()).await {
             Ok(service) => service.run(service::signals(), reload).await,

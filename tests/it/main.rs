@@ -38,7 +38,7 @@ mod opml;
 mod packaging;
 /// `once` against served feeds: alerts, backlog, dedup, conditional GET, charsets, failures.
 mod pipeline;
-/// The process around the pipeline: one malloc arena (issue 15).
+/// The process around the pipeline: two malloc arenas at most (issue 15).
 mod process;
 /// Issue 13, part 2: ill-formed and namespaced documents recovered, unreadable items a failure.
 mod recover;

@@ -1,5 +1,5 @@
 //! The process around the pipeline (issue 15, docs/performance.md "Process: memory and
-//! threads"): the real binary runs with one malloc arena, whatever its threads.
+//! threads"): the real binary runs with two malloc arenas at most, whatever its threads.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -40,13 +40,13 @@ fn extra_arenas(maps: &str) -> usize {
         .count()
 }
 
-/// `run` polls a feed (its runtime's workers and blocking threads all allocate: the store
-/// opens on a blocking thread, the poll runs on a worker) and keeps one arena: glibc's
-/// default gives each such thread its own, up to 8 per core, each holding what its thread
-/// freed. Run with `GLIBC_TUNABLES=glibc.malloc.arena_max=2` in the environment (which
-/// the binary honours), this test fails.
+/// `run` polls a feed (its runtime's workers, blocking threads and sled's threads all
+/// allocate: the store opens on a blocking thread, the poll runs on a worker) and keeps two
+/// arenas at most: glibc's default gives each such thread its own, up to 8 per core, each
+/// holding what its thread freed. Run with `GLIBC_TUNABLES=glibc.malloc.arena_max=8` in the
+/// environment (which the binary honours), this test fails.
 #[test]
-fn one_malloc_arena() {
+fn two_malloc_arenas_at_most() {
     let s = Server::start();
     s.set("/f", Route::feed(SAMPLE.to_vec()));
     let setup = Setup::new(&[("f", &s.url("/f"), "all")]);
@@ -58,11 +58,8 @@ fn one_malloc_arena() {
         std::fs::read_to_string(&alerts).is_ok_and(|t| t.lines().count() >= 1)
     });
     let maps = std::fs::read_to_string(format!("/proc/{}/maps", daemon.id())).unwrap();
-    assert_eq!(
-        extra_arenas(&maps),
-        0,
-        "arenas beyond the main one:\n{maps}"
-    );
+    let extra = extra_arenas(&maps);
+    assert!(extra <= 1, "{extra} arenas beyond the main one:\n{maps}");
 }
 
 #[test]

@@ -32,6 +32,7 @@ pub mod owner;
 pub mod parse;
 pub mod poll;
 pub mod polled;
+pub mod process;
 pub mod recover;
 pub mod redact;
 pub mod redeliver;

@@ -38,6 +38,8 @@ mod opml;
 mod packaging;
 /// `once` against served feeds: alerts, backlog, dedup, conditional GET, charsets, failures.
 mod pipeline;
+/// The process around the pipeline: two malloc arenas at most (issue 15).
+mod process;
 /// Issue 13, part 2: ill-formed and namespaced documents recovered, unreadable items a failure.
 mod recover;
 /// One test per bug fixed, named after the bug.

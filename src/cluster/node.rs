@@ -28,6 +28,11 @@ pub struct Cluster {
     pub(super) leases: kv::Store,
     /// `N_state`: feed key → its shared `FeedState` JSON.
     pub(super) states: kv::Store,
+    /// `N_paused`: feed key → when an operator paused the feed (RFC 3339), cluster-wide.
+    pub(super) pauses: kv::Store,
+    /// The feeds paused cluster-wide (feed key → when), as last read from `N_paused`;
+    /// `None` until first read (no feed is polled until then).
+    pub(super) paused: RwLock<Option<HashMap<String, String>>>,
     /// Live nodes (sorted), as last read from `N_nodes`.
     pub(super) live: RwLock<Vec<String>>,
     /// Until when this node may act as live: the last renewal sent, plus [`NODE_TTL`],
@@ -186,6 +191,7 @@ impl Cluster {
         let nodes = kv("nodes", NODE_TTL).await?;
         let leases = kv("leases", Duration::ZERO).await?;
         let states = kv("state", Duration::ZERO).await?;
+        let pauses = kv("paused", Duration::ZERO).await?;
         info!(node = %c.node, servers = %c.servers.join(","), name = %c.name, "cluster: connected to NATS");
         Ok(Arc::new(Cluster {
             config: c.clone(),
@@ -194,6 +200,8 @@ impl Cluster {
             nodes,
             leases,
             states,
+            pauses,
+            paused: RwLock::new(None),
             live: RwLock::new(Vec::new()),
             alive_until: Mutex::new(None),
             held: Mutex::new(HashMap::new()),
@@ -282,6 +290,7 @@ impl Cluster {
             }
             Err(e) => warn!(error = %e, "cluster: reading the live nodes failed"),
         }
+        self.read_pauses().await;
     }
 
     /// Whether this node's liveness key is surely still there.

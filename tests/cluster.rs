@@ -656,17 +656,21 @@ fn pause_and_resume_act_on_every_node() {
         n.start();
     }
     all_fetched(&world, FEW);
+    // each node holding feeds: its service runs (its control socket is up before its feed
+    // loops start), so `pause` on it acts through the service
     let mut holder = None;
     wait_for(
-        "the feed f7 held by a node",
+        "three nodes holding feeds, f7 among them",
         Duration::from_secs(60),
         || {
-            holder = split(&nodes[0]).and_then(|(held, _, _)| {
-                held.into_iter()
-                    .find(|(_, feeds)| feeds.contains("f7"))
-                    .map(|(n, _)| n)
-            });
-            holder.is_some()
+            let Some((held, unheld, _)) = split(&nodes[0]) else {
+                return false;
+            };
+            holder = held
+                .iter()
+                .find(|(_, feeds)| feeds.contains("f7"))
+                .map(|(n, _)| n.clone());
+            held.len() == 3 && held.values().all(|f| !f.is_empty()) && unheld.is_empty()
         },
     );
     let holder = holder.unwrap();

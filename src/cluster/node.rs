@@ -245,7 +245,8 @@ impl Cluster {
         *self.store.lock().unwrap_or_else(|p| p.into_inner()) = Some(store);
     }
 
-    /// Renews this node's liveness key, then reads which nodes are live.
+    /// Renews this node's liveness key, then reads which nodes are live and which feeds
+    /// are paused.
     async fn heartbeat(&self) {
         let sent = Instant::now();
         let info = NodeInfo {
@@ -275,7 +276,11 @@ impl Cluster {
                 warn!(error = %e, node = %self.config.node, "cluster: renewing this node's liveness failed; it stops polling if this lasts")
             }
         }
-        let listed = tokio::time::timeout(HEARTBEAT, live_nodes(&self.nodes)).await;
+        // the paused feeds read at the same time: a heartbeat must not take longer
+        let (listed, ()) = tokio::join!(
+            tokio::time::timeout(HEARTBEAT, live_nodes(&self.nodes)),
+            self.read_pauses()
+        );
         match listed.unwrap_or_else(|_| Err(anyhow::anyhow!("timed out"))) {
             Ok(mut nodes) => {
                 if self.alive() && !nodes.contains(&self.config.node) {
@@ -290,7 +295,6 @@ impl Cluster {
             }
             Err(e) => warn!(error = %e, "cluster: reading the live nodes failed"),
         }
-        self.read_pauses().await;
     }
 
     /// Whether this node's liveness key is surely still there.

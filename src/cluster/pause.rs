@@ -164,7 +164,7 @@ impl Cluster {
     }
 
     /// After a pause: waits until no live node holds the feed's lease (so none is fetching
-    /// it), up to [`PAUSE_PATIENCE`]. A note for the operator when one still does.
+    /// it), up to `PAUSE_PATIENCE` (30 s). A note for the operator when one still does.
     pub async fn unpolled(&self, name: &str) -> Option<String> {
         let key = ids::feed_key(name);
         let until = Instant::now() + PAUSE_PATIENCE;

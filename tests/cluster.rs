@@ -45,6 +45,18 @@ struct Node {
 
 impl Node {
     fn new(root: &Path, name: &str, nats: &NatsCluster, world: &World) -> Node {
+        Node::with(root, name, nats, world, FEEDS, INTERVAL)
+    }
+
+    /// A node watching the first `feeds` feeds of `world`, each every `interval`.
+    fn with(
+        root: &Path,
+        name: &str,
+        nats: &NatsCluster,
+        world: &World,
+        feeds: usize,
+        interval: Duration,
+    ) -> Node {
         let dir = root.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         let servers: Vec<String> = nats.urls().iter().map(|u| format!("\"{u}\"")).collect();
@@ -53,10 +65,10 @@ impl Node {
              [fetch]\ntimeout = \"10s\"\nconnect_timeout = \"2s\"\nread_timeout = \"5s\"\nper_host = 16\n\
              user_agent = \"node-{name}\"\n[defaults]\ninterval = \"{}s\"\nbacklog = \"all\"\n\
              [cluster]\nservers = [{}]\nname = \"fwtest\"\nnode = \"{name}\"\n\n",
-            INTERVAL.as_secs(),
+            interval.as_secs(),
             servers.join(", ")
         );
-        for i in 0..FEEDS {
+        for i in 0..feeds {
             toml.push_str(&format!(
                 "[[feeds]]\nname = \"f{i}\"\nurl = \"{}\"\n",
                 world.feed_url(i)
@@ -447,4 +459,337 @@ fn chaos_a_node_and_a_server_die_and_come_back() {
         overlaps.is_empty(),
         "feeds fetched by two nodes within one interval: {overlaps:?}"
     );
+}
+
+/// Feeds and interval of the smaller tests below (a new node, a pause).
+const FEW: usize = 40;
+const SHORT: Duration = Duration::from_secs(5);
+
+/// A fresh temp dir, kept with FEEDWATCH_CLUSTER_KEEP=1.
+fn root() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("feedwatch-cluster-")
+        .disable_cleanup(std::env::var_os("FEEDWATCH_CLUSTER_KEEP").is_some())
+        .tempdir()
+        .unwrap()
+}
+
+/// `feedwatch --config CONFIG ARGS...`: (exit code, stdout, stderr).
+fn feedwatch(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("FEEDWATCH_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// From `cluster status --json`: the feeds each live node holds (by node name), the
+/// feeds no live node holds, and the feeds paused cluster-wide.
+type Split = (BTreeMap<String, BTreeSet<String>>, Vec<String>, Vec<String>);
+
+fn split(node: &Node) -> Option<Split> {
+    let s = status(node)?;
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_string())
+            .collect()
+    };
+    let held = s["nodes"]
+        .as_array()?
+        .iter()
+        .map(|n| {
+            (
+                n["node"].as_str().unwrap().to_string(),
+                names(&n["feeds"]).into_iter().collect(),
+            )
+        })
+        .collect();
+    Some((held, names(&s["unheld"]), names(&s["paused"])))
+}
+
+/// Waits until every one of the first `feeds` feeds was fetched at least once.
+fn all_fetched(world: &World, feeds: usize) {
+    wait_for("every feed fetched once", Duration::from_secs(90), || {
+        world
+            .fetches()
+            .iter()
+            .map(|f| f.feed)
+            .collect::<BTreeSet<_>>()
+            .len()
+            == feeds
+    });
+}
+
+/// Fetches of one feed by two different nodes closer than 0.9 intervals.
+fn overlaps(fetches: &[world::Fetch], feeds: usize, interval: Duration) -> Vec<String> {
+    let mut out = Vec::new();
+    for feed in 0..feeds {
+        let mut mine: Vec<_> = fetches.iter().filter(|f| f.feed == feed).collect();
+        mine.sort_by_key(|f| f.at);
+        for w in mine.windows(2) {
+            if w[0].node != w[1].node && w[1].at - w[0].at < interval.mul_f64(0.9) {
+                out.push(format!(
+                    "f{feed}: {} then {} after {:?}",
+                    w[0].node,
+                    w[1].node,
+                    w[1].at - w[0].at
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// A brand-new node (a 4th `feedwatch run`, never run before) takes over its share of the
+/// feeds, the one rendezvous hashing gives it, while the other three keep running: no
+/// restart, no feed fetched by two nodes within an interval during the hand-over.
+#[test]
+fn a_new_node_takes_its_share_without_restarting_the_others() {
+    let root = root();
+    let nats = NatsCluster::start(root.path());
+    let world = World::start(FEW);
+    let mut nodes: Vec<Node> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|n| Node::with(root.path(), n, &nats, &world, FEW, SHORT))
+        .collect();
+    for n in &mut nodes {
+        n.start();
+    }
+    all_fetched(&world, FEW);
+    wait_for(
+        "three nodes sharing every feed",
+        Duration::from_secs(60),
+        || split(&nodes[0]).is_some_and(|(held, unheld, _)| held.len() == 3 && unheld.is_empty()),
+    );
+    let pids: Vec<u32> = nodes
+        .iter()
+        .map(|n| n.child.as_ref().unwrap().id())
+        .collect();
+
+    let mut fourth = Node::with(root.path(), "n4", &nats, &world, FEW, SHORT);
+    fourth.start();
+    let joined = Instant::now();
+    // its share: the feeds rendezvous hashing gives n4 among the four
+    let four: Vec<String> = ["n1", "n2", "n3", "n4"].map(String::from).to_vec();
+    let mut want: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for i in 0..FEW {
+        let feed = format!("f{i}");
+        let owner = feedwatch::cluster::ids::owner(&feed, &four).unwrap();
+        want.entry(owner.to_string()).or_default().insert(feed);
+    }
+    assert!(
+        want.get("n4").is_some_and(|s| !s.is_empty()),
+        "the test's feeds give n4 no share: {want:?}"
+    );
+    let mut last = None;
+    wait_for(
+        "four nodes holding the rendezvous split",
+        feedwatch::cluster::TAKEOVER_BOUND + Duration::from_secs(60),
+        || {
+            last = split(&nodes[0]);
+            last.as_ref()
+                .is_some_and(|(held, unheld, _)| unheld.is_empty() && *held == want)
+        },
+    );
+    let took = joined.elapsed();
+    // and n4 fetches each of its feeds itself
+    let mine = want["n4"].clone();
+    wait_for(
+        "n4 fetching each feed of its share",
+        SHORT * 2 + Duration::from_secs(10),
+        || {
+            let fetched: BTreeSet<String> = world
+                .fetches()
+                .iter()
+                .filter(|f| f.at > joined && f.node.contains("node-n4"))
+                .map(|f| format!("f{}", f.feed))
+                .collect();
+            mine.is_subset(&fetched)
+        },
+    );
+    eprintln!(
+        "n4 held its {} of {FEW} feeds {took:?} after it started; all fetched by it after {:?}",
+        mine.len(),
+        joined.elapsed()
+    );
+    // nobody was restarted
+    for (n, pid) in nodes.iter_mut().zip(&pids) {
+        let child = n.child.as_mut().unwrap();
+        assert_eq!(child.id(), *pid);
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{} exited during the join",
+            n.name
+        );
+    }
+    // no feed fetched by two nodes within an interval, the hand-over included
+    let both = overlaps(&world.fetches(), FEW, SHORT);
+    assert!(
+        both.is_empty(),
+        "feeds fetched by two nodes within one interval: {both:?}"
+    );
+}
+
+/// `pause NAME` on one node (not the feed's holder) stops the feed on every node: no
+/// fetch of it at the feed server for two intervals while the others are polled, shown
+/// paused by `feeds` on each node and by `cluster status`; `resume NAME` on a third node
+/// has it fetched again.
+#[test]
+fn pause_and_resume_act_on_every_node() {
+    let root = root();
+    let nats = NatsCluster::start(root.path());
+    let world = World::start(FEW);
+    let mut nodes: Vec<Node> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|n| Node::with(root.path(), n, &nats, &world, FEW, SHORT))
+        .collect();
+    for n in &mut nodes {
+        n.start();
+    }
+    all_fetched(&world, FEW);
+    // each node holding feeds: its service runs (its control socket is up before its feed
+    // loops start), so `pause` on it acts through the service
+    let mut holder = None;
+    wait_for(
+        "three nodes holding feeds, f7 among them",
+        Duration::from_secs(60),
+        || {
+            let Some((held, unheld, _)) = split(&nodes[0]) else {
+                return false;
+            };
+            holder = held
+                .iter()
+                .find(|(_, feeds)| feeds.contains("f7"))
+                .map(|(n, _)| n.clone());
+            held.len() == 3 && held.values().all(|f| !f.is_empty()) && unheld.is_empty()
+        },
+    );
+    let holder = holder.unwrap();
+    let others: Vec<&Node> = nodes.iter().filter(|n| n.name != holder).collect();
+    let (pauser, resumer) = (others[0], others[1]);
+
+    let (code, out, err) = feedwatch(&pauser.config(), &["pause", "f7"]);
+    assert_eq!(code, 0, "pause f7 on {}: {out}{err}", pauser.name);
+    assert!(out.contains("f7: paused"), "{out}");
+    let paused = Instant::now();
+    // shown paused on every node, and by the cluster's status
+    for n in &nodes {
+        wait_for(
+            &format!("f7 shown paused by `feeds` on {}", n.name),
+            Duration::from_secs(15),
+            || {
+                let (_, out, _) = feedwatch(&n.config(), &["feeds", "--json"]);
+                out.lines().any(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    v["feed"] == "f7" && v["state"] == "paused"
+                })
+            },
+        );
+    }
+    let (_, _, paused_list) = split(&nodes[2]).unwrap();
+    assert_eq!(paused_list, vec!["f7".to_string()]);
+    // two intervals (the window the property is about): no fetch of f7 by any node, while
+    // the other feeds are polled
+    let window = paused + SHORT * 2;
+    std::thread::sleep(window.saturating_duration_since(Instant::now()));
+    let fetches = world.fetches();
+    let of_f7: Vec<_> = fetches
+        .iter()
+        .filter(|f| f.feed == 7 && f.at > paused)
+        .collect();
+    assert!(of_f7.is_empty(), "f7 fetched while paused: {of_f7:?}");
+    let others_polled = fetches
+        .iter()
+        .filter(|f| f.feed != 7 && f.at > paused)
+        .map(|f| f.feed)
+        .collect::<BTreeSet<_>>()
+        .len();
+    assert!(
+        others_polled >= FEW / 2,
+        "the other feeds were not polled meanwhile ({others_polled})"
+    );
+    // `poll f7` on the holder refuses too
+    let (code, _, err) = feedwatch(
+        &nodes.iter().find(|n| n.name == holder).unwrap().config(),
+        &["poll", "f7"],
+    );
+    assert_eq!(code, 2, "poll f7 on the holder while paused: {err}");
+
+    let (code, out, err) = feedwatch(&resumer.config(), &["resume", "f7"]);
+    assert_eq!(code, 0, "resume f7 on {}: {out}{err}", resumer.name);
+    let resumed = Instant::now();
+    wait_for(
+        "f7 fetched again after the resume",
+        feedwatch::cluster::TAKEOVER_BOUND + SHORT,
+        || {
+            world
+                .fetches()
+                .iter()
+                .any(|f| f.feed == 7 && f.at > resumed)
+        },
+    );
+    eprintln!("f7 fetched again {:?} after the resume", resumed.elapsed());
+    for n in &nodes {
+        wait_for(
+            &format!("f7 not shown paused on {}", n.name),
+            Duration::from_secs(15),
+            || {
+                let (_, out, _) = feedwatch(&n.config(), &["feeds", "--json"]);
+                out.lines().any(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    v["feed"] == "f7" && v["state"] != "paused"
+                })
+            },
+        );
+    }
+    assert!(split(&nodes[0]).unwrap().2.is_empty());
+}
+
+/// With a `[cluster]` config and no service of it running, `once`, `poll` and `pause`
+/// refuse (exit 2) rather than run as a lone node: nothing fetched, no alert log, no store.
+#[test]
+fn once_and_poll_refuse_to_run_as_a_lone_cluster_node() {
+    let root = root();
+    let world = World::start(1);
+    let dir = root.path();
+    let config = dir.join("feedwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\npath = \"store\"\n[alerts]\nlog = \"alerts.jsonl\"\n\
+             [cluster]\nservers = [\"nats://127.0.0.1:{}\"]\nname = \"fwtest\"\nnode = \"n1\"\n\
+             [[feeds]]\nname = \"f0\"\nurl = \"{}\"\n[[watch]]\nname = \"w\"\nterms = [\"CSTO\"]\n",
+            nats::free_port(),
+            world.feed_url(0)
+        ),
+    )
+    .unwrap();
+    world.add_story(0, "CSTO drills", &[0]);
+    for args in [
+        &["once"][..],
+        &["poll", "--all"],
+        &["poll", "f0"],
+        &["pause", "f0"],
+    ] {
+        let (code, out, err) = feedwatch(&config, args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(
+            err.contains("cluster node's config") && err.contains("beside"),
+            "{args:?}: {err}"
+        );
+    }
+    let (_, _, err) = feedwatch(&config, &["once"]);
+    assert!(err.contains("`feedwatch poll --all` beside"), "{err}");
+    assert!(world.fetches().is_empty(), "fetched: {:?}", world.fetches());
+    assert!(!dir.join("alerts.jsonl").exists());
+    assert!(!dir.join("store").exists());
 }

@@ -65,6 +65,7 @@ pub(super) fn once(config: Config) -> anyhow::Result<()> {
     if ask(&config, Request::Poll { feed: None })? {
         return Ok(());
     }
+    not_a_lone_node(&config, "once", "poll --all")?;
     service::once(config)
 }
 
@@ -73,6 +74,11 @@ pub(super) fn poll(config: Config, name: Option<String>) -> anyhow::Result<()> {
     if ask(&config, Request::Poll { feed: name.clone() })? {
         return Ok(());
     }
+    let (what, instead) = match &name {
+        Some(n) => (format!("poll {n}"), format!("poll {n}")),
+        None => ("poll --all".to_string(), "poll --all".to_string()),
+    };
+    not_a_lone_node(&config, &what, &instead)?;
     match name {
         Some(name) => service::poll(config, &name),
         None => service::once(config),
@@ -96,6 +102,7 @@ pub(super) fn pause(config: &Config, name: &str) -> anyhow::Result<()> {
     if ask(config, Request::Pause { feed: name.into() })? {
         return Ok(());
     }
+    not_a_lone_node(config, &format!("pause {name}"), &format!("pause {name}"))?;
     let changed = open_store(config)?.set_paused(name, Some(chrono::Utc::now()))?;
     print!("{}", ctl::pause_message(name, changed));
     Ok(())
@@ -107,6 +114,7 @@ pub(super) fn resume(config: &Config, name: &str) -> anyhow::Result<()> {
     if ask(config, Request::Resume { feed: name.into() })? {
         return Ok(());
     }
+    not_a_lone_node(config, &format!("resume {name}"), &format!("resume {name}"))?;
     let changed = open_store(config)?.set_paused(name, None)?;
     print!("{}", ctl::resume_message(name, changed, off));
     Ok(())
@@ -240,6 +248,21 @@ pub(super) fn export(config: &Config, output: Option<&Path>) -> anyhow::Result<(
             Err(e.context(format!("exporting to {}", path.display())))
         }
     }
+}
+
+/// Exit 2 for a command that would act alone on a cluster node's store when its service
+/// does not answer: a lone `once` or `poll` would raise alerts past the cluster's stream
+/// (and poll feeds other nodes hold), a lone `pause` or `resume` would be undone by the
+/// cluster's pause when the node starts (docs/cluster.md, "Live commands").
+fn not_a_lone_node(config: &Config, what: &str, instead: &str) -> anyhow::Result<()> {
+    if config.cluster.is_none() {
+        return Ok(());
+    }
+    Err(crate::exit::usage_error(format!(
+        "{what}: {} is a cluster node's config ([cluster]) and no feedwatch of it answers on its control socket (store {}): this command does not run as a lone node; start its service (`feedwatch run`) and run `feedwatch {instead}` beside it",
+        config.source,
+        config.storage.path.display()
+    )))
 }
 
 /// The configured feed called `name`, or exit 2 listing the feeds.

@@ -73,6 +73,11 @@ impl Cluster {
             if !self.renew(&key).await {
                 continue;
             }
+            // paused cluster-wide since the last heartbeat: not fetched (pause.rs)
+            if self.paused_now(&key).await {
+                self.release(&key).await;
+                continue;
+            }
             let report = tokio::select! {
                 biased;
                 _ = stop.cancelled() => {
@@ -96,8 +101,12 @@ impl Cluster {
     }
 
     /// Whether this node holds (or has just taken) the lease of the feed with `key`, and
-    /// should: it is the feed's owner among the live nodes and surely live itself.
+    /// should: it is the feed's owner among the live nodes, surely live itself, and the
+    /// feed is not paused cluster-wide.
     async fn turn(&self, key: &str, feed: &FeedConfig, poller: &Poller) -> Turn {
+        if self.pause_holds(key, feed, poller).await {
+            return Turn::Wait;
+        }
         if !self.alive() {
             // our liveness key may have expired: another node may hold the feed now
             self.forget(key);
@@ -230,7 +239,7 @@ impl Cluster {
     }
 
     /// Gives up a held lease (deleted at its revision, so a lease taken since stays).
-    async fn release(&self, key: &str) {
+    pub(super) async fn release(&self, key: &str) {
         if let Some(revision) = self.forget(key)
             && let Err(e) = self
                 .leases
@@ -242,8 +251,8 @@ impl Cluster {
     }
 
     /// A feed just taken: its shared state (schedule, validators, backoff) replaces the
-    /// local one, so the first poll here is warm and on time. An operator's pause on this
-    /// node stays.
+    /// local one, so the first poll here is warm and on time. The pause stays as this
+    /// node's store has it (a mirror of the cluster's, `N_paused`).
     async fn load_state(&self, key: &str, feed: &FeedConfig, poller: &Poller) {
         let entry = match self.states.get(key).await {
             Ok(Some(v)) => v,

@@ -9,7 +9,8 @@
 //!   same on every node for the same story and watch ([`ids`]);
 //! - the KV buckets `N_nodes` (live nodes, each key expiring unless renewed), `N_leases`
 //!   (which node polls which feed, expiring likewise) and `N_state` (each feed's schedule,
-//!   validators and backoff, so that a node taking a feed over polls it warm).
+//!   validators and backoff, so that a node taking a feed over polls it warm), and
+//!   `N_paused` (the feeds an operator paused, cluster-wide: [`share_pause`]).
 //!
 //! The seams in the rest of the program: [`start`] before the service opens its store;
 //! [`publish_pending`] in the deliverer (the outbox goes to the stream, not the alert log);
@@ -23,6 +24,8 @@ mod feeds;
 pub mod ids;
 #[cfg(feature = "cluster")]
 mod node;
+#[cfg(feature = "cluster")]
+mod pause;
 #[cfg(feature = "cluster")]
 mod status;
 
@@ -123,6 +126,41 @@ pub async fn feed_loop(
             .await;
     }
     Ok(())
+}
+
+/// In cluster mode: records the pause (`Some(at)`) or resume (`None`) of the feed `name`
+/// cluster-wide (`N_paused`), before the node asked records it in its store. Nothing when
+/// not in cluster mode.
+pub async fn share_pause(
+    _name: &str,
+    _at: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<()> {
+    #[cfg(feature = "cluster")]
+    if let Some(c) = active() {
+        return c.share_pause(_name, _at).await;
+    }
+    Ok(())
+}
+
+/// In cluster mode, after a pause: waits until no node is polling the feed `name` (its
+/// holder lets its lease go between two polls); a line for the operator if one still does
+/// after a while. `None` when not in cluster mode.
+pub async fn unpolled(_name: &str) -> Option<String> {
+    #[cfg(feature = "cluster")]
+    if let Some(c) = active() {
+        return c.unpolled(_name).await;
+    }
+    None
+}
+
+/// The feeds the service runs a loop for: those on in the config and, alone, not paused;
+/// in cluster mode every feed on in the config (a feed paused cluster-wide keeps its loop,
+/// which polls nothing until it is resumed, on whichever node).
+pub fn looped_feeds(config: &Config, store: &Store) -> anyhow::Result<Vec<FeedConfig>> {
+    if is_active() {
+        return Ok(config.feeds.iter().filter(|f| f.enabled).cloned().collect());
+    }
+    crate::service::active_feeds(config, store)
 }
 
 /// `feedwatch cluster status [--json]`.

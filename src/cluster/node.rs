@@ -28,6 +28,11 @@ pub struct Cluster {
     pub(super) leases: kv::Store,
     /// `N_state`: feed key → its shared `FeedState` JSON.
     pub(super) states: kv::Store,
+    /// `N_paused`: feed key → when an operator paused the feed (RFC 3339), cluster-wide.
+    pub(super) pauses: kv::Store,
+    /// The feeds paused cluster-wide (feed key → when), as last read from `N_paused`;
+    /// `None` until first read (no feed is polled until then).
+    pub(super) paused: RwLock<Option<HashMap<String, String>>>,
     /// Live nodes (sorted), as last read from `N_nodes`.
     pub(super) live: RwLock<Vec<String>>,
     /// Until when this node may act as live: the last renewal sent, plus [`NODE_TTL`],
@@ -186,6 +191,7 @@ impl Cluster {
         let nodes = kv("nodes", NODE_TTL).await?;
         let leases = kv("leases", Duration::ZERO).await?;
         let states = kv("state", Duration::ZERO).await?;
+        let pauses = kv("paused", Duration::ZERO).await?;
         info!(node = %c.node, servers = %c.servers.join(","), name = %c.name, "cluster: connected to NATS");
         Ok(Arc::new(Cluster {
             config: c.clone(),
@@ -194,6 +200,8 @@ impl Cluster {
             nodes,
             leases,
             states,
+            pauses,
+            paused: RwLock::new(None),
             live: RwLock::new(Vec::new()),
             alive_until: Mutex::new(None),
             held: Mutex::new(HashMap::new()),
@@ -237,7 +245,8 @@ impl Cluster {
         *self.store.lock().unwrap_or_else(|p| p.into_inner()) = Some(store);
     }
 
-    /// Renews this node's liveness key, then reads which nodes are live.
+    /// Renews this node's liveness key, then reads which nodes are live and which feeds
+    /// are paused.
     async fn heartbeat(&self) {
         let sent = Instant::now();
         let info = NodeInfo {
@@ -267,7 +276,11 @@ impl Cluster {
                 warn!(error = %e, node = %self.config.node, "cluster: renewing this node's liveness failed; it stops polling if this lasts")
             }
         }
-        let listed = tokio::time::timeout(HEARTBEAT, live_nodes(&self.nodes)).await;
+        // the paused feeds read at the same time: a heartbeat must not take longer
+        let (listed, ()) = tokio::join!(
+            tokio::time::timeout(HEARTBEAT, live_nodes(&self.nodes)),
+            self.read_pauses()
+        );
         match listed.unwrap_or_else(|_| Err(anyhow::anyhow!("timed out"))) {
             Ok(mut nodes) => {
                 if self.alive() && !nodes.contains(&self.config.node) {

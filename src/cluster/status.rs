@@ -16,8 +16,10 @@ use crate::config::Config;
 struct Status {
     cluster: String,
     nodes: Vec<Node>,
-    /// Feeds of the config no live node holds.
+    /// Feeds of the config no live node holds (and not paused).
     unheld: Vec<String>,
+    /// Feeds paused cluster-wide (`feedwatch pause NAME` on any node): polled by none.
+    paused: Vec<String>,
     alerts: u64,
     consumers: Vec<Consumer>,
 }
@@ -76,6 +78,13 @@ pub(super) fn print(config: &Config, json: bool) -> anyhow::Result<()> {
             status.unheld.join(", ")
         );
     }
+    if !status.paused.is_empty() {
+        println!(
+            "  paused on every node: {} feed(s): {}",
+            status.paused.len(),
+            status.paused.join(", ")
+        );
+    }
     for c in &status.consumers {
         println!(
             "  consumer {}: lag {}, pending {}",
@@ -89,11 +98,17 @@ async fn gather(config: &Config, c: &crate::config::ClusterConfig) -> anyhow::Re
     let js = jetstream::new(open(c).await?);
     let nodes = js.get_key_value(format!("{}_nodes", c.name)).await?;
     let leases = js.get_key_value(format!("{}_leases", c.name)).await?;
+    let pauses = js.get_key_value(format!("{}_paused", c.name)).await?;
     let mut live = live_nodes(&nodes).await?;
     live.sort();
     let mut held: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut unheld = Vec::new();
+    let mut paused = Vec::new();
     for feed in config.feeds.iter().filter(|f| f.enabled) {
+        if pauses.get(ids::feed_key(&feed.name)).await?.is_some() {
+            paused.push(feed.name.clone());
+            continue;
+        }
         let holder = leases
             .get(ids::feed_key(&feed.name))
             .await?
@@ -137,6 +152,7 @@ async fn gather(config: &Config, c: &crate::config::ClusterConfig) -> anyhow::Re
         cluster: c.name.clone(),
         nodes: out,
         unheld,
+        paused,
         alerts,
         consumers,
     })

@@ -406,6 +406,8 @@ async fn on_store(
         Request::Pause { feed } => {
             known_feed(&config, &feed)?;
             let now = chrono::Utc::now();
+            // cluster mode: paused on every node, recorded in NATS first
+            crate::cluster::share_pause(&feed, Some(now)).await?;
             let (feed, changed) = blocking(held, move |s| {
                 Ok(s.set_paused(&feed, Some(now)).map(|c| (feed, c))?)
             })
@@ -414,11 +416,13 @@ async fn on_store(
             // a poll in flight until the restart may have written the feed's state meanwhile
             let name = feed.clone();
             blocking(held, move |s| Ok(s.set_paused(&name, Some(now))?)).await?;
-            tx.send(out(crate::ctl::pause_message(&feed, changed)))
+            let note = crate::cluster::unpolled(&feed).await.unwrap_or_default();
+            tx.send(out(crate::ctl::pause_message(&feed, changed) + &note))
                 .await?;
         }
         Request::Resume { feed } => {
             let off = !known_feed(&config, &feed)?.enabled;
+            crate::cluster::share_pause(&feed, None).await?;
             let (feed, changed) = blocking(held, move |s| {
                 Ok(s.set_paused(&feed, None).map(|c| (feed, c))?)
             })

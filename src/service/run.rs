@@ -468,7 +468,7 @@ impl Service {
         stop: &CancellationToken,
     ) -> anyhow::Result<JoinSet<anyhow::Result<()>>> {
         let mut tasks = JoinSet::new();
-        let feeds = super::active_feeds(&self.config, &self.poller.store)?;
+        let feeds = crate::cluster::looped_feeds(&self.config, &self.poller.store)?;
         let n = feeds.len();
         let now = chrono::Utc::now();
         for (i, feed) in feeds.iter().enumerate() {

@@ -40,7 +40,13 @@ impl KeepOwners {
     pub fn restore(&self) -> usize {
         self.places
             .iter()
-            .map(|(path, uid, gid)| give_back(path, *uid, *gid))
+            .map(|(path, uid, gid)| {
+                let changed = give_back(path, *uid, *gid);
+                if changed > 0 {
+                    tracing::debug!(path = %path.display(), changed, uid, "gave root's files back to their owner");
+                }
+                changed
+            })
             .sum()
     }
 }
@@ -67,9 +73,6 @@ fn give_back(path: &Path, uid: u32, gid: u32) -> usize {
         for entry in entries.flatten() {
             changed += give_back(&entry.path(), uid, gid);
         }
-    }
-    if changed > 0 {
-        tracing::debug!(path = %path.display(), changed, uid, "gave root's files back to their owner");
     }
     changed
 }

@@ -43,6 +43,22 @@ impl Key {
         Key(k)
     }
 
+    /// The key of `parts` placed in `scope`, with the unscoped [`Key::of`] of the same
+    /// parts that builds before scoped keys used (to find what they stored). A scoped key
+    /// is the first 4 bytes of the scope's digest, then the first 12 of the parts': keys of
+    /// one scope (a feed; a link's host) sort together in the store's `seen` tree, so a
+    /// poll's new keys land on a few neighbouring pages instead of one random page each
+    /// (the cold poll's main cost, examples/bench_store.rs), and 96 bits still keep the
+    /// keys of one scope apart.
+    pub fn scoped(scope: &str, parts: &[&str]) -> (Key, Key) {
+        let unscoped = Key::of(parts);
+        let prefix = Key::of(&["scope", scope]);
+        let mut k = [0; 16];
+        k[..4].copy_from_slice(&prefix.0[..4]);
+        k[4..].copy_from_slice(&unscoped.0[..12]);
+        (Key(k), unscoped)
+    }
+
     pub fn hex(&self) -> String {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut s = String::with_capacity(32);
@@ -76,6 +92,18 @@ impl Key {
 pub struct ItemKeys {
     pub primary: Key,
     pub candidates: Vec<Key>,
+    /// The candidates as builds before scoped keys ([`Key::scoped`]) made them, in the same
+    /// order: a store those builds wrote holds its items under these.
+    pub legacy: Vec<Key>,
+}
+
+impl ItemKeys {
+    /// The keys to look the item up under: its candidates, then, in a store that builds
+    /// before scoped keys wrote (`legacy`), their older forms.
+    pub fn lookup(&self, legacy: bool) -> impl Iterator<Item = &Key> {
+        let old: &[Key] = if legacy { &self.legacy } else { &[] };
+        self.candidates.iter().chain(old)
+    }
 }
 
 /// Chooses the key policy for one document's items: guids unless more than
@@ -161,44 +189,57 @@ pub fn keys(feed: &str, items: &[Item], policy: KeyPolicy) -> Vec<ItemKeys> {
             let guid = guid
                 .as_deref()
                 .filter(|g| !bad_guids.contains(g))
-                .map(|g| Key::of(&["guid", feed, g]));
+                .map(|g| Key::scoped(feed, &["guid", feed, g]));
             let link = link
                 .as_deref()
                 .filter(|l| !bad_links.contains(l))
-                .map(|l| Key::of(&["link", l]));
+                .map(|l| Key::scoped(link_host(l), &["link", l]));
             let content = content_key(feed, item);
             let primary = match policy {
                 KeyPolicy::Guid => guid.or(link).unwrap_or(content),
                 KeyPolicy::Link => link.unwrap_or(content),
                 KeyPolicy::Content => content,
             };
-            let mut candidates = vec![primary];
-            for k in [guid, link, Some(content)].into_iter().flatten() {
-                if !candidates.contains(&k) {
-                    candidates.push(k);
+            let mut keys = ItemKeys {
+                primary: primary.0,
+                candidates: vec![primary.0],
+                legacy: vec![primary.1],
+            };
+            for (k, old) in [guid, link, Some(content)].into_iter().flatten() {
+                if !keys.candidates.contains(&k) {
+                    keys.candidates.push(k);
+                    keys.legacy.push(old);
                 }
             }
-            ItemKeys {
-                primary,
-                candidates,
-            }
+            keys
         })
         .collect()
 }
 
-fn content_key(feed: &str, item: &Item) -> Key {
+/// The scope of a link's key: its host (with port), so that one story linked from two
+/// feeds has one key.
+fn link_host(link: &str) -> &str {
+    let rest = link.split_once("://").map_or(link, |(_, rest)| rest);
+    rest.split(['/', '?', '#']).next().unwrap_or(rest)
+}
+
+/// The content key (scoped to the feed) and its unscoped form.
+fn content_key(feed: &str, item: &Item) -> (Key, Key) {
     let date = item
         .published
         .map(|d| d.timestamp().to_string())
         .unwrap_or_default();
-    Key::of(&[
-        "content",
+    Key::scoped(
         feed,
-        &item.title,
-        &date,
-        &item.summary,
-        &item.content,
-    ])
+        &[
+            "content",
+            feed,
+            &item.title,
+            &date,
+            &item.summary,
+            &item.content,
+        ],
+    )
 }
 
 /// A digest of an item's text, to notice when an outlet edits it: of its normalised title,
@@ -263,6 +304,36 @@ pub fn normalize_link(link: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keys of one feed share their first 4 bytes, and so do link keys of one host,
+    /// whichever feed links them (one story in two feeds is one key); each key's older,
+    /// unscoped form is [`Key::of`] of the same parts.
+    #[test]
+    fn keys_are_scoped_to_their_feed_or_host() {
+        let a = item(Some("g1"), Some("https://News.example/a?utm_source=x"), "A");
+        let b = item(Some("g2"), Some("https://news.example/b"), "B");
+        let ka = keys("f", std::slice::from_ref(&a), KeyPolicy::Guid).remove(0);
+        let kb = keys("f", std::slice::from_ref(&b), KeyPolicy::Guid).remove(0);
+        let kc = keys("other", std::slice::from_ref(&a), KeyPolicy::Guid).remove(0);
+        assert_eq!(ka.candidates.len(), 3);
+        assert_eq!(ka.legacy.len(), 3);
+        // guid and content keys: scoped to the feed
+        assert_eq!(ka.candidates[0].0[..4], kb.candidates[0].0[..4]);
+        assert_eq!(ka.candidates[2].0[..4], kb.candidates[2].0[..4]);
+        assert_ne!(ka.candidates[0].0[..4], kc.candidates[0].0[..4]);
+        // link keys: scoped to the host, the same from any feed
+        assert_eq!(ka.candidates[1].0[..4], kb.candidates[1].0[..4]);
+        assert_eq!(ka.candidates[1], kc.candidates[1]);
+        assert_ne!(ka.candidates[1].0[..4], ka.candidates[0].0[..4]);
+        assert_eq!(ka.legacy[0], Key::of(&["guid", "f", "g1"]));
+        assert_eq!(ka.legacy[1], Key::of(&["link", "https://news.example/a"]));
+        for (k, old) in ka.candidates.iter().zip(&ka.legacy) {
+            assert_eq!(k.0[4..], old.0[..12]);
+        }
+        assert_eq!(ka.primary, ka.candidates[0]);
+        assert_eq!(ka.lookup(false).count(), 3);
+        assert_eq!(ka.lookup(true).nth(3), Some(&ka.legacy[0]));
+    }
 
     fn item(guid: Option<&str>, link: Option<&str>, title: &str) -> Item {
         Item {
@@ -499,7 +570,7 @@ mod tests {
             item(Some("https://x.example/"), Some("https://x.example/2"), "b"),
         ];
         let k = keys("f", &items, KeyPolicy::Guid);
-        let shared = Key::of(&["guid", "f", "https://x.example/"]);
+        let shared = Key::scoped("f", &["guid", "f", "https://x.example/"]).0;
         assert!(k.iter().all(|k| !k.candidates.contains(&shared)), "{k:?}");
         assert_ne!(k[0].primary, k[1].primary);
         // an entry repeated verbatim keeps its keys (it is one item, twice)
@@ -525,5 +596,10 @@ mod tests {
             Key::of(&["guid", "f", "g"]).hex(),
             "dfa3232f2c8fcd45f5e6c836f23f4714"
         );
+        assert_eq!(
+            Key::scoped("f", &["guid", "f", "g"]).0.hex(),
+            format!("{}dfa3232f2c8fcd45f5e6c836", &Key::of(&["scope", "f"]).hex()[..8])
+        );
+        assert_eq!(Key::of(&["scope", "f"]).hex()[..8], *"278337c7");
     }
 }

@@ -35,7 +35,7 @@ impl Store {
     /// Whether none of these keys was ever seen: the item is new.
     pub fn is_new(&self, keys: &ItemKeys) -> Result<bool> {
         self.seen_filter.ready(&self.seen)?;
-        for k in &keys.candidates {
+        for k in keys.lookup(self.legacy_keys()?) {
             if self.seen_filter.may_contain(k) && self.seen.contains_key(k.0)? {
                 return Ok(false);
             }
@@ -64,9 +64,10 @@ impl Store {
             &self.alert_index()?,
         );
         self.seen_filter.ready(&self.seen)?;
+        let legacy = self.legacy_keys()?;
         let result = trees.transaction(|(items, seen, alerts, outbox, index)| {
             let mut raised = Vec::new();
-            let Some(key) = find(seen, &self.seen_filter, keys)? else {
+            let Some(key) = find(seen, &self.seen_filter, keys, legacy)? else {
                 return Ok(raised);
             };
             let Some(bytes) = items.get(key.0)? else {

@@ -36,6 +36,11 @@ pub enum Record {
     Store {
         schema: u32,
         feedwatch: String,
+        /// Whether every key in the file is of the scoped form ([`Key::scoped`]); absent
+        /// (false) in files of builds before it, whose keys the importing store must then
+        /// also look up in their older form.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        scoped_keys: bool,
     },
     Feed(FeedState),
     Item(StoredItem),
@@ -113,10 +118,12 @@ impl std::fmt::Display for Counts {
 impl Store {
     /// Every record of the store, header first, in a stable order.
     pub fn records(&self) -> impl Iterator<Item = Result<Record>> + '_ {
-        let header = std::iter::once(Ok(Record::Store {
+        let header = self.legacy_keys().map(|legacy| Record::Store {
             schema: SCHEMA_VERSION,
             feedwatch: env!("CARGO_PKG_VERSION").into(),
-        }));
+            scoped_keys: !legacy,
+        });
+        let header = std::iter::once(header);
         let feeds = self
             .feeds
             .iter()
@@ -306,11 +313,21 @@ impl<'a> Importer<'a> {
         };
         self.counts.count(&r);
         match &r {
-            Record::Store { schema, feedwatch } => {
+            Record::Store {
+                schema,
+                feedwatch,
+                scoped_keys,
+            } => {
                 if *schema > SCHEMA_VERSION {
                     return Err(format!(
                         "the export was written by feedwatch {feedwatch} (schema {schema}); this build knows up to schema {SCHEMA_VERSION}: import it with that version or newer"
                     ));
+                }
+                // keys of the older form are looked up as such only where they may be
+                if *scoped_keys {
+                    self.cursors.insert(super::SCOPED_KEYS, &[]);
+                } else {
+                    self.cursors.remove(super::SCOPED_KEYS);
                 }
                 self.header = true;
             }

@@ -119,6 +119,7 @@ impl Store {
     ) -> Result<Committed> {
         self.seen_filter.ready(&self.seen)?;
         let filter = &self.seen_filter;
+        let legacy = self.legacy_keys()?;
         let trees = (
             &self.feeds,
             &self.items,
@@ -134,7 +135,7 @@ impl Store {
                 let mut out = Committed::default();
                 let mut state = state.clone();
                 for inc in incoming {
-                    let existing = find(seen, filter, &inc.keys)?;
+                    let existing = find(seen, filter, &inc.keys, legacy)?;
                     let stored: Option<StoredItem> = match existing {
                         Some(key) => items
                             .get(key.0)?
@@ -321,13 +322,15 @@ pub(super) fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
 
-/// The item any of these keys was seen under; keys that `filter` knows absent are not read.
+/// The item any of these keys was seen under (in a `legacy` store, also under their older
+/// forms); keys that `filter` knows absent are not read.
 pub(super) fn find(
     seen: &TransactionalTree,
     filter: &SeenFilter,
     keys: &ItemKeys,
+    legacy: bool,
 ) -> TxResult<Option<Key>> {
-    for k in &keys.candidates {
+    for k in keys.lookup(legacy) {
         if !filter.may_contain(k) {
             continue;
         }

@@ -138,6 +138,12 @@ mod tests {
             crate::dedup::KeyPolicy::Guid,
         )
         .remove(0);
+        // that build's keys were unscoped
+        let keys = crate::dedup::ItemKeys {
+            primary: keys.legacy[0],
+            candidates: keys.legacy.clone(),
+            legacy: keys.legacy,
+        };
         let db = sled::open(path).unwrap();
         db.open_tree("meta")
             .unwrap()

@@ -75,6 +75,10 @@ pub const SCHEMA_VERSION: u32 = 2;
 const SCHEMA: &str = "schema";
 /// `meta` key present while an import is under way.
 const IMPORTING: &str = "importing";
+/// `meta` key present in a store whose keys were all made scoped ([`crate::dedup::Key::scoped`]):
+/// written when a store is created. A store without it (written by an older build, or
+/// imported from one) is looked up under the older forms of keys as well.
+const SCOPED_KEYS: &str = "scoped_keys";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -164,7 +168,10 @@ impl Store {
             return Err(StoreError::HalfImported { path: path.into() });
         }
         match store.schema()? {
-            None => store.set_schema(SCHEMA_VERSION)?,
+            None => {
+                store.meta.insert(SCOPED_KEYS, &[])?;
+                store.set_schema(SCHEMA_VERSION)?
+            }
             Some(found) if found > SCHEMA_VERSION => {
                 return Err(StoreError::TooNew {
                     path: path.into(),
@@ -222,6 +229,12 @@ impl Store {
             .meta
             .get(SCHEMA)?
             .map(|v| u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0xff; 4]))))
+    }
+
+    /// Whether items may be stored under keys of the older, unscoped form (see
+    /// [`SCOPED_KEYS`]).
+    pub(crate) fn legacy_keys(&self) -> Result<bool> {
+        Ok(!self.meta.contains_key(SCOPED_KEYS)?)
     }
 
     fn set_schema(&self, version: u32) -> Result<()> {
@@ -479,5 +492,71 @@ mod tests {
         let pending = store.pending(10).unwrap();
         assert_eq!(pending.len(), 1);
         assert!(pending[0].1.contains("CSTO"), "{}", pending[0].1);
+    }
+
+    /// `item` as an older build (unscoped keys) polled it.
+    fn as_before_scoped_keys(mut inc: Incoming) -> Incoming {
+        inc.keys.primary = inc.keys.legacy[0];
+        inc.keys.candidates = inc.keys.legacy.clone();
+        inc
+    }
+
+    /// A store written before keys were scoped still knows its items under their older
+    /// keys: polled again, in the same feed or from another feed by link, they are neither
+    /// new nor alerted again. The marker decides it: a store marked scoped does not look.
+    #[test]
+    fn a_store_from_before_scoped_keys_still_finds_its_items() {
+        let it = item("g1", "https://x.example/1", "CIS summit");
+        for scoped in [false, true] {
+            let (_d, store) = open();
+            if !scoped {
+                store.meta.remove(SCOPED_KEYS).unwrap();
+            }
+            assert_eq!(store.legacy_keys().unwrap(), !scoped);
+            let old = as_before_scoped_keys(incoming("a", &it, KeyPolicy::Guid, &["cis"], true));
+            let c = poll(&store, "a", &[old]);
+            assert_eq!((c.new_items, c.alerts.len()), (1, 1));
+            let again = incoming("a", &it, KeyPolicy::Guid, &["cis"], true);
+            let c = poll(&store, "a", &[again]);
+            if scoped {
+                // the older keys are not looked for: the item looks new (why the marker
+                // is written only in stores that never held older keys)
+                assert_eq!(c.new_items, 1);
+                continue;
+            }
+            assert_eq!((c.new_items, c.alerts.len()), (0, 0));
+            let mut other = item("b-7", "https://x.example/1", "CIS summit");
+            other.summary = "elsewhere".into();
+            let c = poll(
+                &store,
+                "b",
+                &[incoming("b", &other, KeyPolicy::Guid, &["cis"], true)],
+            );
+            assert_eq!((c.new_items, c.alerts.len()), (0, 0));
+            assert_eq!(store.items().unwrap()[0].feeds, ["a", "b"]);
+        }
+    }
+
+    /// Whether keys may be of the older form travels with an export: a store made from an
+    /// older store's export looks for them, one made from a new store's does not.
+    #[test]
+    fn an_export_says_whether_its_keys_are_scoped() {
+        for scoped in [false, true] {
+            let (_d, store) = filled();
+            if !scoped {
+                store.meta.remove(SCOPED_KEYS).unwrap();
+            }
+            let mut file = Vec::new();
+            store.export(&mut file).unwrap();
+            let header = String::from_utf8_lossy(&file)
+                .lines()
+                .next()
+                .unwrap()
+                .to_string();
+            assert_eq!(header.contains("\"scoped_keys\":true"), scoped, "{header}");
+            let (_e, copy) = open();
+            copy.import(&file[..]).unwrap();
+            assert_eq!(copy.legacy_keys().unwrap(), !scoped);
+        }
     }
 }

@@ -13,7 +13,9 @@
 #   4. writes a feedwatch config (the N feeds, backlog = "all", watches cis and csto, store
 #      and alert log in the temp dir) and times `feedwatch --config CFG once` twice with
 #      /usr/bin/time: cold (fresh store, every item new) and warm (nothing new, all 304);
-#      prints wall time, items/s (N*ITEMS / wall) and peak RSS of each;
+#      prints wall time, items/s (N*ITEMS / wall) and peak RSS of each, and the store's
+#      disk use per item after the cold run and after a compaction (examples/disk_use.rs;
+#      not with FEEDWATCH_BIN);
 #   5. checks the alert log against truth.json: the count (and the set of links) must be
 #      equal and the warm run must add no alert; a mismatch is printed loudly, exit code 1;
 #   6. with --peers, runs ../shared/bench/peers.sh N (rss2email, feed2exec, newsboat) against
@@ -72,8 +74,9 @@ if [ -n "${FEEDWATCH_BIN:-}" ]; then
     echo "feedwatch: $fw (FEEDWATCH_BIN, not built here)"
 else
     echo "building: cargo build --release"
-    (cd "$root" && cargo build --release --quiet)
+    (cd "$root" && cargo build --release --quiet && cargo build --release --quiet --example disk_use)
     fw=$root/target/release/feedwatch
+    disk_use=$root/target/release/examples/disk_use
 fi
 [ -x "$fw" ] || { echo "bench/run.sh: no binary at $fw" >&2; exit 1; }
 
@@ -163,8 +166,10 @@ count_alerts() { python3 -c 'import json,sys; print(sum(1 for l in open(sys.argv
 
 run cold
 after_cold=$(count_alerts)
+[ -z "${disk_use:-}" ] || "$disk_use" "$tmp/fw/store" | sed 's/^/disk: /'
 run warm
 after_warm=$(count_alerts)
+[ -z "${disk_use:-}" ] || "$disk_use" "$tmp/fw/store" --compact | sed 's/^/disk: /' | grep -v 'as it is'
 
 # --- the alerts against truth.json --------------------------------------------------------
 truth=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$tmp/feeds/truth.json")

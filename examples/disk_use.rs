@@ -52,6 +52,10 @@ fn main() {
         store.flush().expect("flushing");
         drop(store);
         println!("compacted in {:.1} s", started.elapsed().as_secs_f64());
-        size("after a compaction", dir_size(&path).expect("the store's size"), items);
+        size(
+            "after a compaction",
+            dir_size(&path).expect("the store's size"),
+            items,
+        );
     }
 }

@@ -598,7 +598,10 @@ mod tests {
         );
         assert_eq!(
             Key::scoped("f", &["guid", "f", "g"]).0.hex(),
-            format!("{}dfa3232f2c8fcd45f5e6c836", &Key::of(&["scope", "f"]).hex()[..8])
+            format!(
+                "{}dfa3232f2c8fcd45f5e6c836",
+                &Key::of(&["scope", "f"]).hex()[..8]
+            )
         );
         assert_eq!(Key::of(&["scope", "f"]).hex()[..8], *"278337c7");
     }

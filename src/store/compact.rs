@@ -411,7 +411,10 @@ const COPY_CACHE: u64 = 16 << 20;
 /// at once (so that another process's [`recover`] finds it held, see there). Opened again,
 /// it must still be the copy begun (not made anew by someone who deleted it).
 fn open_copy(fresh: &Path, cache: u64, new: bool) -> Result<Store> {
-    let mut copy = Store::open_raw(fresh, cache)?;
+    // the copy is written once, in key order, and then mostly read: it is compressed
+    // (sled's zstd), which halves its size on disk for a few times the CPU per write;
+    // a store made by a first poll is not, so that a cold start of many feeds stays fast
+    let mut copy = Store::open_raw_as(fresh, cache, true)?;
     copy.owns_pid_file = false;
     if new {
         super::lock::write_pid(fresh);
@@ -547,9 +550,15 @@ mod tests {
         let path = store.path().to_path_buf();
         let before = records(&store);
         drop(store);
+        assert_eq!(super::super::lock::compressed(&path), Some(false));
         let (store, done) = Store::open_compacting_over(&path, 1 << 20, Some(0)).unwrap();
         let done = done.expect("a store over 2x its live data (slack 0) is compacted");
         assert_eq!(done.records.items, 2);
+        assert_eq!(records(&store), before);
+        // the copy is compressed, and opens so again (sled refuses a changed setting)
+        assert_eq!(super::super::lock::compressed(&path), Some(true));
+        drop(store);
+        let store = Store::open(&path, 1 << 20).unwrap();
         assert_eq!(records(&store), before);
         assert_eq!(store.pending(10).unwrap().len(), 1);
         let mut left: Vec<_> = std::fs::read_dir(d.path())

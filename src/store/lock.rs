@@ -13,13 +13,21 @@ const PID_FILE: &str = "feedwatch.pid";
 const LOCK_WAIT: Duration = Duration::from_secs(3);
 
 /// Opens the sled database at `path` (which exists) with a page cache of `cache` bytes.
-pub(super) fn open_db(path: &Path, cache: u64) -> Result<sled::Db> {
+/// A database is compressed (sled's zstd) or not for good when it is made: an existing
+/// one opens as its `conf` file says, a new one as `compress_new` says.
+pub(super) fn open_db(path: &Path, cache: u64, compress_new: bool) -> Result<sled::Db> {
+    let compress = compressed(path).unwrap_or(compress_new);
     // sled releases its lock a moment after the last handle is dropped (its IO threads
     // finish the last writes): a store this process just closed, or one whose holder
     // left no pid, is tried again for up to LOCK_WAIT before it counts as held
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
-        match sled::Config::new().path(path).cache_capacity(cache).open() {
+        let config = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache)
+            .use_compression(compress)
+            .compression_factor(ZSTD_LEVEL);
+        match config.open() {
             Ok(db) => return Ok(db),
             Err(e) if e.to_string().contains("could not acquire lock") => {
                 let pid = holder(path);
@@ -39,6 +47,23 @@ pub(super) fn open_db(path: &Path, cache: u64) -> Result<sled::Db> {
                 });
             }
         }
+    }
+}
+
+/// zstd's level for compressed stores: its fastest, which keeps most of the gain on text.
+const ZSTD_LEVEL: i32 = 1;
+
+/// Whether the sled database at `path` was made compressed; `None` when there is none yet
+/// (no readable `conf`, which sled writes when it makes a database).
+pub(super) fn compressed(path: &Path) -> Option<bool> {
+    let conf = std::fs::read(path.join("conf")).ok()?;
+    let has = |line: &[u8]| conf.windows(line.len()).any(|w| w == line);
+    if has(b"use_compression: true") {
+        Some(true)
+    } else if has(b"use_compression: false") {
+        Some(false)
+    } else {
+        None
     }
 }
 

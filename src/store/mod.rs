@@ -188,6 +188,11 @@ impl Store {
 
     /// Opens the sled database and its trees, without looking at what they hold.
     fn open_raw(path: &Path, cache: u64) -> Result<Store> {
+        Store::open_raw_as(path, cache, false)
+    }
+
+    /// [`Store::open_raw`], making the store compressed if it is new and `compress_new`.
+    fn open_raw_as(path: &Path, cache: u64, compress_new: bool) -> Result<Store> {
         let created = !path.exists();
         if let Err(source) = std::fs::create_dir_all(path) {
             return Err(StoreError::Open {
@@ -205,7 +210,7 @@ impl Store {
                 pid: None,
             });
         }
-        let db = lock::open_db(path, cache)?;
+        let db = lock::open_db(path, cache, compress_new)?;
         Ok(Store {
             path: path.into(),
             feeds: db.open_tree("feeds")?,

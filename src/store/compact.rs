@@ -204,11 +204,10 @@ impl Store {
         let mut out = Vec::new();
         for (name, tree) in [
             ("feeds", &self.feeds),
-            ("items", &self.items),
+            ("records", &self.records),
             ("seen", &self.seen),
             ("alerts", &self.alerts),
             ("outbox", &self.outbox),
-            ("first_seen", &self.first_seen),
             ("meta", &self.meta),
         ] {
             let (mut n, mut bytes) = (0, 0);
@@ -506,7 +505,7 @@ struct Resume {
 fn count(counts: &mut Counts, name: &[u8], key: &[u8]) {
     match name {
         b"feeds" => counts.feeds += 1,
-        b"items" => counts.items += 1,
+        b"records" => counts.items += 1,
         b"seen" => counts.seen += 1,
         b"alerts" => counts.alerts += 1,
         b"health" => counts.health += 1,

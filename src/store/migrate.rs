@@ -16,6 +16,9 @@ pub(super) fn run(store: &Store, from: u32) -> Result<()> {
     if from < 2 {
         v1_to_v2(store)?;
     }
+    if from < 3 {
+        super::migrate_v3::v2_to_v3(store)?;
+    }
     store.flush()?;
     store.set_schema(SCHEMA_VERSION)?;
     store.flush()
@@ -27,6 +30,10 @@ pub(super) fn run(store: &Store, from: u32) -> Result<()> {
 /// entries) to time and alert id. A feed-health entry (written by schema-1 builds as
 /// [`HEALTH_TAG`] ++ line id) becomes time ++ line id with the tag as its value.
 fn v1_to_v2(store: &Store) -> Result<()> {
+    let (items_tree, first_seen) = (
+        store.db.open_tree(super::migrate_v3::ITEMS)?,
+        store.db.open_tree(super::migrate_v3::FIRST_SEEN)?,
+    );
     let mut alerted: HashMap<String, Vec<String>> = HashMap::new();
     for v in store.alerts.iter().values() {
         let a: Alert = decode("alerts", &v?)?;
@@ -35,7 +42,7 @@ fn v1_to_v2(store: &Store) -> Result<()> {
     let mut items = sled::Batch::default();
     let mut index = sled::Batch::default();
     let mut n = 0;
-    for entry in store.items.iter() {
+    for entry in items_tree.iter() {
         let (k, v) = entry?;
         let mut item: StoredItem = super::record::decode_item(&v)?;
         let Ok(key) = <[u8; 16]>::try_from(k.as_ref()) else {
@@ -52,12 +59,12 @@ fn v1_to_v2(store: &Store) -> Result<()> {
         }
         n += 1;
         if n % 10_000 == 0 {
-            store.items.apply_batch(std::mem::take(&mut items))?;
-            store.first_seen.apply_batch(std::mem::take(&mut index))?;
+            items_tree.apply_batch(std::mem::take(&mut items))?;
+            first_seen.apply_batch(std::mem::take(&mut index))?;
         }
     }
-    store.items.apply_batch(items)?;
-    store.first_seen.apply_batch(index)?;
+    items_tree.apply_batch(items)?;
+    first_seen.apply_batch(index)?;
 
     for entry in store.outbox.iter() {
         let (old, id) = entry?;

@@ -498,6 +498,58 @@ mod tests {
         assert_eq!((again.new_items, again.alerts.len()), (0, 0));
     }
 
+    /// An export written by a schema-2 build (seen lines without `at`) imports: its seen
+    /// keys name the locations of their items, and the store is the one exported, tombstone
+    /// included.
+    #[test]
+    fn an_export_of_schema_2_imports() {
+        let (_d, store) = filled();
+        let gone = item("0", "https://x.example/0", "CIS gone");
+        let t0 = Utc::now() - chrono::Duration::days(100);
+        let state = store.feed_state("f").unwrap().unwrap();
+        let inc = |i| incoming("f", i, KeyPolicy::Guid, &["cis"], true);
+        store.commit_poll(&state, &[inc(&gone)], t0).unwrap();
+        assert_eq!(store.purge(t0 + chrono::Duration::days(1)).unwrap(), 1);
+        let text = export(&store);
+        // as schema 2 wrote it: no `at`, a purged item's seen keys name its key alone
+        let mut old = String::new();
+        for line in text.lines() {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if v["type"] == "store" {
+                v["schema"] = 2.into();
+            }
+            if v["type"] == "seen" {
+                assert!(v["at"].is_i64(), "{line}");
+                v.as_object_mut().unwrap().remove("at");
+            }
+            old.push_str(&v.to_string());
+            old.push('\n');
+        }
+        let (_d2, copy) = open();
+        copy.import(old.as_bytes()).unwrap();
+        let gone_keys = crate::dedup::keys("f", std::slice::from_ref(&gone), KeyPolicy::Guid);
+        let (mut placed, mut bare) = (0, 0);
+        for line in export(&copy).lines().filter(|l| l.contains("\"seen\"")) {
+            if line.contains("\"at\"") {
+                assert!(text.contains(line), "{line}");
+                placed += 1;
+            } else {
+                bare += 1; // the tombstone, now a bare item key
+            }
+        }
+        assert_eq!(bare, gone_keys[0].candidates.len());
+        assert_eq!(placed + bare, text.matches("\"seen\"").count());
+        for i in copy.items().unwrap() {
+            let key = Key::from_hex(&i.key).unwrap();
+            assert_eq!(copy.item(key).unwrap().as_ref(), Some(&i));
+        }
+        for (i, watch) in [(&gone, "cis"), (&item("2", "https://x.example/2", "CSTO drills"), "csto")] {
+            let c = poll(&copy, "f", &[incoming("f", i, KeyPolicy::Guid, &[watch], true)]);
+            assert_eq!((c.new_items, c.alerts.len()), (0, 0), "{}", i.title);
+        }
+        assert_eq!(copy.items().unwrap(), store.items().unwrap());
+    }
+
     /// Import refuses a store that holds anything, and says what to do.
     #[test]
     fn import_refuses_a_store_with_data() {

@@ -182,3 +182,182 @@ fn move_records(
             TransactionError::Storage(e) => StoreError::Sled(e),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Duration, Utc};
+    use serde_json::json;
+
+    use super::*;
+    use crate::dedup::{self, KeyPolicy};
+    use crate::parse::Item;
+    use crate::store::tests::{incoming, item, poll};
+    use crate::store::{SCHEMA_VERSION, StoredItem};
+
+    fn keys(it: &Item) -> dedup::ItemKeys {
+        dedup::keys("f", std::slice::from_ref(it), KeyPolicy::Guid).remove(0)
+    }
+
+    /// The items of [`write_v2_store`]: `n` stored ones, the first first seen 100 days
+    /// ago and the others a day ago, and one purged before (a tombstone).
+    fn items(n: usize) -> (Vec<Item>, Item) {
+        let stored = (0..n)
+            .map(|i| {
+                item(
+                    &format!("g{i}"),
+                    &format!("https://x.example/{i}"),
+                    &format!("CIS summit {i}"),
+                )
+            })
+            .collect();
+        (stored, item("gone", "https://x.example/gone", "CIS gone"))
+    }
+
+    /// A store as schema 2 wrote it, through sled directly: each stored item under its key
+    /// in `items` (binary, one in JSON), indexed in `first_seen`, its seen keys naming its
+    /// key, its cis alert raised and delivered; the purged item's seen keys naming its key,
+    /// with no record.
+    fn write_v2_store(path: &std::path::Path, stored: &[Item], gone: &Item) {
+        let db = sled::open(path).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema", &2u32.to_be_bytes())
+            .unwrap();
+        let feed = json!({"name": "f", "url": "http://x.example/f", "items": stored.len() + 1});
+        db.open_tree("feeds")
+            .unwrap()
+            .insert("f", feed.to_string().as_bytes())
+            .unwrap();
+        let (items, index, seen, alerts) = (
+            db.open_tree(ITEMS).unwrap(),
+            db.open_tree(FIRST_SEEN).unwrap(),
+            db.open_tree("seen").unwrap(),
+            db.open_tree("alerts").unwrap(),
+        );
+        for (i, it) in stored.iter().enumerate() {
+            let k = keys(it);
+            let first_seen: DateTime<Utc> =
+                Utc::now() - Duration::days(if i == 0 { 100 } else { 1 });
+            let record = StoredItem {
+                key: k.primary.hex(),
+                feeds: vec!["f".into()],
+                guid: it.guid.clone(),
+                link: it.link.clone(),
+                title: it.title.clone(),
+                summary: String::new(),
+                content: String::new(),
+                categories: vec![],
+                published: None,
+                first_seen,
+                digest: dedup::text_digest(it),
+                matched: vec!["cis".into()],
+                article: None,
+            };
+            let bytes = if i == 1 {
+                serde_json::to_vec(&record).unwrap() // as builds before binary records wrote it
+            } else {
+                crate::store::record::encode_item(&record)
+            };
+            items.insert(k.primary.0, bytes).unwrap();
+            index
+                .insert(&time_key(first_seen, k.primary)[..], &[])
+                .unwrap();
+            for c in &k.candidates {
+                seen.insert(c.0, &k.primary.0).unwrap();
+            }
+            let alert = record.alert(
+                k.primary,
+                first_seen,
+                &crate::watch::Fired {
+                    watch: "cis".into(),
+                    matches: vec![],
+                },
+            );
+            alerts
+                .insert(k.primary.alert_id("cis").0, serde_json::to_vec(&alert).unwrap())
+                .unwrap();
+        }
+        let k = keys(gone);
+        for c in &k.candidates {
+            seen.insert(c.0, &k.primary.0).unwrap();
+        }
+        db.flush().unwrap();
+    }
+
+    /// What a migrated store must be: no old trees, every seen value of a stored item a
+    /// location whose record is there, the tombstone still 16 bytes; re-polling raises
+    /// nothing, a new item alerts once, retention purges by first sighting and the purged
+    /// item stays seen.
+    fn check_migrated(path: &std::path::Path, stored: &[Item], gone: &Item) {
+        let store = Store::open(path, 1 << 20).unwrap();
+        assert_eq!(store.schema().unwrap(), Some(SCHEMA_VERSION));
+        let names: Vec<IVec> = store.db.tree_names();
+        for old in [ITEMS, FIRST_SEEN] {
+            assert!(!names.contains(&IVec::from(old)), "{old} is dropped");
+        }
+        assert_eq!(store.item_count(), stored.len());
+        for it in stored {
+            let k = keys(it);
+            for c in &k.candidates {
+                let v = store.seen.get(c.0).unwrap().unwrap();
+                assert_eq!(v.len(), 24, "{}", it.title);
+                assert!(store.records.get(&v).unwrap().is_some(), "{}", it.title);
+            }
+            assert_eq!(store.item(k.primary).unwrap().unwrap().title, it.title);
+        }
+        for c in &keys(gone).candidates {
+            assert_eq!(store.seen.get(c.0).unwrap().unwrap().len(), 16);
+        }
+        let newest: Vec<String> = store.items_newest(None).map(|r| r.unwrap().1.key).collect();
+        let sorted: Vec<String> = store.items().unwrap().into_iter().map(|i| i.key).collect();
+        assert_eq!((newest.len(), &newest), (stored.len(), &sorted));
+        for it in stored.iter().chain([gone]) {
+            let c = poll(&store, "f", &[incoming("f", it, KeyPolicy::Guid, &["cis"], true)]);
+            assert_eq!((c.new_items, c.alerts.len()), (0, 0), "{}", it.title);
+        }
+        let fresh = item("new", "https://x.example/new", "CIS new");
+        let inc = incoming("f", &fresh, KeyPolicy::Guid, &["cis"], true);
+        let c = poll(&store, "f", std::slice::from_ref(&inc));
+        assert_eq!((c.new_items, c.alerts.len()), (1, 1));
+        let c = poll(&store, "f", &[inc]);
+        assert_eq!((c.new_items, c.alerts.len()), (0, 0));
+        assert_eq!(store.purge(Utc::now() - Duration::days(90)).unwrap(), 1);
+        assert_eq!(store.item_count(), stored.len());
+        assert!(store.item(keys(&stored[0]).primary).unwrap().is_none());
+        for it in [&stored[0], gone] {
+            let c = poll(&store, "f", &[incoming("f", it, KeyPolicy::Guid, &["cis"], true)]);
+            assert_eq!((c.new_items, c.alerts.len()), (0, 0), "{}", it.title);
+        }
+        drop(store);
+        let store = Store::open(path, 1 << 20).unwrap();
+        assert_eq!(store.item_count(), stored.len());
+    }
+
+    #[test]
+    fn a_schema_2_store_is_migrated_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let (stored, gone) = items(3);
+        write_v2_store(&path, &stored, &gone);
+        check_migrated(&path, &stored, &gone);
+    }
+
+    /// A migration stopped after any number of batches (as by a crash: nothing after the
+    /// last batch written) completes on the next open.
+    #[test]
+    fn an_interrupted_migration_completes_on_open() {
+        let (stored, gone) = items(7);
+        // batches of 2: 4 of records, 1 to find none missed, 8 of seen keys (15 keys)
+        for budget in [1, 3, 5, 6, 9, 13] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("store");
+            write_v2_store(&path, &stored, &gone);
+            let store = Store::open_raw(&path, 1 << 20).unwrap();
+            assert!(!steps(&store, 2, budget).unwrap(), "stopped at {budget}");
+            // and once more, part of the way, over the half-migrated store
+            assert!(!steps(&store, 2, 1).unwrap());
+            drop(store);
+            check_migrated(&path, &stored, &gone);
+        }
+    }
+}

@@ -543,8 +543,15 @@ mod tests {
             let key = Key::from_hex(&i.key).unwrap();
             assert_eq!(copy.item(key).unwrap().as_ref(), Some(&i));
         }
-        for (i, watch) in [(&gone, "cis"), (&item("2", "https://x.example/2", "CSTO drills"), "csto")] {
-            let c = poll(&copy, "f", &[incoming("f", i, KeyPolicy::Guid, &[watch], true)]);
+        for (i, watch) in [
+            (&gone, "cis"),
+            (&item("2", "https://x.example/2", "CSTO drills"), "csto"),
+        ] {
+            let c = poll(
+                &copy,
+                "f",
+                &[incoming("f", i, KeyPolicy::Guid, &[watch], true)],
+            );
             assert_eq!((c.new_items, c.alerts.len()), (0, 0), "{}", i.title);
         }
         assert_eq!(copy.items().unwrap(), store.items().unwrap());

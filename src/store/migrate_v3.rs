@@ -274,7 +274,10 @@ mod tests {
                 },
             );
             alerts
-                .insert(k.primary.alert_id("cis").0, serde_json::to_vec(&alert).unwrap())
+                .insert(
+                    k.primary.alert_id("cis").0,
+                    serde_json::to_vec(&alert).unwrap(),
+                )
                 .unwrap();
         }
         let k = keys(gone);
@@ -312,7 +315,11 @@ mod tests {
         let sorted: Vec<String> = store.items().unwrap().into_iter().map(|i| i.key).collect();
         assert_eq!((newest.len(), &newest), (stored.len(), &sorted));
         for it in stored.iter().chain([gone]) {
-            let c = poll(&store, "f", &[incoming("f", it, KeyPolicy::Guid, &["cis"], true)]);
+            let c = poll(
+                &store,
+                "f",
+                &[incoming("f", it, KeyPolicy::Guid, &["cis"], true)],
+            );
             assert_eq!((c.new_items, c.alerts.len()), (0, 0), "{}", it.title);
         }
         let fresh = item("new", "https://x.example/new", "CIS new");
@@ -325,7 +332,11 @@ mod tests {
         assert_eq!(store.item_count(), stored.len());
         assert!(store.item(keys(&stored[0]).primary).unwrap().is_none());
         for it in [&stored[0], gone] {
-            let c = poll(&store, "f", &[incoming("f", it, KeyPolicy::Guid, &["cis"], true)]);
+            let c = poll(
+                &store,
+                "f",
+                &[incoming("f", it, KeyPolicy::Guid, &["cis"], true)],
+            );
             assert_eq!((c.new_items, c.alerts.len()), (0, 0), "{}", it.title);
         }
         drop(store);

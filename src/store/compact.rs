@@ -427,7 +427,7 @@ fn open_copy(fresh: &Path, cache: u64, new: bool) -> Result<Store> {
 /// one pin, so the old versions of every page it wrote pile up, and each later pin frees
 /// only a few bags of them. Pinning (through sled's own re-export of the collector) and
 /// flushing a few times frees them while copying, not at the next reopening.
-fn collect_garbage() {
+pub(super) fn collect_garbage() {
     for _ in 0..64 {
         sled::pin().flush();
     }
@@ -435,7 +435,7 @@ fn collect_garbage() {
 
 /// Gives the memory freed by closing the stores back to the system (glibc keeps it in
 /// its arenas, where the next chunk's allocations, made by other threads, may not reuse it).
-fn trim() {
+pub(super) fn trim() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory of the allocator's own arenas
     unsafe {

@@ -11,17 +11,20 @@ use crate::alert::Alert;
 use crate::dedup::Key;
 
 /// Brings a store written with schema `from` up to [`SCHEMA_VERSION`].
-pub(super) fn run(store: &Store, from: u32) -> Result<()> {
+/// The store may be closed and opened again (with a page cache of `cache` bytes) on the
+/// way: the one returned is the one to use.
+pub(super) fn run(mut store: Store, from: u32, cache: u64) -> Result<Store> {
     info!(store = %store.path.display(), from, to = SCHEMA_VERSION, "migrating the store");
     if from < 2 {
-        v1_to_v2(store)?;
+        v1_to_v2(&store)?;
     }
     if from < 3 {
-        super::migrate_v3::v2_to_v3(store)?;
+        store = super::migrate_v3::v2_to_v3(store, cache)?;
     }
     store.flush()?;
     store.set_schema(SCHEMA_VERSION)?;
-    store.flush()
+    store.flush()?;
+    Ok(store)
 }
 
 /// Schema 1 → 2: builds the `first_seen` index, fills `StoredItem::matched` from the

@@ -169,7 +169,7 @@ impl Store {
     /// finishing an interrupted compaction first and migrating an older schema.
     pub fn open(path: &Path, cache: u64) -> Result<Store> {
         compact::recover(path)?;
-        let store = Store::open_raw(path, cache)?;
+        let mut store = Store::open_raw(path, cache)?;
         if store.meta.get(IMPORTING)?.is_some() {
             return Err(StoreError::HalfImported { path: path.into() });
         }
@@ -181,7 +181,7 @@ impl Store {
                     found,
                 });
             }
-            Some(found) if found < SCHEMA_VERSION => migrate::run(&store, found)?,
+            Some(found) if found < SCHEMA_VERSION => store = migrate::run(store, found, cache)?,
             Some(_) => {}
         }
         store.ensure_alert_index()?;

@@ -274,7 +274,7 @@ fn main() {
     let live = (published - purged).max(1) as f64;
     // a tombstone is the seen keys of an item (the item key is already in them)
     let per_tombstone = get("seen") / published.max(1) as f64;
-    let per_item = (get("items") + get("first_seen")) / live + per_tombstone;
+    let per_item = get("records") / live + per_tombstone;
     println!(
         "compacted copy: {:.1} MiB ({factor:.2} bytes on disk per byte of keys and values)",
         mib(compacted)

@@ -57,7 +57,7 @@ impl Store {
     ) -> Result<Vec<Alert>> {
         let now = Utc::now();
         let trees = (
-            &self.items,
+            &self.records,
             &self.seen,
             &self.alerts,
             &self.outbox,
@@ -65,12 +65,15 @@ impl Store {
         );
         self.seen_filter.ready(&self.seen)?;
         let legacy = self.legacy_keys()?;
-        let result = trees.transaction(|(items, seen, alerts, outbox, index)| {
+        let result = trees.transaction(|(records, seen, alerts, outbox, index)| {
             let mut raised = Vec::new();
-            let Some(key) = find(seen, &self.seen_filter, keys, legacy)? else {
+            let Some(place) = find(seen, &self.seen_filter, keys, legacy)? else {
                 return Ok(raised);
             };
-            let Some(bytes) = items.get(key.0)? else {
+            let (key, Some(loc)) = (place.key(), place.location()) else {
+                return Ok(raised); // purged
+            };
+            let Some(bytes) = records.get(loc)? else {
                 return Ok(raised);
             };
             let mut stored: StoredItem = decode_item(&bytes).map_err(abort)?;
@@ -93,7 +96,7 @@ impl Store {
                 outbox.insert(&time_key(now, id)[..], &[])?;
                 raised.push(alert);
             }
-            items.insert(&key.0, encode_item(&stored))?;
+            records.insert(&loc[..], encode_item(&stored))?;
             Ok(raised)
         });
         result.map_err(|e| match e {

@@ -204,11 +204,10 @@ impl Store {
         let mut out = Vec::new();
         for (name, tree) in [
             ("feeds", &self.feeds),
-            ("items", &self.items),
+            ("records", &self.records),
             ("seen", &self.seen),
             ("alerts", &self.alerts),
             ("outbox", &self.outbox),
-            ("first_seen", &self.first_seen),
             ("meta", &self.meta),
         ] {
             let (mut n, mut bytes) = (0, 0);
@@ -431,7 +430,7 @@ fn open_copy(fresh: &Path, cache: u64, new: bool) -> Result<Store> {
 /// one pin, so the old versions of every page it wrote pile up, and each later pin frees
 /// only a few bags of them. Pinning (through sled's own re-export of the collector) and
 /// flushing a few times frees them while copying, not at the next reopening.
-fn collect_garbage() {
+pub(super) fn collect_garbage() {
     for _ in 0..64 {
         sled::pin().flush();
     }
@@ -439,7 +438,7 @@ fn collect_garbage() {
 
 /// Gives the memory freed by closing the stores back to the system (glibc keeps it in
 /// its arenas, where the next chunk's allocations, made by other threads, may not reuse it).
-fn trim() {
+pub(super) fn trim() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory of the allocator's own arenas
     unsafe {
@@ -509,7 +508,7 @@ struct Resume {
 fn count(counts: &mut Counts, name: &[u8], key: &[u8]) {
     match name {
         b"feeds" => counts.feeds += 1,
-        b"items" => counts.items += 1,
+        b"records" => counts.items += 1,
         b"seen" => counts.seen += 1,
         b"alerts" => counts.alerts += 1,
         b"health" => counts.health += 1,

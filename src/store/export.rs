@@ -4,7 +4,9 @@
 //!
 //! - `store` (first line): `schema`, `feedwatch` (the version that wrote the file);
 //! - `feed`: a [`FeedState`]; `item`: a [`StoredItem`];
-//! - `seen`: `key` → `item` (hex keys; a tombstone when that item has no `item` line);
+//! - `seen`: `key` → `item` (hex keys; a tombstone when that item has no `item` line) and
+//!   `at`, the item's first sighting (milliseconds since 1970) that places it in the store
+//!   (absent in exports of schema 2 and for a tombstone that names its item key alone);
 //! - `alert`: an [`Alert`], as in the alert log;
 //! - `health`: a feed-health line, `id` → `line` (the text written to the alert log);
 //! - `pending`: `alert` (id) not yet delivered, `queued` (milliseconds since 1970), and
@@ -13,8 +15,8 @@
 //! - `cursor`: how far sink `sink` has delivered the journal (`seq`).
 //!
 //! Lines come in key order, tree by tree, so exporting the same store twice gives the same
-//! file. Not exported, deliberately: the `first_seen` index (import rebuilds it from the
-//! items), the schema and import markers in `meta` (the importing store writes its own),
+//! file. An export of schema 2 (before `at`) imports too: its seen keys are placed by the
+//! `first_seen` of their item's line. Not exported, deliberately: the schema and import markers in `meta` (the importing store writes its own),
 //! and the health check's `healthz` stamp in `meta` (a timestamp of no value once copied).
 //! Compaction copies through these records, so everything exported survives it.
 
@@ -22,6 +24,7 @@ use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
+use super::location::Place;
 use super::{
     FeedState, HEALTH_TAG, IMPORTING, JOURNAL, Result, SCHEMA_VERSION, SINK_CURSOR, Store,
     StoreError, StoredItem, be_u64, decode, key_time, time_key,
@@ -47,6 +50,8 @@ pub enum Record {
     Seen {
         key: String,
         item: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<i64>,
     },
     Alert(Alert),
     Health {
@@ -129,14 +134,18 @@ impl Store {
             .iter()
             .map(|e| Ok(Record::Feed(decode("feeds", &e?.1)?)));
         let items = self
-            .items
+            .records
             .iter()
             .map(|e| Ok(Record::Item(super::record::decode_item(&e?.1)?)));
         let seen = self.seen.iter().map(|e| {
             let (k, v) = e?;
+            let place = Place::of_value(&v);
             Ok(Record::Seen {
                 key: hex(&k),
-                item: hex(&v),
+                item: place.map_or_else(|| hex(&v), |p| p.key().hex()),
+                at: place
+                    .and_then(|p| p.location().and_then(|l| key_time(l)))
+                    .map(|t| t.timestamp_millis()),
             })
         });
         let alerts = self
@@ -240,8 +249,7 @@ impl Store {
 struct Importer<'a> {
     store: &'a Store,
     feeds: sled::Batch,
-    items: sled::Batch,
-    first_seen: sled::Batch,
+    records: sled::Batch,
     seen: sled::Batch,
     alerts: sled::Batch,
     health: sled::Batch,
@@ -252,6 +260,9 @@ struct Importer<'a> {
     /// Whether a batch has reached the store (an error then leaves it half-imported).
     applied: bool,
     header: bool,
+    /// For an export of schema 2 (seen lines without `at`): each item's first sighting, by
+    /// item key, to place its seen keys.
+    legacy: Option<std::collections::HashMap<Key, chrono::DateTime<chrono::Utc>>>,
     counts: Counts,
 }
 
@@ -267,8 +278,7 @@ impl<'a> Importer<'a> {
         Ok(Importer {
             store,
             feeds: Default::default(),
-            items: Default::default(),
-            first_seen: Default::default(),
+            records: Default::default(),
             seen: Default::default(),
             alerts: Default::default(),
             health: Default::default(),
@@ -278,6 +288,7 @@ impl<'a> Importer<'a> {
             batched: 0,
             applied: false,
             header: false,
+            legacy: None,
             counts: Counts::default(),
         })
     }
@@ -330,6 +341,9 @@ impl<'a> Importer<'a> {
                     self.cursors.remove(super::SCOPED_KEYS);
                 }
                 self.header = true;
+                if *schema < 3 {
+                    self.legacy = Some(Default::default());
+                }
             }
             _ if !self.header => {
                 return Err("the first line must be the {\"type\":\"store\",...} header".into());
@@ -337,12 +351,29 @@ impl<'a> Importer<'a> {
             Record::Feed(f) => self.feeds.insert(f.name.as_bytes(), super::encode(f)),
             Record::Item(i) => {
                 let k = key("item key", &i.key)?;
-                self.items.insert(&k.0, super::record::encode_item(i));
-                self.first_seen.insert(&time_key(i.first_seen, k)[..], &[]);
+                self.records.insert(
+                    &time_key(i.first_seen, k)[..],
+                    super::record::encode_item(i),
+                );
+                if let Some(legacy) = &mut self.legacy {
+                    legacy.insert(k, i.first_seen);
+                }
             }
-            Record::Seen { key: k, item } => {
-                self.seen
-                    .insert(&key("seen key", k)?.0, &key("seen item", item)?.0);
+            Record::Seen { key: k, item, at } => {
+                let k = key("seen key", k)?;
+                let item = key("seen item", item)?;
+                let first = match at {
+                    Some(ms) => Some(
+                        chrono::DateTime::from_timestamp_millis(*ms)
+                            .ok_or_else(|| format!("seen time {ms} is out of range"))?,
+                    ),
+                    None => self.legacy.as_ref().and_then(|l| l.get(&item).copied()),
+                };
+                let place = match first {
+                    Some(t) => Place::At(time_key(t, item)),
+                    None => Place::Purged(item),
+                };
+                self.seen.insert(&k.0, place.bytes());
             }
             Record::Alert(a) => self
                 .alerts
@@ -381,9 +412,7 @@ impl<'a> Importer<'a> {
     fn apply(&mut self) -> Result<()> {
         let s = self.store;
         s.feeds.apply_batch(std::mem::take(&mut self.feeds))?;
-        s.items.apply_batch(std::mem::take(&mut self.items))?;
-        s.first_seen
-            .apply_batch(std::mem::take(&mut self.first_seen))?;
+        s.records.apply_batch(std::mem::take(&mut self.records))?;
         s.seen.apply_batch(std::mem::take(&mut self.seen))?;
         s.alerts.apply_batch(std::mem::take(&mut self.alerts))?;
         s.health.apply_batch(std::mem::take(&mut self.health))?;
@@ -484,6 +513,65 @@ mod tests {
             &[incoming("f", &a, KeyPolicy::Guid, &["cis"], true)],
         );
         assert_eq!((again.new_items, again.alerts.len()), (0, 0));
+    }
+
+    /// An export written by a schema-2 build (seen lines without `at`) imports: its seen
+    /// keys name the locations of their items, and the store is the one exported, tombstone
+    /// included.
+    #[test]
+    fn an_export_of_schema_2_imports() {
+        let (_d, store) = filled();
+        let gone = item("0", "https://x.example/0", "CIS gone");
+        let t0 = Utc::now() - chrono::Duration::days(100);
+        let state = store.feed_state("f").unwrap().unwrap();
+        let inc = |i| incoming("f", i, KeyPolicy::Guid, &["cis"], true);
+        store.commit_poll(&state, &[inc(&gone)], t0).unwrap();
+        assert_eq!(store.purge(t0 + chrono::Duration::days(1)).unwrap(), 1);
+        let text = export(&store);
+        // as schema 2 wrote it: no `at`, a purged item's seen keys name its key alone
+        let mut old = String::new();
+        for line in text.lines() {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if v["type"] == "store" {
+                v["schema"] = 2.into();
+            }
+            if v["type"] == "seen" {
+                assert!(v["at"].is_i64(), "{line}");
+                v.as_object_mut().unwrap().remove("at");
+            }
+            old.push_str(&v.to_string());
+            old.push('\n');
+        }
+        let (_d2, copy) = open();
+        copy.import(old.as_bytes()).unwrap();
+        let gone_keys = crate::dedup::keys("f", std::slice::from_ref(&gone), KeyPolicy::Guid);
+        let (mut placed, mut bare) = (0, 0);
+        for line in export(&copy).lines().filter(|l| l.contains("\"seen\"")) {
+            if line.contains("\"at\"") {
+                assert!(text.contains(line), "{line}");
+                placed += 1;
+            } else {
+                bare += 1; // the tombstone, now a bare item key
+            }
+        }
+        assert_eq!(bare, gone_keys[0].candidates.len());
+        assert_eq!(placed + bare, text.matches("\"seen\"").count());
+        for i in copy.items().unwrap() {
+            let key = Key::from_hex(&i.key).unwrap();
+            assert_eq!(copy.item(key).unwrap().as_ref(), Some(&i));
+        }
+        for (i, watch) in [
+            (&gone, "cis"),
+            (&item("2", "https://x.example/2", "CSTO drills"), "csto"),
+        ] {
+            let c = poll(
+                &copy,
+                "f",
+                &[incoming("f", i, KeyPolicy::Guid, &[watch], true)],
+            );
+            assert_eq!((c.new_items, c.alerts.len()), (0, 0), "{}", i.title);
+        }
+        assert_eq!(copy.items().unwrap(), store.items().unwrap());
     }
 
     /// Import refuses a store that holds anything, and says what to do.

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
+use super::location::{Place, key_of};
 use super::record::{decode_item, encode_item};
 use super::seen_filter::SeenFilter;
 use super::{FeedState, HEALTH_TAG, Result, Store, StoreError, decode, encode, query, time_key};
@@ -122,112 +123,109 @@ impl Store {
         let legacy = self.legacy_keys()?;
         let trees = (
             &self.feeds,
-            &self.items,
+            &self.records,
             &self.seen,
             &self.alerts,
             &self.health,
             &self.outbox,
-            &self.first_seen,
             &self.alert_index()?,
         );
-        let result = trees.transaction(
-            |(feeds, items, seen, alerts, health, outbox, first_seen, index)| {
-                let mut out = Committed::default();
-                let mut state = state.clone();
-                for inc in incoming {
-                    let existing = find(seen, filter, &inc.keys, legacy)?;
-                    let stored: Option<StoredItem> = match existing {
-                        Some(key) => items
-                            .get(key.0)?
-                            .map(|v| decode_item(&v))
-                            .transpose()
-                            .map_err(abort)?,
-                        None => None,
-                    };
-                    let key = existing.unwrap_or(inc.keys.primary);
-                    let known = match (existing, &stored) {
-                        (None, _) => Known::New,
-                        (Some(_), None) => Known::Tombstone,
-                        (Some(_), Some(s)) => Known::Stored {
-                            feeds: &s.feeds,
-                            digest: &s.digest,
-                            matched: &s.matched,
-                        },
-                    };
-                    // the watches that already alerted for this story, from any feed
-                    let mut alerted = Vec::new();
-                    if !matches!(known, Known::Tombstone) {
-                        for f in &inc.fired {
-                            if alerts.get(key.alert_id(&f.watch).0)?.is_some() {
-                                alerted.push(f.watch.as_str());
-                            }
-                        }
-                    }
-                    let sighting = Sighting {
-                        feed: &state.name,
-                        digest: &inc.digest,
-                        fired: &inc.fired,
-                        may_alert: inc.may_alert,
-                    };
-                    let decision = decide(known, sighting, |w| alerted.contains(&w));
-                    let Decision::Record {
-                        new_item,
-                        add_feed,
-                        edited,
-                        matched,
-                        raise,
-                    } = decision
-                    else {
-                        record_keys(seen, filter, &inc.keys, key)?;
-                        continue;
-                    };
-                    let mut stored = match stored {
-                        Some(stored) => stored,
-                        None => {
-                            first_seen.insert(&time_key(now, key)[..], &[])?;
-                            new_record(inc, &state.name, now)
-                        }
-                    };
-                    if new_item {
-                        out.new_items += 1;
-                        state.items += 1;
-                    }
-                    if add_feed {
-                        stored.feeds.push(state.name.clone());
-                        state.items += 1;
-                    }
-                    if edited {
-                        apply_text(&mut stored, &inc.item, &inc.digest);
-                    }
-                    stored.matched = matched;
-                    for fired in raise {
-                        let alert = stored.alert(key, now, fired);
-                        let id = key.alert_id(&fired.watch);
-                        alerts.insert(&id.0, encode(&alert))?;
-                        index.insert(query::alert_index_key(&alert, id), &[])?;
-                        outbox.insert(&time_key(now, id)[..], &[])?;
-                        out.alerts.push(alert);
-                    }
-                    stored.key = key.hex();
-                    items.insert(&key.0, encode_item(&stored))?;
-                    record_keys(seen, filter, &inc.keys, key)?;
-                }
-                if let Some(finish) = finish {
-                    let line = finish(&mut state, out.new_items);
-                    feeds.insert(state.name.as_bytes(), encode(&state))?;
-                    if let Some((id, line)) = line {
-                        // a line with this id was written once already: never twice
-                        if health.get(id.0)?.is_none() {
-                            health.insert(&id.0, line.as_bytes())?;
-                            outbox.insert(&time_key(Utc::now(), id)[..], &[HEALTH_TAG])?;
-                            out.health_line = true;
+        let result = trees.transaction(|(feeds, records, seen, alerts, health, outbox, index)| {
+            let mut out = Committed::default();
+            let mut state = state.clone();
+            for inc in incoming {
+                let existing = find(seen, filter, &inc.keys, legacy)?;
+                let stored: Option<StoredItem> = match existing.as_ref().and_then(Place::location) {
+                    Some(loc) => records
+                        .get(loc)?
+                        .map(|v| decode_item(&v))
+                        .transpose()
+                        .map_err(abort)?,
+                    None => None,
+                };
+                let place = existing.unwrap_or(Place::new(now, inc.keys.primary));
+                let key = place.key();
+                let known = match (existing, &stored) {
+                    (None, _) => Known::New,
+                    (Some(_), None) => Known::Tombstone,
+                    (Some(_), Some(s)) => Known::Stored {
+                        feeds: &s.feeds,
+                        digest: &s.digest,
+                        matched: &s.matched,
+                    },
+                };
+                // the watches that already alerted for this story, from any feed
+                let mut alerted = Vec::new();
+                if !matches!(known, Known::Tombstone) {
+                    for f in &inc.fired {
+                        if alerts.get(key.alert_id(&f.watch).0)?.is_some() {
+                            alerted.push(f.watch.as_str());
                         }
                     }
                 }
-                out.state = state;
-                Ok(out)
-            },
-        );
+                let sighting = Sighting {
+                    feed: &state.name,
+                    digest: &inc.digest,
+                    fired: &inc.fired,
+                    may_alert: inc.may_alert,
+                };
+                let decision = decide(known, sighting, |w| alerted.contains(&w));
+                let Decision::Record {
+                    new_item,
+                    add_feed,
+                    edited,
+                    matched,
+                    raise,
+                } = decision
+                else {
+                    record_keys(seen, filter, &inc.keys, &place)?;
+                    continue;
+                };
+                // a record is written at a location only (a tombstone records keys only)
+                let loc = *place.location().unwrap_or(&time_key(now, key));
+                let mut stored = match stored {
+                    Some(stored) => stored,
+                    None => new_record(inc, &state.name, now),
+                };
+                if new_item {
+                    out.new_items += 1;
+                    state.items += 1;
+                }
+                if add_feed {
+                    stored.feeds.push(state.name.clone());
+                    state.items += 1;
+                }
+                if edited {
+                    apply_text(&mut stored, &inc.item, &inc.digest);
+                }
+                stored.matched = matched;
+                for fired in raise {
+                    let alert = stored.alert(key, now, fired);
+                    let id = key.alert_id(&fired.watch);
+                    alerts.insert(&id.0, encode(&alert))?;
+                    index.insert(query::alert_index_key(&alert, id), &[])?;
+                    outbox.insert(&time_key(now, id)[..], &[])?;
+                    out.alerts.push(alert);
+                }
+                stored.key = key.hex();
+                records.insert(&loc[..], encode_item(&stored))?;
+                record_keys(seen, filter, &inc.keys, &Place::At(loc))?;
+            }
+            if let Some(finish) = finish {
+                let line = finish(&mut state, out.new_items);
+                feeds.insert(state.name.as_bytes(), encode(&state))?;
+                if let Some((id, line)) = line {
+                    // a line with this id was written once already: never twice
+                    if health.get(id.0)?.is_none() {
+                        health.insert(&id.0, line.as_bytes())?;
+                        outbox.insert(&time_key(Utc::now(), id)[..], &[HEALTH_TAG])?;
+                        out.health_line = true;
+                    }
+                }
+            }
+            out.state = state;
+            Ok(out)
+        });
         result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => StoreError::Sled(e),
@@ -237,7 +235,7 @@ impl Store {
     /// Stored items, newest first.
     pub fn items(&self) -> Result<Vec<StoredItem>> {
         let mut items: Vec<StoredItem> = self
-            .items
+            .records
             .iter()
             .values()
             .map(|v| decode_item(&v?))
@@ -246,29 +244,47 @@ impl Store {
         Ok(items)
     }
 
-    /// The item stored under `key`, if retention has not dropped it.
+    /// The item stored under `key`, if retention has not dropped it: its primary key is
+    /// one of its seen keys, whose value is its location.
     pub fn item(&self, key: Key) -> Result<Option<StoredItem>> {
-        self.items.get(key.0)?.map(|v| decode_item(&v)).transpose()
+        let Some(v) = self.seen.get(key.0)? else {
+            return Ok(None);
+        };
+        match Place::of_value(&v) {
+            Some(Place::At(loc)) if key_of(&loc) == key => {
+                self.records.get(loc)?.map(|v| decode_item(&v)).transpose()
+            }
+            // the key was later recorded for another story (a sighting whose keys named
+            // two stored items): rare, so the records are searched
+            Some(Place::At(_)) => {
+                for entry in self.records.iter() {
+                    let (loc, v) = entry?;
+                    if loc.get(8..) == Some(&key.0[..]) {
+                        return decode_item(&v).map(Some);
+                    }
+                }
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
     }
 
     /// How many items the store holds (bodies, not tombstones).
     pub fn item_count(&self) -> usize {
-        self.items.len()
+        self.records.len()
     }
 
-    /// Stored items with their keys, one at a time in key order, so that a pass over a
-    /// large store (`rematch`) never holds it all in memory.
+    /// Stored items with their keys, one at a time in order of first sighting, so that a
+    /// pass over a large store (`rematch`) never holds it all in memory.
     pub fn each_item(&self) -> impl Iterator<Item = Result<(Key, StoredItem)>> + '_ {
-        self.items.iter().map(|entry| {
+        self.records.iter().map(|entry| {
             let (k, v) = entry?;
-            let key =
-                <[u8; 16]>::try_from(k.as_ref())
-                    .map(Key)
-                    .map_err(|_| StoreError::BadKey {
-                        tree: "items",
-                        len: k.len(),
-                    })?;
-            Ok((key, decode_item(&v)?))
+            let loc = <[u8; 24]>::try_from(k.as_ref()).map_err(|_| StoreError::BadKey {
+                tree: "records",
+                len: k.len(),
+                expected: 24,
+            })?;
+            Ok((key_of(&loc), decode_item(&v)?))
         })
     }
 
@@ -322,40 +338,41 @@ pub(super) fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
 
-/// The item any of these keys was seen under (in a `legacy` store, also under their older
-/// forms); keys that `filter` knows absent are not read.
+/// Where the item any of these keys was seen under lives (in a `legacy` store, also
+/// under their older forms); keys that `filter` knows absent are not read.
 pub(super) fn find(
     seen: &TransactionalTree,
     filter: &SeenFilter,
     keys: &ItemKeys,
     legacy: bool,
-) -> TxResult<Option<Key>> {
+) -> TxResult<Option<Place>> {
     for k in keys.lookup(legacy) {
         if !filter.may_contain(k) {
             continue;
         }
         if let Some(v) = seen.get(k.0)?
-            && let Ok(bytes) = <[u8; 16]>::try_from(v.as_ref())
+            && let Some(place) = Place::of_value(&v)
         {
-            return Ok(Some(Key(bytes)));
+            return Ok(Some(place));
         }
     }
     Ok(None)
 }
 
-/// Records every candidate key as naming `item`. A key already recorded is not written
+/// Records every candidate key as naming `place`. A key already recorded is not written
 /// again: most items of a poll were seen before, and every sled write costs log space.
 /// Each key goes into `filter` before the transaction commits.
 fn record_keys(
     seen: &TransactionalTree,
     filter: &SeenFilter,
     keys: &ItemKeys,
-    item: Key,
+    place: &Place,
 ) -> TxResult<()> {
+    let value = place.bytes();
     for k in &keys.candidates {
-        if !filter.may_contain(k) || seen.get(k.0)?.as_deref() != Some(&item.0[..]) {
+        if !filter.may_contain(k) || seen.get(k.0)?.as_deref() != Some(value) {
             filter.insert(k);
-            seen.insert(&k.0, &item.0)?;
+            seen.insert(&k.0, value)?;
         }
     }
     Ok(())

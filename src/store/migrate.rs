@@ -11,14 +11,20 @@ use crate::alert::Alert;
 use crate::dedup::Key;
 
 /// Brings a store written with schema `from` up to [`SCHEMA_VERSION`].
-pub(super) fn run(store: &Store, from: u32) -> Result<()> {
+/// The store may be closed and opened again (with a page cache of `cache` bytes) on the
+/// way: the one returned is the one to use.
+pub(super) fn run(mut store: Store, from: u32, cache: u64) -> Result<Store> {
     info!(store = %store.path.display(), from, to = SCHEMA_VERSION, "migrating the store");
     if from < 2 {
-        v1_to_v2(store)?;
+        v1_to_v2(&store)?;
+    }
+    if from < 3 {
+        store = super::migrate_v3::v2_to_v3(store, cache)?;
     }
     store.flush()?;
     store.set_schema(SCHEMA_VERSION)?;
-    store.flush()
+    store.flush()?;
+    Ok(store)
 }
 
 /// Schema 1 → 2: builds the `first_seen` index, fills `StoredItem::matched` from the
@@ -27,6 +33,10 @@ pub(super) fn run(store: &Store, from: u32) -> Result<()> {
 /// entries) to time and alert id. A feed-health entry (written by schema-1 builds as
 /// [`HEALTH_TAG`] ++ line id) becomes time ++ line id with the tag as its value.
 fn v1_to_v2(store: &Store) -> Result<()> {
+    let (items_tree, first_seen) = (
+        store.db.open_tree(super::migrate_v3::ITEMS)?,
+        store.db.open_tree(super::migrate_v3::FIRST_SEEN)?,
+    );
     let mut alerted: HashMap<String, Vec<String>> = HashMap::new();
     for v in store.alerts.iter().values() {
         let a: Alert = decode("alerts", &v?)?;
@@ -35,7 +45,7 @@ fn v1_to_v2(store: &Store) -> Result<()> {
     let mut items = sled::Batch::default();
     let mut index = sled::Batch::default();
     let mut n = 0;
-    for entry in store.items.iter() {
+    for entry in items_tree.iter() {
         let (k, v) = entry?;
         let mut item: StoredItem = super::record::decode_item(&v)?;
         let Ok(key) = <[u8; 16]>::try_from(k.as_ref()) else {
@@ -52,12 +62,12 @@ fn v1_to_v2(store: &Store) -> Result<()> {
         }
         n += 1;
         if n % 10_000 == 0 {
-            store.items.apply_batch(std::mem::take(&mut items))?;
-            store.first_seen.apply_batch(std::mem::take(&mut index))?;
+            items_tree.apply_batch(std::mem::take(&mut items))?;
+            first_seen.apply_batch(std::mem::take(&mut index))?;
         }
     }
-    store.items.apply_batch(items)?;
-    store.first_seen.apply_batch(index)?;
+    items_tree.apply_batch(items)?;
+    first_seen.apply_batch(index)?;
 
     for entry in store.outbox.iter() {
         let (old, id) = entry?;

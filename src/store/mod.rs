@@ -1,12 +1,14 @@
 //! The store: every sled call lives here, behind an API in feedwatch's own terms, so that
 //! a change of engine is a change of this module alone.
 //!
-//! Trees (schema 2):
+//! Trees (schema 3):
 //! - `feeds`: feed name → [`FeedState`] (JSON);
-//! - `items`: item key → [`StoredItem`] (binary, see `record`; JSON from older builds),
-//!   the bodies that retention drops;
-//! - `seen`: every candidate key → item key, never forgotten: a key whose item body is gone
-//!   is a tombstone, and a tombstoned item never alerts again;
+//! - `records`: the item's *location*, [`time_key`] (first sighting) ++ item key →
+//!   [`StoredItem`] (binary, see `record`; JSON from older builds): the bodies, in order of
+//!   first sighting, that retention drops from the oldest end (see `location`);
+//! - `seen`: every candidate key → the item's location, never forgotten: a key whose
+//!   location has no record is a tombstone, and a tombstoned item never alerts again (a
+//!   16-byte value, the bare item key, is a tombstone left by schema 2);
 //! - `alerts`: alert id → [`Alert`](crate::alert::Alert) (JSON), kept forever: an id present means that watch has
 //!   fired for that item;
 //! - `health`: feed-health line id → the line (text): a line with its id present was
@@ -15,8 +17,6 @@
 //!   alert, [`HEALTH_TAG`] for a feed-health line: alert-log lines not yet delivered;
 //! - `journal`: sequence → delivered alert-log line, kept only while sinks are configured
 //!   (see [`Store::keep_journal`]); each sink's cursor is `sink:NAME` in `meta`;
-//! - `first_seen`: [`time_key`] (first sighting) ++ item key → nothing: the index that
-//!   retention walks;
 //! - `meta`: `schema` (u32, big-endian), the markers of an unfinished import, the sinks'
 //!   cursors and the health check's last write.
 //!
@@ -27,8 +27,8 @@
 //! and the outbox in one transaction too ([`Store::commit_alerts`]), and are delivered the
 //! same way. Submodules: `items` (a poll's commit, stored items and alerts), `feeds`
 //! (feed states and feed-health lines), `outbox` (undelivered lines and the sinks'
-//! journal), `lock` (the directory lock and pid file), `migrate` (older layouts, on
-//! open), [`retention`] (dropping old bodies), [`export`] (the JSON-lines backup format, also
+//! journal), `location` (where a record lives), `lock` (the directory lock and pid file),
+//! `migrate` and `migrate_v3` (older layouts, on open), [`retention`] (dropping old bodies), [`export`] (the JSON-lines backup format, also
 //! used by [`compact`]). [`FeedState`] and its transitions are the scheduler's
 //! ([`crate::schedule::state`]); the store only persists it.
 //!
@@ -43,8 +43,10 @@ mod existing;
 pub mod export;
 mod feeds;
 mod items;
+mod location;
 mod lock;
 mod migrate;
+mod migrate_v3;
 mod outbox;
 mod query;
 mod record;
@@ -69,7 +71,12 @@ pub use crate::schedule::FeedState;
 /// Version of the layout written by this build; older stores are migrated on open.
 /// 1: outbox keyed by a sled counter, no `first_seen` index, no `StoredItem::matched`.
 /// 2: outbox keyed by time and alert id (import-safe), `first_seen` index for retention.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: records keyed by location (first sighting ++ item key) in `records`, `seen` values
+/// are locations; no `items` tree, no `first_seen` index.
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// The tree of the item records, by location.
+const RECORDS: &str = "records";
 
 /// `meta` key of the schema version.
 const SCHEMA: &str = "schema";
@@ -98,8 +105,12 @@ pub enum StoreError {
     NotYet { path: PathBuf },
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
-    #[error("store: damaged key in {tree}: {len} bytes, expected 16")]
-    BadKey { tree: &'static str, len: usize },
+    #[error("store: damaged key in {tree}: {len} bytes, expected {expected}")]
+    BadKey {
+        tree: &'static str,
+        len: usize,
+        expected: usize,
+    },
     #[error(
         "store: damaged record in {tree}: {source}; restore the store from an export (feedwatch import)"
     )]
@@ -142,12 +153,11 @@ pub struct Store {
     path: PathBuf,
     db: sled::Db,
     feeds: sled::Tree,
-    items: sled::Tree,
+    records: sled::Tree,
     seen: sled::Tree,
     alerts: sled::Tree,
     health: sled::Tree,
     outbox: sled::Tree,
-    first_seen: sled::Tree,
     meta: sled::Tree,
     /// "Certainly never seen" for most keys not in `seen`, without reading it.
     seen_filter: seen_filter::SeenFilter,
@@ -163,7 +173,7 @@ impl Store {
     /// finishing an interrupted compaction first and migrating an older schema.
     pub fn open(path: &Path, cache: u64) -> Result<Store> {
         compact::recover(path)?;
-        let store = Store::open_raw(path, cache)?;
+        let mut store = Store::open_raw(path, cache)?;
         if store.meta.get(IMPORTING)?.is_some() {
             return Err(StoreError::HalfImported { path: path.into() });
         }
@@ -178,7 +188,7 @@ impl Store {
                     found,
                 });
             }
-            Some(found) if found < SCHEMA_VERSION => migrate::run(&store, found)?,
+            Some(found) if found < SCHEMA_VERSION => store = migrate::run(store, found, cache)?,
             Some(_) => {}
         }
         store.ensure_alert_index()?;
@@ -214,12 +224,11 @@ impl Store {
         Ok(Store {
             path: path.into(),
             feeds: db.open_tree("feeds")?,
-            items: db.open_tree("items")?,
+            records: db.open_tree(RECORDS)?,
             seen: db.open_tree("seen")?,
             alerts: db.open_tree("alerts")?,
             health: db.open_tree("health")?,
             outbox: db.open_tree("outbox")?,
-            first_seen: db.open_tree("first_seen")?,
             meta: db.open_tree("meta")?,
             seen_filter: Default::default(),
             journal_on: std::sync::atomic::AtomicBool::new(false),
@@ -251,7 +260,7 @@ impl Store {
     pub fn is_empty(&self) -> bool {
         [
             &self.feeds,
-            &self.items,
+            &self.records,
             &self.seen,
             &self.alerts,
             &self.health,

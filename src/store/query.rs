@@ -2,9 +2,10 @@
 //! time, so that a query for one row reads one row and "all" never holds the store in
 //! memory.
 //!
-//! - Items come from the `first_seen` index ([`super::time_key`] of the first sighting ++
-//!   item key), read backwards. Items first seen in the same millisecond (one poll's) are
-//!   read as a group and ordered as [`Store::items`] orders them, by `published` too.
+//! - Items come from the `records` tree, keyed by location ([`super::time_key`] of the
+//!   first sighting ++ item key), read backwards. Items first seen in the same millisecond
+//!   (one poll's) are read as a group and ordered as [`Store::items`] orders them, by
+//!   `published` too.
 //! - Alerts come from the `alerts_by_time` index: `detected` ++ 0 ++ (0 | 1 ++ `published`)
 //!   ++ 0 ++ the alert id with every bit flipped → nothing. Read backwards, that is exactly
 //!   [`Store::alerts`]' order: newest `detected` first, then newest `published` (none
@@ -125,60 +126,57 @@ impl Store {
     /// shares with the rest of its poll, read below which comes the next group.
     pub fn items_newest(&self, before: Option<&[u8]>) -> ItemsNewest<'_> {
         let range = match before {
-            Some(b) => self.first_seen.range(..IVec::from(b)),
-            None => self.first_seen.range::<&[u8], _>(..),
+            Some(b) => self.records.range(..IVec::from(b)),
+            None => self.records.range::<&[u8], _>(..),
         };
         ItemsNewest {
-            store: self,
-            index: range.rev(),
+            records: range.rev(),
             peeked: None,
             group: VecDeque::new(),
             done: false,
+            _store: std::marker::PhantomData,
         }
     }
 }
 
 /// See [`Store::items_newest`].
 pub struct ItemsNewest<'a> {
-    store: &'a Store,
-    index: std::iter::Rev<sled::Iter>,
-    /// The first entry of the next group, read while finding the end of the last one.
-    peeked: Option<IVec>,
+    records: std::iter::Rev<sled::Iter>,
+    /// The first record of the next group, read while finding the end of the last one.
+    peeked: Option<(IVec, IVec)>,
     group: VecDeque<(Cursor, StoredItem)>,
     done: bool,
+    _store: std::marker::PhantomData<&'a Store>,
 }
 
 impl ItemsNewest<'_> {
-    /// Reads the next group of index entries (one millisecond) and their items.
+    /// Reads the next group of records (one millisecond of first sightings).
     fn fill(&mut self) -> Result<()> {
-        let mut keys: Vec<IVec> = Vec::new();
-        if let Some(k) = self.peeked.take() {
-            keys.push(k);
+        let mut records: Vec<(IVec, IVec)> = Vec::new();
+        if let Some(r) = self.peeked.take() {
+            records.push(r);
         }
         loop {
-            let Some(entry) = self.index.next() else {
+            let Some(entry) = self.records.next() else {
                 self.done = true;
                 break;
             };
-            let (k, _) = entry?;
-            match keys.first() {
-                Some(first) if first.get(..8) != k.get(..8) => {
-                    self.peeked = Some(k);
+            let (k, v) = entry?;
+            match records.first() {
+                Some((first, _)) if first.get(..8) != k.get(..8) => {
+                    self.peeked = Some((k, v));
                     break;
                 }
-                _ => keys.push(k),
+                _ => records.push((k, v)),
             }
         }
-        // read backwards: the group's keys are in descending item key order; the
+        // read backwards: the group's records are in descending item key order; the
         // store's order breaks ties by ascending item key
-        keys.reverse();
-        let mut items = Vec::with_capacity(keys.len());
-        for k in keys {
-            let Some(key) = k.get(8..) else { continue };
-            if let Some(v) = self.store.items.get(key)? {
-                let prefix = IVec::from(&k[..8]);
-                items.push((prefix, super::record::decode_item(&v)?));
-            }
+        records.reverse();
+        let mut items = Vec::with_capacity(records.len());
+        for (k, v) in records {
+            let prefix = IVec::from(k.get(..8).unwrap_or_default());
+            items.push((prefix, super::record::decode_item(&v)?));
         }
         items.sort_by_key(|(_, i)| std::cmp::Reverse((i.first_seen, i.published)));
         self.group.extend(items);

@@ -1,4 +1,4 @@
-//! The binary form of a [`StoredItem`] in the `items` tree: written by every build since
+//! The binary form of a [`StoredItem`] in the `records` tree: written by every build since
 //! schema 2's binary records, read beside the JSON form that older builds wrote (a JSON
 //! record starts with `{`, a binary one with [`BINARY_V1`]), so an existing store needs no
 //! migration: its records become binary as they are rewritten.
@@ -34,7 +34,7 @@ pub(super) const LZ4_V1: u8 = 2;
 /// Records shorter than this are stored as they are: LZ4 rarely shrinks them.
 const LZ4_MIN: usize = 128;
 
-/// The record of `item` as written to the `items` tree.
+/// The record of `item` as written to the `records` tree.
 pub(super) fn encode_item(item: &StoredItem) -> Vec<u8> {
     let text = item.title.len() + item.summary.len() + item.content.len();
     let mut w = Vec::with_capacity(text + 160);
@@ -69,7 +69,7 @@ pub(super) fn encode_item(item: &StoredItem) -> Vec<u8> {
     if c.len() < w.len() { c } else { w }
 }
 
-/// The item of a record of the `items` tree, in either form.
+/// The item of a record of the `records` tree, in either form.
 pub(super) fn decode_item(bytes: &[u8]) -> Result<StoredItem> {
     match bytes.first() {
         Some(&BINARY_V1) => {
@@ -340,10 +340,10 @@ mod tests {
         );
         assert_eq!((c.new_items, c.alerts.len()), (1, 1));
         // as an older build wrote it
-        let (k, v) = store.items.iter().next().unwrap().unwrap();
+        let (k, v) = store.records.iter().next().unwrap().unwrap();
         assert!(matches!(v[0], BINARY_V1 | LZ4_V1));
         let old = serde_json::to_vec(&decode_item(&v).unwrap()).unwrap();
-        store.items.insert(&k, old).unwrap();
+        store.records.insert(&k, old).unwrap();
         drop(store);
         let store = crate::store::Store::open(&dir.path().join("store"), 1 << 20).unwrap();
         assert_eq!(store.items().unwrap()[0].title, "CIS summit");
@@ -353,11 +353,8 @@ mod tests {
             &[incoming("b", &it, KeyPolicy::Guid, &["cis"], true)],
         );
         assert_eq!((c.new_items, c.alerts.len()), (0, 0));
-        let v = store.items.get(&k).unwrap().unwrap();
-        assert!(
-            matches!(v[0], BINARY_V1 | LZ4_V1),
-            "rewritten in a binary form"
-        );
+        let v = store.records.get(&k).unwrap().unwrap();
+        assert_eq!(v[0], BINARY_V1, "rewritten in the binary form");
         assert_eq!(decode_item(&v).unwrap().feeds, ["a", "b"]);
     }
 

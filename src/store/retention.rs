@@ -1,10 +1,10 @@
 //! Retention: the bodies of items first seen longer ago than `storage.keep` are dropped.
-//! Their seen keys stay (tombstones: the `seen` tree still maps each key to the item key)
-//! and so do their alerts, so a purged item that a feed serves again is recognised and
-//! never alerts again. The `first_seen` index makes a purge read only what it drops.
+//! Their seen keys stay (tombstones: the `seen` tree still maps each key to the item's
+//! location, which then has no record) and so do their alerts, so a purged item that a
+//! feed serves again is recognised and never alerts again. The `records` tree is keyed by
+//! location, first sighting first, so a purge reads only what it drops.
 
 use chrono::{DateTime, Utc};
-use sled::Transactional;
 use sled::transaction::TransactionError;
 
 use super::{Result, Store, StoreError, time_prefix};
@@ -19,7 +19,7 @@ impl Store {
         let mut purged = 0;
         loop {
             let chunk = self
-                .first_seen
+                .records
                 .range(..end)
                 .keys()
                 .take(CHUNK)
@@ -27,12 +27,12 @@ impl Store {
             if chunk.is_empty() {
                 return Ok(purged);
             }
-            let dropped = (&self.items, &self.first_seen)
-                .transaction(|(items, index)| {
+            let dropped = self
+                .records
+                .transaction(|records| {
                     let mut dropped = 0;
                     for k in &chunk {
-                        index.remove(k)?;
-                        if items.remove(&k[8..])?.is_some() {
+                        if records.remove(k)?.is_some() {
                             dropped += 1;
                         }
                     }

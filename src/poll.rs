@@ -184,7 +184,12 @@ impl Poller {
                 (Outcome::NotModified, next_in, line)
             }
             Ok(Some(doc)) => {
-                drop(global); // waiting for articles is no poll in flight
+                // a parsed document holds its place until it is committed, so that
+                // documents never pile up in memory waiting for the store; waiting for
+                // articles is no poll in flight
+                if feed.full_text {
+                    drop(global);
+                }
                 return self
                     .record_document(feed, &url, state, doc, now, started)
                     .await

@@ -36,7 +36,7 @@ impl Default for StorageConfig {
     fn default() -> StorageConfig {
         StorageConfig {
             path: Env::default().default_store(),
-            cache: 16 << 20,
+            cache: 4 << 20,
             keep: DEFAULT_KEEP,
         }
     }

@@ -96,7 +96,7 @@ impl Store {
                 outbox.insert(&time_key(now, id)[..], &[])?;
                 raised.push(alert);
             }
-            records.insert(&loc[..], encode_item(&stored))?;
+            records.insert(&loc[..], encode_item(&stored, !self.compressed))?;
             Ok(raised)
         });
         result.map_err(|e| match e {

@@ -473,6 +473,13 @@ impl Store {
                 count(counts, name, &k);
                 bytes += k.len() + v.len();
                 at.live += (k.len() + v.len()) as u64;
+                // a compressed copy takes records plain (see record::encode_item)
+                let v = match (target.compressed, name.as_ref()) {
+                    (true, b"records") => super::record::plain(&v)
+                        .map(|p| sled::IVec::from(p.as_ref()))
+                        .unwrap_or(v),
+                    _ => v,
+                };
                 batch.insert(k.clone(), v);
                 n += 1;
                 if n >= BATCH || bytes >= BATCH_BYTES {

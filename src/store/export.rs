@@ -353,7 +353,7 @@ impl<'a> Importer<'a> {
                 let k = key("item key", &i.key)?;
                 self.records.insert(
                     &time_key(i.first_seen, k)[..],
-                    super::record::encode_item(i),
+                    super::record::encode_item(i, !self.store.compressed),
                 );
                 if let Some(legacy) = &mut self.legacy {
                     legacy.insert(k, i.first_seen);

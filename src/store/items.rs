@@ -208,7 +208,7 @@ impl Store {
                     out.alerts.push(alert);
                 }
                 stored.key = key.hex();
-                records.insert(&loc[..], encode_item(&stored))?;
+                records.insert(&loc[..], encode_item(&stored, !self.compressed))?;
                 record_keys(seen, filter, &inc.keys, &Place::At(loc))?;
             }
             if let Some(finish) = finish {

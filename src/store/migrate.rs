@@ -58,7 +58,7 @@ fn v1_to_v2(store: &Store) -> Result<()> {
                     item.matched.push(w.clone());
                 }
             }
-            items.insert(k, super::record::encode_item(&item));
+            items.insert(k, super::record::encode_item(&item, !store.compressed));
         }
         n += 1;
         if n % 10_000 == 0 {

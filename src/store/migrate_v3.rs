@@ -287,7 +287,7 @@ mod tests {
             let bytes = if i == 1 {
                 serde_json::to_vec(&record).unwrap() // as builds before binary records wrote it
             } else {
-                crate::store::record::encode_item(&record)
+                crate::store::record::encode_item(&record, true)
             };
             items.insert(k.primary.0, bytes).unwrap();
             index

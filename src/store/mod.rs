@@ -166,6 +166,9 @@ pub struct Store {
     /// Whether dropping this handle removes the pid file (not for a store that was moved
     /// aside by compaction: the pid file at `path` is then another store's).
     owns_pid_file: bool,
+    /// Whether sled compresses this store itself (see [`lock::compressed`]): records are
+    /// then written plain.
+    compressed: bool,
 }
 
 impl Store {
@@ -234,6 +237,7 @@ impl Store {
             journal_on: std::sync::atomic::AtomicBool::new(false),
             db,
             owns_pid_file: true,
+            compressed: lock::compressed(path) == Some(true),
         })
     }
 

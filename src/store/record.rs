@@ -34,8 +34,11 @@ pub(super) const LZ4_V1: u8 = 2;
 /// Records shorter than this are stored as they are: LZ4 rarely shrinks them.
 const LZ4_MIN: usize = 128;
 
-/// The record of `item` as written to the `records` tree.
-pub(super) fn encode_item(item: &StoredItem) -> Vec<u8> {
+/// The record of `item` as written to the `records` tree: LZ4-compressed when `lz4` and
+/// that makes it smaller. A store that sled compresses itself (a compacted one) takes
+/// records plain: zstd over a page of plain records shrinks them far more than over
+/// records compressed one by one.
+pub(super) fn encode_item(item: &StoredItem, lz4: bool) -> Vec<u8> {
     let text = item.title.len() + item.summary.len() + item.content.len();
     let mut w = Vec::with_capacity(text + 160);
     w.push(BINARY_V1);
@@ -58,7 +61,7 @@ pub(super) fn encode_item(item: &StoredItem) -> Vec<u8> {
     hex16(&mut w, &item.digest);
     list(&mut w, &item.matched);
     opt_str(&mut w, item.article.as_deref());
-    if w.len() < LZ4_MIN {
+    if !lz4 || w.len() < LZ4_MIN {
         return w;
     }
     let packed = lz4_flex::block::compress(&w[1..]);
@@ -67,6 +70,25 @@ pub(super) fn encode_item(item: &StoredItem) -> Vec<u8> {
     uvarint(&mut c, (w.len() - 1) as u64);
     c.extend_from_slice(&packed);
     if c.len() < w.len() { c } else { w }
+}
+
+/// A record of the `records` tree in its plain binary form: an LZ4 one decompressed
+/// (`None` if it does not decompress), any other as it is.
+pub(super) fn plain(bytes: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+    if bytes.first() != Some(&LZ4_V1) {
+        return Some(bytes.into());
+    }
+    let mut r = Reader { bytes, at: 1 };
+    let len = usize::try_from(r.uvarint().ok()?).ok()?;
+    let packed = &bytes[r.at..];
+    if len > packed.len().saturating_mul(255).saturating_add(16) {
+        return None;
+    }
+    let body = lz4_flex::block::decompress(packed, len).ok()?;
+    let mut out = Vec::with_capacity(body.len() + 1);
+    out.push(BINARY_V1);
+    out.extend_from_slice(&body);
+    Some(out.into())
 }
 
 /// The item of a record of the `records` tree, in either form.
@@ -299,14 +321,14 @@ mod tests {
     #[test]
     fn a_record_reads_back_as_written() {
         let mut it = sample();
-        assert_eq!(decode_item(&encode_item(&it)).unwrap(), it);
+        assert_eq!(decode_item(&encode_item(&it, true)).unwrap(), it);
         it.key = "NOT-HEX".into();
         it.digest = Key::of(&["d"]).hex().to_uppercase();
         it.published = None;
         it.article = None;
         it.guid = None;
         it.feeds.clear();
-        assert_eq!(decode_item(&encode_item(&it)).unwrap(), it);
+        assert_eq!(decode_item(&encode_item(&it, true)).unwrap(), it);
     }
 
     /// Records written by older builds, in JSON, still read.
@@ -315,7 +337,7 @@ mod tests {
         let it = sample();
         let json = serde_json::to_vec(&it).unwrap();
         assert_eq!(decode_item(&json).unwrap(), it);
-        let binary = encode_item(&it);
+        let binary = encode_item(&it, true);
         assert!(
             binary.len() * 10 < json.len() * 8,
             "{} vs {}",
@@ -364,9 +386,9 @@ mod tests {
     fn a_damaged_record_is_a_clear_error() {
         let mut short = sample();
         short.summary = "x".into();
-        let plain = encode_item(&short);
+        let plain = encode_item(&short, true);
         assert_eq!(plain[0], BINARY_V1, "a short record is not compressed");
-        let packed = encode_item(&sample());
+        let packed = encode_item(&sample(), true);
         assert_eq!(packed[0], LZ4_V1);
         for bytes in [plain, packed] {
             for cut in 1..bytes.len() {
@@ -396,15 +418,24 @@ mod tests {
     #[test]
     fn a_long_record_is_compressed_when_that_helps() {
         let it = sample();
-        let packed = encode_item(&it);
+        let packed = encode_item(&it, true);
         assert_eq!(packed[0], LZ4_V1);
-        let mut plain = encode_item(&StoredItem {
-            summary: String::new(),
-            ..it.clone()
-        });
+        let mut plain = encode_item(
+            &StoredItem {
+                summary: String::new(),
+                ..it.clone()
+            },
+            true,
+        );
         plain.extend_from_slice(&[0; 300]);
         assert!(packed.len() < plain.len() / 2, "{} bytes", packed.len());
         assert_eq!(decode_item(&packed).unwrap(), it);
+        // plain, as a compressed store takes it, and back from LZ4 to plain
+        let unpacked = encode_item(&it, false);
+        assert_eq!(unpacked[0], BINARY_V1);
+        assert_eq!(super::plain(&packed).unwrap().as_ref(), &unpacked[..]);
+        assert_eq!(super::plain(&unpacked).unwrap().as_ref(), &unpacked[..]);
+        assert!(super::plain(&packed[..packed.len() - 3]).is_none());
         let mut rng = 0x2545_f491_4f6c_dd1du64;
         let noise: String = (0..400)
             .map(|_| {
@@ -418,7 +449,7 @@ mod tests {
             summary: noise,
             ..sample()
         };
-        let bytes = encode_item(&it);
+        let bytes = encode_item(&it, true);
         assert_eq!(bytes[0], BINARY_V1, "incompressible text stays plain");
         assert_eq!(decode_item(&bytes).unwrap(), it);
     }

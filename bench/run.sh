@@ -15,7 +15,7 @@
 #      /usr/bin/time: cold (fresh store, every item new) and warm (nothing new, all 304);
 #      prints wall time, items/s (N*ITEMS / wall) and peak RSS of each, and the store's
 #      disk use per item after the cold run and after a compaction (examples/disk_use.rs;
-#      not with FEEDWATCH_BIN);
+#      not with FEEDWATCH_BIN), then a warm run again on the compacted store;
 #   5. checks the alert log against truth.json: the count (and the set of links) must be
 #      equal and the warm run must add no alert; a mismatch is printed loudly, exit code 1;
 #   6. with --peers, runs ../shared/bench/peers.sh N (rss2email, feed2exec, newsboat) against
@@ -152,7 +152,7 @@ run() { # run LABEL: one timed `feedwatch once`
     local t; t=$(tail -1 "$tf")
     wall[$label]=$(awk '{print $1}' <<< "$t")
     rss[$label]=$(awk '{print $(NF-1)}' <<< "$t")
-    printf 'feedwatch %-4s: %s  | %s items/s, peak RSS %s MB\n' "$label" "$t" \
+    printf 'feedwatch %s: %s  | %s items/s, peak RSS %s MB\n' "$label" "$t" \
         "$(awk -v i="$items" -v w="${wall[$label]}" 'BEGIN { printf "%.0f", (w > 0 ? i / w : 0) }')" \
         "$(awk -v k="${rss[$label]}" 'BEGIN { printf "%.1f", k / 1024 }')"
     sed 's/^/    /' "$out"
@@ -169,7 +169,11 @@ after_cold=$(count_alerts)
 [ -z "${disk_use:-}" ] || "$disk_use" "$tmp/fw/store" | sed 's/^/disk: /'
 run warm
 after_warm=$(count_alerts)
-[ -z "${disk_use:-}" ] || "$disk_use" "$tmp/fw/store" --compact | sed 's/^/disk: /' | grep -v 'as it is'
+if [ -n "${disk_use:-}" ]; then
+    "$disk_use" "$tmp/fw/store" --compact | sed 's/^/disk: /' | grep -v 'as it is'
+    run compacted # a warm run again, on the compacted (zstd-compressed) store
+    [ "$(count_alerts)" -eq "$after_warm" ] || { echo "!!! the run on the compacted store raised alerts" >&2; fail=1; }
+fi
 
 # --- the alerts against truth.json --------------------------------------------------------
 truth=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$tmp/feeds/truth.json")

@@ -7,7 +7,7 @@
 //! machine) and the bytes on disk per item after the run (flushed) and after a compaction.
 //!
 //! cargo run --release --example bench_store -- [FEEDS (2000)] [ITEMS (50)]
-//!     [--threads N (2)] [--cache BYTES (16 MiB, the config's default)] [--no-compact]
+//!     [--threads N (2)] [--cache BYTES (4 MiB, the config's default)] [--no-compact]
 
 use std::time::Instant;
 
@@ -126,7 +126,7 @@ fn cpu_seconds() -> f64 {
 
 fn main() {
     let usage = "usage: bench_store [FEEDS] [ITEMS] [--threads N] [--cache BYTES] [--no-compact]";
-    let (mut pos, mut threads, mut cache, mut compact) = (Vec::new(), 2usize, 16u64 << 20, true);
+    let (mut pos, mut threads, mut cache, mut compact) = (Vec::new(), 2usize, 4u64 << 20, true);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {

@@ -14,8 +14,9 @@ const LOCK_WAIT: Duration = Duration::from_secs(3);
 
 /// Opens the sled database at `path` (which exists) with a page cache of `cache` bytes.
 /// A database is compressed (sled's zstd) or not for good when it is made: an existing
-/// one opens as its `conf` file says, a new one as `compress_new` says.
-pub(super) fn open_db(path: &Path, cache: u64, compress_new: bool) -> Result<sled::Db> {
+/// one opens as its `conf` file says, a new one as `compress_new` says. Returns it with
+/// whether it is compressed.
+pub(super) fn open_db(path: &Path, cache: u64, compress_new: bool) -> Result<(sled::Db, bool)> {
     let compress = compressed(path).unwrap_or(compress_new);
     // sled releases its lock a moment after the last handle is dropped (its IO threads
     // finish the last writes): a store this process just closed, or one whose holder
@@ -28,7 +29,7 @@ pub(super) fn open_db(path: &Path, cache: u64, compress_new: bool) -> Result<sle
             .use_compression(compress)
             .compression_factor(ZSTD_LEVEL);
         match config.open() {
-            Ok(db) => return Ok(db),
+            Ok(db) => return Ok((db, compress)),
             Err(e) if e.to_string().contains("could not acquire lock") => {
                 let pid = holder(path);
                 let ours = pid.is_none_or(|p| p == std::process::id());

@@ -223,7 +223,7 @@ impl Store {
                 pid: None,
             });
         }
-        let db = lock::open_db(path, cache, compress_new)?;
+        let (db, compressed) = lock::open_db(path, cache, compress_new)?;
         Ok(Store {
             path: path.into(),
             feeds: db.open_tree("feeds")?,
@@ -237,7 +237,7 @@ impl Store {
             journal_on: std::sync::atomic::AtomicBool::new(false),
             db,
             owns_pid_file: true,
-            compressed: lock::compressed(path) == Some(true),
+            compressed,
         })
     }
 

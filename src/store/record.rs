@@ -78,17 +78,27 @@ pub(super) fn plain(bytes: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
     if bytes.first() != Some(&LZ4_V1) {
         return Some(bytes.into());
     }
+    unpack(bytes).ok().map(Into::into)
+}
+
+/// The version-1 record (tag included) that an [`LZ4_V1`] record compresses.
+fn unpack(bytes: &[u8]) -> Result<Vec<u8>> {
     let mut r = Reader { bytes, at: 1 };
-    let len = usize::try_from(r.uvarint().ok()?).ok()?;
+    let len = r.uvarint()?;
     let packed = &bytes[r.at..];
-    if len > packed.len().saturating_mul(255).saturating_add(16) {
-        return None;
-    }
-    let body = lz4_flex::block::decompress(packed, len).ok()?;
+    // LZ4 expands at most 255 times: a larger length is damage, not a record
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&n| n <= packed.len().saturating_mul(255).saturating_add(16))
+        .ok_or_else(|| r.bad("a compressed length out of range"))?;
+    let body = lz4_flex::block::decompress(packed, len)
+        .ok()
+        .filter(|b| b.len() == len)
+        .ok_or_else(|| r.bad("compressed bytes that do not decompress"))?;
     let mut out = Vec::with_capacity(body.len() + 1);
     out.push(BINARY_V1);
     out.extend_from_slice(&body);
-    Some(out.into())
+    Ok(out)
 }
 
 /// The item of a record of the `records` tree, in either form.
@@ -102,29 +112,7 @@ pub(super) fn decode_item(bytes: &[u8]) -> Result<StoredItem> {
             }
             Ok(item)
         }
-        Some(&LZ4_V1) => {
-            let mut r = Reader { bytes, at: 1 };
-            let len = r.uvarint()?;
-            let packed = &bytes[r.at..];
-            // LZ4 expands at most 255 times: a larger length is damage, not a record
-            let len = usize::try_from(len)
-                .ok()
-                .filter(|&n| n <= packed.len().saturating_mul(255).saturating_add(16))
-                .ok_or_else(|| r.bad("a compressed length out of range"))?;
-            let body = lz4_flex::block::decompress(packed, len)
-                .ok()
-                .filter(|b| b.len() == len)
-                .ok_or_else(|| r.bad("compressed bytes that do not decompress"))?;
-            let mut r = Reader {
-                bytes: &body,
-                at: 0,
-            };
-            let item = r.item()?;
-            if r.at != body.len() {
-                return Err(r.bad("bytes after the record's last field"));
-            }
-            Ok(item)
-        }
+        Some(&LZ4_V1) => decode_item(&unpack(bytes)?),
         _ => super::decode("items", bytes),
     }
 }

@@ -9,8 +9,11 @@
 //! clock beside it. Not a test: it asserts nothing about time. docs/performance.md has the
 //! figures.
 
+mod common;
+use common::cpu_time;
+
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use feedwatch::schedule::XorShift as Rng;
 use feedwatch::shown::html_to_shown;
@@ -129,13 +132,6 @@ fn corpus(rng: &mut Rng, words: &[&str], typo: bool, bytes: usize) -> Vec<String
         out.push(p);
     }
     out
-}
-
-/// Time this thread has spent on a CPU (Linux: /proc/thread-self/schedstat, in ns).
-fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
-    (ns > 0).then(|| Duration::from_nanos(ns))
 }
 
 fn bench(name: &str, texts: &[String], f: impl Fn(&str) -> String) {

@@ -8,7 +8,10 @@
 //!
 //! Not a test: it prints figures and asserts nothing about time.
 
-use std::time::{Duration, Instant};
+mod common;
+use common::cpu_time;
+
+use std::time::Instant;
 
 use feedwatch::config::{TermConfig, WatchConfig};
 // deterministic, so every run times the same text
@@ -215,14 +218,6 @@ fn html(rng: &mut Rng, items: &[(String, String)]) -> Vec<String> {
 
 fn mb(bytes: usize) -> f64 {
     bytes as f64 / 1e6
-}
-
-/// Time this thread has spent on a CPU (Linux: /proc/thread-self/schedstat, in ns), so that
-/// figures on a busy machine measure the work, not the wait for a core.
-fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
-    (ns > 0).then(|| Duration::from_nanos(ns))
 }
 
 /// Runs `f`, returning its result and (wall, on-CPU) seconds.

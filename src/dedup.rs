@@ -51,10 +51,14 @@ impl Key {
     /// (the cold poll's main cost, examples/bench_store.rs), and 96 bits still keep the
     /// keys of one scope apart.
     pub fn scoped(scope: &str, parts: &[&str]) -> (Key, Key) {
+        Key::in_scope(Scope::of(scope), parts)
+    }
+
+    /// [`Key::scoped`] with the scope's prefix made already (one per document for a feed).
+    fn in_scope(scope: Scope, parts: &[&str]) -> (Key, Key) {
         let unscoped = Key::of(parts);
-        let prefix = Key::of(&["scope", scope]);
         let mut k = [0; 16];
-        k[..4].copy_from_slice(&prefix.0[..4]);
+        k[..4].copy_from_slice(&scope.0);
         k[4..].copy_from_slice(&unscoped.0[..12]);
         (Key(k), unscoped)
     }
@@ -83,6 +87,17 @@ impl Key {
     /// The id of the alert that `watch` raises for the item with this key.
     pub fn alert_id(&self, watch: &str) -> Key {
         Key::of(&["alert", &self.hex(), watch])
+    }
+}
+
+/// The first 4 bytes of the keys of one scope (see [`Key::scoped`]).
+#[derive(Debug, Clone, Copy)]
+struct Scope([u8; 4]);
+
+impl Scope {
+    fn of(name: &str) -> Scope {
+        let digest = Key::of(&["scope", name]);
+        Scope([digest.0[0], digest.0[1], digest.0[2], digest.0[3]])
     }
 }
 
@@ -175,6 +190,7 @@ fn clashing<'a>(items: &[Item], ids: &'a [Option<String>]) -> HashSet<&'a str> {
 /// the document gives to different items is no key at all: recorded as seen, it would make
 /// every later item carrying it look old.
 pub fn keys(feed: &str, items: &[Item], policy: KeyPolicy) -> Vec<ItemKeys> {
+    let feed_scope = Scope::of(feed);
     let guids: Vec<Option<String>> = items.iter().map(|i| i.guid.clone()).collect();
     let links: Vec<Option<String>> = items
         .iter()
@@ -189,12 +205,12 @@ pub fn keys(feed: &str, items: &[Item], policy: KeyPolicy) -> Vec<ItemKeys> {
             let guid = guid
                 .as_deref()
                 .filter(|g| !bad_guids.contains(g))
-                .map(|g| Key::scoped(feed, &["guid", feed, g]));
+                .map(|g| Key::in_scope(feed_scope, &["guid", feed, g]));
             let link = link
                 .as_deref()
                 .filter(|l| !bad_links.contains(l))
                 .map(|l| Key::scoped(link_host(l), &["link", l]));
-            let content = content_key(feed, item);
+            let content = content_key(feed, feed_scope, item);
             let primary = match policy {
                 KeyPolicy::Guid => guid.or(link).unwrap_or(content),
                 KeyPolicy::Link => link.unwrap_or(content),
@@ -224,13 +240,13 @@ fn link_host(link: &str) -> &str {
 }
 
 /// The content key (scoped to the feed) and its unscoped form.
-fn content_key(feed: &str, item: &Item) -> (Key, Key) {
+fn content_key(feed: &str, scope: Scope, item: &Item) -> (Key, Key) {
     let date = item
         .published
         .map(|d| d.timestamp().to_string())
         .unwrap_or_default();
-    Key::scoped(
-        feed,
+    Key::in_scope(
+        scope,
         &[
             "content",
             feed,

@@ -3,6 +3,9 @@
 //! cold run, 1 KiB after a compaction). The store must not be in use.
 //!
 //! cargo run --release --example disk_use -- STORE_DIR [--compact] [--cache BYTES]
+//!
+//! Without `--compact` it also prints the live keys and values per tree; with it, only the
+//! size after the compaction (bench/run.sh calls it once each way).
 
 use feedwatch::store::Store;
 use feedwatch::store::compact::dir_size;
@@ -30,6 +33,16 @@ fn main() {
     let before = dir_size(&path).expect("the store's size");
     let store = Store::open(&path, cache).expect("opening the store");
     let items = store.item_count();
+    if compact {
+        let started = std::time::Instant::now();
+        let (store, _) = store.compact_now(cache).expect("compacting");
+        store.flush().expect("flushing");
+        drop(store);
+        println!("compacted in {:.1} s", started.elapsed().as_secs_f64());
+        let after = dir_size(&path).expect("the store's size");
+        size("after a compaction", after, items);
+        return;
+    }
     let mut live = 0;
     for (tree, n, bytes) in store.tree_sizes().expect("reading the trees") {
         live += bytes;
@@ -45,17 +58,4 @@ fn main() {
     );
     drop(store);
     size("as it is", before, items);
-    if compact {
-        let store = Store::open(&path, cache).expect("opening the store");
-        let started = std::time::Instant::now();
-        let (store, _) = store.compact_now(cache).expect("compacting");
-        store.flush().expect("flushing");
-        drop(store);
-        println!("compacted in {:.1} s", started.elapsed().as_secs_f64());
-        size(
-            "after a compaction",
-            dir_size(&path).expect("the store's size"),
-            items,
-        );
-    }
 }

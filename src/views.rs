@@ -43,6 +43,10 @@ pub fn feeds(config: &Config, store: &Store, now: DateTime<Utc>) -> store::Resul
             _ if st.paused.is_some() => "paused",
             _ => health.word(),
         };
+        let polled = !matches!(
+            state,
+            "not in config" | "off in config" | "paused" | "disabled"
+        );
         let since = match health {
             Health::Failing { since } | Health::Stale { since } => Some(since),
             _ => None,
@@ -61,7 +65,9 @@ pub fn feeds(config: &Config, store: &Store, now: DateTime<Utc>) -> store::Resul
             "disabled": st.disabled.as_deref().map(text::sanitize),
             "recovered": st.recovered.as_deref().map(text::sanitize),
             "failures": st.failures,
-            "next_poll": st.next_poll.map(rfc3339),
+            // a feed that is not polled (paused, off, gone from the config, disabled) has no
+            // next poll to show, whatever its stored schedule says
+            "next_poll": st.next_poll.filter(|_| polled).map(rfc3339),
             "items": st.items,
             "items_per_day": (per_day * 10.0).round() / 10.0,
         });

@@ -98,15 +98,20 @@ fn poll_and_once_beside_the_running_service() {
 }
 
 /// A paused feed is not fetched (by the service's loop or by `poll --all`) until resumed;
-/// `feeds` shows it as paused; the pause survives a restart.
+/// `feeds` shows it as paused, with no next poll; the pause survives a restart.
 #[test]
 fn pause_and_resume_beside_the_running_service() {
     let (s, setup, _) = setup(example_watches());
     let d = start(&setup, &s);
+    wait_for("the first poll's schedule", Duration::from_secs(20), || {
+        ok(&setup, &["feeds", "--json"]).contains(r#""next_poll":"20"#)
+    });
     let text = ok(&setup, &["pause", "mt"]);
     assert!(text.contains("mt: paused"), "{text}");
     let feeds = ok(&setup, &["feeds", "--json"]);
     assert!(feeds.contains(r#""state":"paused""#), "{feeds}");
+    // a paused feed has no next poll to count down to
+    assert!(feeds.contains(r#""next_poll":null"#), "{feeds}");
     let before = s.seen("/a").len();
     let text = ok(&setup, &["poll", "--all"]);
     assert!(text.starts_with("polled 0 feeds"), "{text}");

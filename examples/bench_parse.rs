@@ -126,6 +126,10 @@ fn main() {
         .unwrap_or(400);
     let mut rng = Rng(0xFEED_0BAD_5EED_0001);
     let docs: Vec<Vec<u8>> = (0..documents).map(|f| document(&mut rng, f)).collect();
+    let texts: Vec<String> = docs
+        .iter()
+        .map(|d| String::from_utf8(d.clone()).expect("the bench documents are UTF-8"))
+        .collect();
     let mb = docs.iter().map(Vec::len).sum::<usize>() as f64 / 1e6;
     let matcher = Matcher::new(&[
         watch("cis", &["CIS", "Commonwealth of Independent States", "СНГ"]),
@@ -173,5 +177,39 @@ fn main() {
     println!(
         "  total                                 {:>6.1} us   ({fired} watches fired)",
         us(parse_t + keys_t + match_t)
+    );
+    // the parse step's parts, on the decoded documents
+    let (mut fast_t, mut fast_items_t, mut feed_rs_t, mut accepted) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO, 0);
+    for text in &texts {
+        let t0 = cpu();
+        let doc = feedwatch::fastrss::parse(text, &base);
+        let t1 = cpu();
+        accepted += usize::from(doc.is_some());
+        black_box(doc);
+        let fast = parse::parse(text, &base, None).expect("parses");
+        let t2 = cpu();
+        let slow = parse::parse_with_feed_rs(text, &base, None).expect("parses");
+        let t3 = cpu();
+        assert!(
+            fast.items == slow.items,
+            "the fast path differs from feed-rs"
+        );
+        fast_t += t1 - t0;
+        fast_items_t += t2 - t1;
+        feed_rs_t += t3 - t2;
+    }
+    println!("parse step alone ({accepted} of {documents} documents took the fast path):");
+    println!(
+        "  fast path, entries only               {:>6.1} us",
+        us(fast_t)
+    );
+    println!(
+        "  fast path, to items                   {:>6.1} us",
+        us(fast_items_t)
+    );
+    println!(
+        "  feed-rs forced, to items              {:>6.1} us",
+        us(feed_rs_t)
     );
 }

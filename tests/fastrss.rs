@@ -1,0 +1,277 @@
+//! The oracle for the plain-RSS fast path ([`feedwatch::fastrss`]): for every document it
+//! accepts, `parse` (fast path) and `parse_with_feed_rs` (feed-rs forced) give the same
+//! items and ttl. Run over every XML fixture, over hand-made documents that vary each
+//! accepted element, and over random documents built from the accepted vocabulary (a fixed
+//! seed). `examples/corpus.rs` runs the same check over ../shared/corpus.
+
+use std::path::Path;
+
+use feedwatch::decode::to_utf8;
+use feedwatch::fastrss;
+use feedwatch::parse::{parse, parse_with_feed_rs};
+use feedwatch::schedule::XorShift as Rng;
+use url::Url;
+
+fn base() -> Url {
+    Url::parse("https://outlet.example/rss/news").unwrap()
+}
+
+/// Whether the fast path accepted `doc`; panics with both results when the paths differ.
+fn same(doc: &str, what: &str) -> bool {
+    let accepted = fastrss::parse(doc, &base()).is_some();
+    let fast = parse(doc, &base(), None);
+    let slow = parse_with_feed_rs(doc, &base(), None);
+    match (&fast, &slow) {
+        (Ok(f), Ok(s)) => assert!(
+            f.items == s.items && f.ttl_minutes == s.ttl_minutes,
+            "{what}: the fast path differs from feed-rs\nfast: {:#?} ttl {:?}\nfeed-rs: {:#?} ttl {:?}\n{doc}",
+            f.items,
+            f.ttl_minutes,
+            s.items,
+            s.ttl_minutes
+        ),
+        (Err(f), Err(s)) => assert_eq!(f.to_string(), s.to_string(), "{what}"),
+        _ => panic!("{what}: fast {fast:?}\nfeed-rs {slow:?}\n{doc}"),
+    }
+    accepted
+}
+
+fn xml_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            xml_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "xml") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_xml_fixture_parses_the_same_on_both_paths() {
+    let mut files = Vec::new();
+    xml_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"),
+        &mut files,
+    );
+    assert!(files.len() >= 10, "{files:?}");
+    let mut accepted = Vec::new();
+    for path in &files {
+        let decoded = to_utf8(&std::fs::read(path).unwrap(), None);
+        if same(&decoded.text, &path.display().to_string()) {
+            accepted.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    // the outlets' documents take the fast path, Cyrillic ones after decoding too
+    for name in [
+        "moscow-times-2022-12-27.xml",
+        "kommersant-windows-1251.xml",
+        "news-koi8-r.xml",
+    ] {
+        assert!(accepted.iter().any(|a| a == name), "{name}: {accepted:?}");
+    }
+}
+
+/// One channel around `items`, with `head` at the root's attributes.
+fn doc(head: &str, items: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"{head}>\n<channel><title>T</title>\
+         <link>https://outlet.example/</link><ttl>30</ttl>\n{items}\n</channel></rss>\n"
+    )
+}
+
+const NS: &str = " xmlns:content=\"http://purl.org/rss/1.0/modules/content/\" \
+    xmlns:dc=\"http://purl.org/dc/elements/1.1/\" xmlns:media=\"http://search.yahoo.com/mrss/\"";
+
+/// Items that vary every accepted element: each must be accepted and equal.
+const ACCEPTED: &[&str] = &[
+    "<item><title>A &amp; B &lt;i&gt;x&lt;/i&gt; &#169; &#x439;</title><link>https://o.example/a</link></item>",
+    "<item><title><![CDATA[<b>CIS</b> & CSTO]]></title><description><![CDATA[<p>one</p>]]> two &quot;q&quot;</description></item>",
+    "<item><title>\n   spaced\r\n title \t</title><description>\n\n</description></item>",
+    "<item><title/><description></description><content:encoded/></item>",
+    "<item><title>first</title><title>second</title><title/></item>",
+    "<item><link>/relative/path?q=1&amp;r=2</link><link>second</link></item>",
+    "<item><link>  https://o.example/spaces  </link></item>",
+    "<item><link>mailto:x@y.example</link></item>",
+    "<item><link>http://[bad</link></item>",
+    "<item><link></link><link>https://o.example/after-empty</link></item>",
+    "<item><comments>https://o.example/c</comments><link>https://o.example/l</link></item>",
+    "<item><link>https://o.example/same</link><comments>https://o.example/same</comments></item>",
+    "<item><guid isPermaLink=\"false\">  id-1  </guid></item>",
+    "<item><guid>g-1</guid><guid/><guid>g-2</guid></item>",
+    "<item><guid isPermaLink=\"true\">https://o.example/p</guid><title>no link</title></item>",
+    "<item><guid>dup</guid><title>one</title></item><item><guid>dup</guid><title>two</title></item>",
+    "<item><pubDate>Sun, 01 Nov 2026 09:05:00 +0000</pubDate></item>",
+    "<item><pubDate>Thursday, 13 Jul 2011 7:38:00 GMT</pubDate></item>",
+    "<item><pubDate>Wed, 25 Aug 2012 24:10:00 UTC</pubDate></item>",
+    "<item><pubDate>Aug 25 2012 10:00:00 -0000</pubDate></item>",
+    "<item><pubDate>2024-03-05T10:00:00+0300</pubDate></item>",
+    "<item><pubDate>2024-03-05</pubDate></item>",
+    "<item><pubDate>Tue, 15 Nov 2022 20:15:04 Z</pubDate></item>",
+    "<item><pubDate>Mon, 32 Foo 2022</pubDate></item>",
+    "<item><pubDate>Sun, 01 Nov 2026 09:05:00 +0000</pubDate><pubDate/></item>",
+    "<item><pubDate>Втр, 01 Ноя 2026</pubDate></item>",
+    "<item><category>News</category><category domain=\"https://o.example/tax\"> Politics </category><category/><category>  </category></item>",
+    "<item><category>Учёба &amp; наука</category></item>",
+    "<item><author>ed@o.example (Ed)</author><dc:creator>Иван</dc:creator></item>",
+    "<item><content:encoded><![CDATA[<p>Full <b>text</b></p>]]></content:encoded><description>short</description></item>",
+    "<item><content:encoded>   </content:encoded></item>",
+    "<item><content:encoded>first</content:encoded><content:encoded></content:encoded></item>",
+    "<item><enclosure url=\"https://o.example/a.mp3\" length=\"1\" type=\"audio/mpeg\"/><media:content url=\"/x.jpg\"/><media:thumbnail url=\"https://o.example/t.jpg\"></media:thumbnail></item>",
+    "<item><title>ОДКБ провела учения</title><description>«Лидеры СНГ&#160;встретились»</description></item>",
+    "<item><title>a<!-- comment -->b<?pi x?>c</title></item>",
+    "<item/>",
+    "<item><title>only text</title> stray text in the item </item>",
+];
+
+#[test]
+fn hand_made_documents_parse_the_same_on_both_paths() {
+    for (i, item) in ACCEPTED.iter().enumerate() {
+        let d = doc(NS, item);
+        assert!(same(&d, &format!("item {i}")), "item {i} declined: {d}");
+    }
+    let all = doc(NS, &ACCEPTED.concat());
+    assert!(same(&all, "all items"));
+    // other prefixes for the same namespaces; ttl variants; a BOM; skipped channel parts
+    let other = doc(
+        " xmlns:c=\"http://purl.org/rss/1.0/modules/content/\" xmlns:d=\"http://purl.org/dc/elements/1.1/\"",
+        "<image><url>u</url><title>t</title></image><atom:link xmlns:atom=\"http://www.w3.org/2005/Atom\" href=\"x\" rel=\"self\"/>\
+         <item><c:encoded>body</c:encoded><d:creator>x</d:creator></item><ttl> 5</ttl>",
+    );
+    assert!(same(&other, "other prefixes"));
+    assert!(same(
+        &format!("\u{feff}{}", doc("", "<item><title>x</title></item>")),
+        "BOM"
+    ));
+    let late_ttl =
+        doc("", "").replace("<ttl>30", "<item><title>x</title></item><ttl>x</ttl><ttl>7");
+    assert!(same(&late_ttl, "items before the ttl"));
+    let v = doc("", "<item><title>x</title></item>").replace("version=\"2.0\"", "version=\"\"");
+    assert!(same(&v, "empty version"));
+}
+
+/// Documents the fast path must decline (each still parses as before, by feed-rs).
+#[test]
+fn what_the_fast_path_declines() {
+    let declined = [
+        doc(NS, "<item><title>x <b>bold</b></title></item>"),
+        doc(NS, "<item><media:description>d</media:description></item>"),
+        doc(NS, "<item><source url=\"x\">s</source></item>"),
+        doc(NS, "<item><enclosure url=\"x\">text</enclosure></item>"),
+        doc(NS, "<item><title>&nbsp;x</title></item>"),
+        doc(NS, "<item><title>&#0;</title></item>"),
+        doc(
+            " xmlns:content=\"http://example/other\"",
+            "<item><content:encoded>x</content:encoded></item>",
+        ),
+        doc(
+            " xmlns=\"http://purl.org/rss/1.0/\"",
+            "<item><title>x</title></item>",
+        ),
+        doc("", "<item><x:title>x</x:title></item>"),
+        doc(
+            " xml:base=\"https://other.example/\"",
+            "<item><link>a</link></item>",
+        ),
+        doc("", ""),
+        doc("", "<item><title>x</title></item>").replace("2.0", "0.91"),
+        doc("", "<item><title>x</title></item>").replace("2.0", "2.01"),
+        doc("", "<item><title>x</title></item>").replace("UTF-8", "windows-1251"),
+        doc("", "<item><title>x</title>").to_string(),
+        doc("", "<item><title>x</title></item>").replace("</channel>", "</channel><channel/>"),
+        format!(
+            "<!DOCTYPE rss [<!ENTITY e \"x\">]>{}",
+            doc("", "<item><title>&e;</title></item>")
+                .replace("<?xml version=\"1.0\" encoding=\"UTF-8\"?>", "")
+        ),
+        doc(
+            " xmlns:itunes=\"http://www.itunes.com/dtds/podcast-1.0.dtd\"",
+            "<itunes:category text=\"x\"/><item><title>x</title></item>",
+        ),
+        "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><title>x</title></entry></feed>".into(),
+        "{\"version\":\"https://jsonfeed.org/version/1.1\",\"items\":[]}".into(),
+    ];
+    for (i, d) in declined.iter().enumerate() {
+        assert!(!same(d, &format!("declined {i}")), "accepted {i}: {d}");
+    }
+}
+
+/// Random well-formed RSS from the accepted vocabulary: equal on both paths.
+#[test]
+fn random_documents_parse_the_same_on_both_paths() {
+    const TEXTS: &[&str] = &[
+        "",
+        " ",
+        "plain",
+        "  padded  ",
+        "a &amp; b",
+        "&lt;p&gt;html&lt;/p&gt;",
+        "<![CDATA[<p>cdata & more</p>]]>",
+        "x<![CDATA[]]>y",
+        "line\r\nbreak",
+        "Лидеры СНГ",
+        "&#1054;&#x414;&#1050;&#1041;",
+        "q&quot;&apos;",
+        "a<!-- c -->b",
+        "\u{a0}nbsp\u{2003}",
+    ];
+    const LINKS: &[&str] = &[
+        "https://o.example/a",
+        "/rel",
+        "rel/2",
+        " https://o.example/sp ",
+        "",
+        "//host.example/x",
+        "https://o.example/a?x=1&amp;y=2",
+        "http://[::1",
+    ];
+    const DATES: &[&str] = &[
+        "Sun, 01 Nov 2026 09:05:00 +0000",
+        "Sun, 1 Nov 2026 9:05:00 GMT",
+        "Sunday, 01 November 2026 09:05:00 UTC",
+        "Nov 01 2026 09:05:00 -0000",
+        "2026-11-01T09:05:00Z",
+        "2026-11-01T09:05:00+0100",
+        "2026-11-01",
+        "01 Nov 2026 09:05:00 Z",
+        "yesterday",
+        "",
+    ];
+    let mut rng = Rng(0x5EED_F00D_0000_0015);
+    let mut accepted = 0;
+    for n in 0..300 {
+        let mut items = String::new();
+        for _ in 0..rng.below(6) {
+            items.push_str("<item>");
+            for _ in 0..rng.below(9) {
+                let t = rng.pick(TEXTS);
+                let el = match rng.below(13) {
+                    0 => format!("<title>{t}</title>"),
+                    1 => format!("<link>{}</link>", rng.pick(LINKS)),
+                    2 => format!("<comments>{}</comments>", rng.pick(LINKS)),
+                    3 => format!("<guid isPermaLink=\"false\">{t}</guid>"),
+                    4 => format!("<description>{t}</description>"),
+                    5 => format!("<pubDate>{}</pubDate>", rng.pick(DATES)),
+                    6 => format!("<category domain=\"d\">{t}</category>"),
+                    7 => format!("<author>{t}</author>"),
+                    8 => format!("<content:encoded>{t}</content:encoded>"),
+                    9 => format!("<dc:creator>{t}</dc:creator>"),
+                    10 => "<enclosure url=\"/e.mp3\" type=\"audio/mpeg\"/>".into(),
+                    11 => format!("<media:thumbnail url=\"{}\"/>", rng.pick(LINKS)),
+                    _ => format!("<title/>{}", if rng.chance(50) { "<guid/>" } else { "" }),
+                };
+                items.push_str(&el);
+                if rng.chance(20) {
+                    items.push_str("\n  ");
+                }
+            }
+            items.push_str("</item>");
+        }
+        let d = doc(NS, &items);
+        if same(&d, &format!("random document {n}")) {
+            accepted += 1;
+        }
+    }
+    // only documents with no item are declined
+    assert!(accepted > 200, "{accepted} of 300 accepted");
+}

@@ -121,9 +121,11 @@ pub fn parse(text: &str, base: &Url, content_type: Option<&str>) -> Result<Parse
     if text.trim().is_empty() {
         return Err(ParseError::Empty);
     }
-    match crate::fastrss::parse(text, base) {
-        Some(doc) => Ok(parsed(text, base, doc.entries, doc.ttl)),
-        None => parse_with_feed_rs(text, base, content_type),
+    // a panic in the fast path (a bug) declines, as any doubt does
+    let fast = std::panic::catch_unwind(|| crate::fastrss::parse(text, base));
+    match fast {
+        Ok(Some(doc)) => Ok(parsed(text, base, doc.entries, doc.ttl)),
+        _ => parse_with_feed_rs(text, base, content_type),
     }
 }
 

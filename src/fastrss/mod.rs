@@ -458,4 +458,3 @@ fn finish_entry(b: Building) -> Entry {
     entry.link = links.iter().position(kept).map(|i| links.swap_remove(i).0);
     entry
 }
-

@@ -15,6 +15,8 @@
 //!   `category`, `author`, `comments`, `content:encoded`, `dc:creator` (namespaces checked
 //!   by URI, not prefix), or an empty `enclosure`, `media:content`, `media:thumbnail`; an
 //!   element inside any of those;
+//! - an `author`, `dc:creator`, `managingEditor` or `webMaster` with an `@` and non-ASCII
+//!   text (feed-rs's e-mail split can panic on it), a `media:thumbnail` with a `time`;
 //! - a channel child in the iTunes or Podcast namespace (feed-rs may fail on them), any
 //!   element bound to the RSS 1.0 namespace (feed-rs reads it as RSS), an unbound prefix;
 //! - any `xml:base` attribute, a DOCTYPE, an entity other than XML's five, a declaration
@@ -134,8 +136,10 @@ enum Field {
     Category,
     Comments,
     Encoded,
-    /// `author`, `dc:creator`: read by feed-rs into nothing [`crate::parse`] uses.
-    Ignored,
+    /// `author`, `dc:creator`, the channel's `managingEditor` and `webMaster`: read by
+    /// feed-rs into nothing [`crate::parse`] uses, but read (feed-rs's e-mail split slices
+    /// the text at byte offsets: a non-ASCII text with an `@` may panic it, so declines).
+    Person,
     /// `enclosure`, `media:content`, `media:thumbnail`: no text allowed.
     Empty,
     Ttl,
@@ -153,7 +157,8 @@ struct Building {
 pub fn parse(text: &str, base: &Url) -> Option<Doc> {
     // feed-rs's reader drops a UTF-8 byte-order mark
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if !text.trim_start().starts_with('<') {
+    // and takes NUL bytes among the first four for UTF-16 or UTF-32
+    if !text.trim_start().starts_with('<') || text.bytes().take(4).any(|b| b == 0) {
         return None;
     }
     // namespaces are resolved here, as far as needed: quick-xml's resolver costs as much
@@ -233,6 +238,7 @@ impl<'i> State<'i, '_> {
     /// An element opens at `self.depth`; `None` declines the document.
     fn open(&mut self, e: &BytesStart) -> Option<()> {
         let mut version = None;
+        let mut timed = false;
         for a in e.attributes() {
             let a = a.ok()?;
             let key = a.key.0;
@@ -255,6 +261,8 @@ impl<'i> State<'i, '_> {
                     .push((self.depth, prefix.to_owned(), uri.to_owned()));
             } else if key == "version" && self.depth == 0 {
                 version = Some(a.value);
+            } else if key == "time" {
+                timed = true;
             }
         }
         let name = e.name().0;
@@ -312,6 +320,10 @@ impl<'i> State<'i, '_> {
                     self.field = Some((Field::Ttl, self.depth));
                     self.acc = None;
                 }
+                "managingEditor" | "webMaster" => {
+                    self.field = Some((Field::Person, self.depth));
+                    self.acc = None;
+                }
                 _ => self.skip_from = self.depth,
             },
             3 => {
@@ -325,11 +337,13 @@ impl<'i> State<'i, '_> {
                     (Ns::None, "pubDate") => Field::PubDate,
                     (Ns::None, "category") => Field::Category,
                     (Ns::None, "comments") => Field::Comments,
-                    (Ns::None, "author") => Field::Ignored,
+                    (Ns::None, "author") => Field::Person,
                     (Ns::None, "enclosure") => Field::Empty,
                     (Ns::Content, "encoded") => Field::Encoded,
-                    (Ns::Dc, "creator") => Field::Ignored,
-                    (Ns::Media, "content" | "thumbnail") => Field::Empty,
+                    (Ns::Dc, "creator") => Field::Person,
+                    // a thumbnail's `time` goes through unwraps in feed-rs
+                    (Ns::Media, "thumbnail") if !timed => Field::Empty,
+                    (Ns::Media, "content") => Field::Empty,
                     _ => return None,
                 };
                 self.field = Some((field, self.depth));
@@ -387,11 +401,19 @@ impl<'i> State<'i, '_> {
     fn end_field(&mut self) -> Option<()> {
         let (field, _) = self.field.take()?;
         let text = self.acc.take();
-        if field == Field::Ttl {
-            if let Some(ttl) = text.and_then(|t| t.parse::<u32>().ok()) {
-                self.doc.ttl = Some(ttl);
+        match field {
+            Field::Ttl => {
+                if let Some(ttl) = text.and_then(|t| t.parse::<u32>().ok()) {
+                    self.doc.ttl = Some(ttl);
+                }
+                return Some(());
             }
-            return Some(());
+            Field::Person => {
+                return text
+                    .is_none_or(|t| t.is_ascii() || !t.contains('@'))
+                    .then_some(());
+            }
+            _ => {}
         }
         let b = self.item.as_mut()?;
         let e = &mut b.entry;
@@ -417,13 +439,12 @@ impl<'i> State<'i, '_> {
                         .push((link_href(&t, self.base), field == Field::Comments));
                 }
             }
-            Field::Ignored => {}
+            Field::Person | Field::Ttl => {}
             Field::Empty => {
                 if text.is_some_and(|t| !t.trim().is_empty()) {
                     return None;
                 }
             }
-            Field::Ttl => unreachable!("handled above"),
         }
         Some(())
     }

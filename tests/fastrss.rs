@@ -150,6 +150,37 @@ fn hand_made_documents_parse_the_same_on_both_paths() {
     assert!(same(&v, "empty version"));
 }
 
+/// Odd corners, accepted or declined: equal either way.
+#[test]
+fn odd_corners_parse_the_same_on_both_paths() {
+    let item = doc(NS, "<item><title>x</title></item>");
+    let corners = [
+        doc(NS, "<item><title>a ]]> b</title></item>"),
+        doc(NS, "<item><title>a > b ' \" c</title></item>"),
+        doc(NS, "<item><title>x</title><category domain=\"d\"/><ttl/></item>"),
+        doc(NS, "<image><item><title>nested</title></item></image><item><title>x</title></item>"),
+        doc(NS, "<item><title>x</title></item>").replace("<ttl>30</ttl>", "<ttl/>"),
+        format!("\n\n{item}"),
+        format!("{item}<!-- after -->\n"),
+        format!("{item}junk"),
+        format!("{item}<rss/>"),
+        item.replace("<?xml version=\"1.0\" encoding=\"UTF-8\"?>", "<?xml version=\"1.0\" encoding=\"utf8\"?>"),
+        item.replace("<?xml version=\"1.0\" encoding=\"UTF-8\"?>", "<?xml-stylesheet href=\"s.xsl\"?>"),
+        item.replace("<rss version=\"2.0\"", "<rss version='2.0'"),
+        item.replace("<rss version=\"2.0\"", "<rss version=\"2.0\" version=\"2.0\""),
+        item.replace("<title>x</title>", "<title>x</title >"),
+        item.replace("<title>x</title>", "<title>x</titl>"),
+        item.replace("<title>x</title>", "<title a=\"1\" a=\"2\">x</title>"),
+        item.replace("<title>x</title>", "<title xmlns:content=\"http://purl.org/rss/1.0/modules/content/\">x</title><content:encoded>c</content:encoded>"),
+        item.replace("<item>", "<item xmlns:z=\"http://purl.org/rss/1.0/modules/content/\">").replace("<title>x</title>", "<z:encoded>c</z:encoded>"),
+        item.replace("</item>", "</item><item/>"),
+        item.replace("</channel>", "</channel><item><title>outside</title></item>"),
+    ];
+    for (i, d) in corners.iter().enumerate() {
+        same(d, &format!("corner {i}"));
+    }
+}
+
 /// Documents the fast path must decline (each still parses as before, by feed-rs).
 #[test]
 fn what_the_fast_path_declines() {

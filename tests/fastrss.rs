@@ -174,6 +174,9 @@ fn odd_corners_parse_the_same_on_both_paths() {
         item.replace("<title>x</title>", "<title xmlns:content=\"http://purl.org/rss/1.0/modules/content/\">x</title><content:encoded>c</content:encoded>"),
         item.replace("<item>", "<item xmlns:z=\"http://purl.org/rss/1.0/modules/content/\">").replace("<title>x</title>", "<z:encoded>c</z:encoded>"),
         item.replace("</item>", "</item><item/>"),
+        item.replace("<item>", "<item xmlns:x=\"http://www.w3.org/XML/1998/namespace\">"),
+        item.replace("<item>", "<item xmlns:x=\"http://www.w3.org/2000/xmlns/\">"),
+        item.replace("<item>", "<item xmlns:xml=\"http://www.w3.org/XML/1998/namespace\">"),
         item.replace("</channel>", "</channel><item><title>outside</title></item>"),
     ];
     for (i, d) in corners.iter().enumerate() {

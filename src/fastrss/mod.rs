@@ -27,7 +27,7 @@
 //! (title, description, guid, category; not `content:encoded`, which is dropped when
 //! empty); a later `title`, `description`, `content:encoded` or `pubDate` replaces an
 //! earlier one even when empty; links are resolved as feed-rs's `Link::new` does, comment
-//! links equal to another link dropped; dates by feed-rs's lenient parser ([`date`]).
+//! links equal to another link dropped; dates by feed-rs's lenient parser ([`parse_timestamp_lenient`]).
 //! `parse::parse_with_feed_rs` is the oracle: tests/it/fastrss.rs and `examples/corpus.rs`
 //! check that both paths give the same items for every document this one accepts.
 
@@ -101,7 +101,8 @@ const CONTENT: &str = "http://purl.org/rss/1.0/modules/content/";
 const DC: &str = "http://purl.org/dc/elements/1.1/";
 const MEDIA: &str = "http://search.yahoo.com/mrss/";
 /// Namespaces feed-rs reads at channel level and may fail on; RSS 1.0's, which feed-rs
-/// reads as RSS; the two reserved ones, which quick-xml refuses to bind to another prefix.
+/// reads as RSS; the two reserved ones (last), which quick-xml refuses to bind to another
+/// prefix (an error that fails feed-rs).
 const DECLINED_NS: [&str; 5] = [
     "http://www.itunes.com/dtds/podcast-1.0.dtd",
     "https://podcastindex.org/namespace/1.0",
@@ -253,6 +254,7 @@ impl<'i> State<'i, '_> {
                     || matches!(prefix, "xml" | "xmlns")
                     || uri.is_empty()
                     || uri.contains('&')
+                    || DECLINED_NS[3..].contains(&uri)
                     || self.bindings.len() >= MAX_BINDINGS
                 {
                     return None;

@@ -81,7 +81,8 @@ fn doc(head: &str, items: &str) -> String {
 }
 
 const NS: &str = " xmlns:content=\"http://purl.org/rss/1.0/modules/content/\" \
-    xmlns:dc=\"http://purl.org/dc/elements/1.1/\" xmlns:media=\"http://search.yahoo.com/mrss/\"";
+    xmlns:dc=\"http://purl.org/dc/elements/1.1/\" xmlns:media=\"http://search.yahoo.com/mrss/\" \
+    xmlns:slash=\"http://purl.org/rss/1.0/modules/slash/\"";
 
 /// Items that vary every accepted element: each must be accepted and equal.
 const ACCEPTED: &[&str] = &[
@@ -139,6 +140,23 @@ fn hand_made_documents_parse_the_same_on_both_paths() {
          <item><c:encoded>body</c:encoded><d:creator>x</d:creator></item><ttl> 5</ttl>",
     );
     assert!(same(&other, "other prefixes"));
+    // elements of namespaces feed-rs does not read are skipped; extension texts are read
+    // from the document on both paths
+    let extensions = doc(
+        &format!(
+            "{NS} xmlns:yandex=\"http://news.yandex.ru\" xmlns:turbo=\"http://turbo.yandex.ru\""
+        ),
+        "<item><title>ОДКБ</title><yandex:full-text>Полный <b>текст</b> СНГ</yandex:full-text>\
+         <slash:comments>3</slash:comments></item>\
+         <item><title>two</title><turbo:content><![CDATA[<p>Турбо</p>]]></turbo:content>\
+         <yandex:genre><yandex:x>nested</yandex:x></yandex:genre></item>",
+    );
+    assert!(same(&extensions, "extensions"));
+    let extra = parse(&extensions, &base(), None).unwrap().items;
+    assert_eq!(
+        (extra[0].extra.as_str(), extra[1].extra.as_str()),
+        ("Полный текст СНГ", "Турбо")
+    );
     assert!(same(
         &format!("\u{feff}{}", doc("", "<item><title>x</title></item>")),
         "BOM"
@@ -174,6 +192,10 @@ fn odd_corners_parse_the_same_on_both_paths() {
         item.replace("<title>x</title>", "<title xmlns:content=\"http://purl.org/rss/1.0/modules/content/\">x</title><content:encoded>c</content:encoded>"),
         item.replace("<item>", "<item xmlns:z=\"http://purl.org/rss/1.0/modules/content/\">").replace("<title>x</title>", "<z:encoded>c</z:encoded>"),
         item.replace("</item>", "</item><item/>"),
+        doc(
+            " xmlns:content=\"http://example/other\"",
+            "<item><content:encoded>x</content:encoded></item>",
+        ),
         item.replace("<item>", "<item xmlns:x=\"http://www.w3.org/XML/1998/namespace\">"),
         item.replace("<item>", "<item xmlns:x=\"http://www.w3.org/2000/xmlns/\">"),
         item.replace("<item>", "<item xmlns:xml=\"http://www.w3.org/XML/1998/namespace\">"),
@@ -191,13 +213,17 @@ fn what_the_fast_path_declines() {
         doc(NS, "<item><title>x <b>bold</b></title></item>"),
         doc(NS, "<item><media:description>d</media:description></item>"),
         doc(NS, "<item><source url=\"x\">s</source></item>"),
+        doc(
+            " xmlns:a=\"http://www.w3.org/2005/Atom\"",
+            "<item><a:updated>2024-01-01T00:00:00Z</a:updated></item>",
+        ),
+        doc(
+            " xmlns:w=\"http://wellformedweb.org/CommentAPI/\"",
+            "<item><w:commentRss>x</w:commentRss></item>",
+        ),
         doc(NS, "<item><enclosure url=\"x\">text</enclosure></item>"),
         doc(NS, "<item><title>&nbsp;x</title></item>"),
         doc(NS, "<item><title>&#0;</title></item>"),
-        doc(
-            " xmlns:content=\"http://example/other\"",
-            "<item><content:encoded>x</content:encoded></item>",
-        ),
         doc(
             " xmlns=\"http://purl.org/rss/1.0/\"",
             "<item><title>x</title></item>",
@@ -309,7 +335,8 @@ fn random_documents_parse_the_same_on_both_paths() {
             items.push_str("<item>");
             for _ in 0..rng.below(9) {
                 let t = rng.pick(TEXTS);
-                let el = match rng.below(13) {
+                let el = match rng.below(14) {
+                    13 => format!("<slash:comments>{t}<slash:x/></slash:comments>"),
                     0 => format!("<title>{t}</title>"),
                     1 => format!("<link>{}</link>", rng.pick(LINKS)),
                     2 => format!("<comments>{}</comments>", rng.pick(LINKS)),

@@ -13,8 +13,9 @@
 //!   try its dialect rewrites);
 //! - an item child other than `title`, `link`, `guid`, `description`, `pubDate`,
 //!   `category`, `author`, `comments`, `content:encoded`, `dc:creator` (namespaces checked
-//!   by URI, not prefix), or an empty `enclosure`, `media:content`, `media:thumbnail`; an
-//!   element inside any of those;
+//!   by URI, not prefix), an empty `enclosure`, `media:content`, `media:thumbnail`, or an
+//!   element in a namespace feed-rs does not know (skipped, as feed-rs skips it:
+//!   `yandex:full-text`, `slash:comments`...); an element inside any of those fields;
 //! - an `author`, `dc:creator`, `managingEditor` or `webMaster` with an `@` and non-ASCII
 //!   text (feed-rs's e-mail split can panic on it), a `media:thumbnail` with a `time`;
 //! - a channel child in the iTunes or Podcast namespace (feed-rs may fail on them), any
@@ -100,6 +101,12 @@ pub struct Doc {
 const CONTENT: &str = "http://purl.org/rss/1.0/modules/content/";
 const DC: &str = "http://purl.org/dc/elements/1.1/";
 const MEDIA: &str = "http://search.yahoo.com/mrss/";
+/// The other namespaces feed-rs reads: an item child in one of them declines (Atom's
+/// `updated` is a date, `wfw:commentRss` a link).
+const KNOWN_NS: [&str; 2] = [
+    "http://www.w3.org/2005/Atom",
+    "http://wellformedweb.org/CommentAPI/",
+];
 /// Namespaces feed-rs reads at channel level and may fail on; RSS 1.0's, which feed-rs
 /// reads as RSS; the two reserved ones (last), which quick-xml refuses to bind to another
 /// prefix (an error that fails feed-rs).
@@ -123,6 +130,9 @@ enum Ns {
     Content,
     Dc,
     Media,
+    /// Atom, Well-Formed Web.
+    Known,
+    /// A namespace feed-rs does not read: its elements are skipped, as feed-rs skips them.
     Other,
 }
 
@@ -280,6 +290,7 @@ impl<'i> State<'i, '_> {
                     DC => Ns::Dc,
                     MEDIA => Ns::Media,
                     u if DECLINED_NS.contains(&u) => return None,
+                    u if KNOWN_NS.contains(&u) => Ns::Known,
                     _ => Ns::Other,
                 }
             }
@@ -346,6 +357,12 @@ impl<'i> State<'i, '_> {
                     // a thumbnail's `time` goes through unwraps in feed-rs
                     (Ns::Media, "thumbnail") if !timed => Field::Empty,
                     (Ns::Media, "content") => Field::Empty,
+                    // feed-rs skips them (their text may still be an extension's,
+                    // crate::extension reads it from the document on either path)
+                    (Ns::Other, _) => {
+                        self.skip_from = self.depth;
+                        return Some(());
+                    }
                     _ => return None,
                 };
                 self.field = Some((field, self.depth));

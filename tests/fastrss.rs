@@ -172,6 +172,7 @@ fn hand_made_documents_parse_the_same_on_both_paths() {
 #[test]
 fn odd_corners_parse_the_same_on_both_paths() {
     let item = doc(NS, "<item><title>x</title></item>");
+    let bare = item.replace("<?xml version=\"1.0\" encoding=\"UTF-8\"?>", "");
     let corners = [
         doc(NS, "<item><title>a ]]> b</title></item>"),
         doc(NS, "<item><title>a > b ' \" c</title></item>"),
@@ -179,6 +180,10 @@ fn odd_corners_parse_the_same_on_both_paths() {
         doc(NS, "<image><item><title>nested</title></item></image><item><title>x</title></item>"),
         doc(NS, "<item><title>x</title></item>").replace("<ttl>30</ttl>", "<ttl/>"),
         format!("\n\n{item}"),
+        // feed-rs looks for the first `<` in its first 8 KiB
+        format!("{}{bare}", " ".repeat(9000)),
+        format!("{}{bare}", " ".repeat(4000)),
+        format!("\u{a0}\u{a0}{bare}"),
         format!("{item}<!-- after -->\n"),
         format!("{item}junk"),
         format!("{item}<rss/>"),

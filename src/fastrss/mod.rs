@@ -168,8 +168,13 @@ struct Building {
 pub fn parse(text: &str, base: &Url) -> Option<Doc> {
     // feed-rs's reader drops a UTF-8 byte-order mark
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    // and takes NUL bytes among the first four for UTF-16 or UTF-32
-    if !text.trim_start().starts_with('<') || text.bytes().take(4).any(|b| b == 0) {
+    // and takes NUL bytes among the first four for UTF-16 or UTF-32; feed-rs looks for the
+    // first `<` in its first buffer (8 KiB) only
+    let start = text.trim_start();
+    if !start.starts_with('<')
+        || text.len() - start.len() > 4096
+        || text.bytes().take(4).any(|b| b == 0)
+    {
         return None;
     }
     // namespaces are resolved here, as far as needed: quick-xml's resolver costs as much

@@ -21,7 +21,8 @@
 //! - a channel child in the iTunes or Podcast namespace (feed-rs may fail on them), any
 //!   element bound to the RSS 1.0 namespace (feed-rs reads it as RSS), an unbound prefix;
 //! - any `xml:base` attribute, a DOCTYPE, an entity other than XML's five, a declaration
-//!   naming an encoding other than UTF-8, text outside the root, any XML error anywhere.
+//!   naming an encoding other than UTF-8, text outside the root, more than 4 KiB before the
+//!   first `<` (feed-rs looks in its first 8 KiB), any XML error anywhere.
 //!
 //! What it accepts it reads as feed-rs does: text is the raw text, CDATA and resolved
 //! references up to the element's end (comments skipped), trimmed where feed-rs trims

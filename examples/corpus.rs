@@ -13,6 +13,11 @@
 //! cargo run --release --example corpus -- ../shared/corpus/feedparser ../shared/corpus/feed-rs
 //! ```
 //!
+//! The plain-RSS fast path ([`feedwatch::fastrss`]) is checked against feed-rs on every file
+//! (and on its repaired copy) that it accepts: the items and ttl of
+//! [`feedwatch::parse::parse`] must equal those of
+//! [`feedwatch::parse::parse_with_feed_rs`]. The count is printed; a difference fails the run.
+//!
 //! Skipped: `LICENSE*`, `*.md`, feedparser's `*.jsonl` and feed-rs's `*.serde.json` (expected
 //! results, not feeds). JSON Feed documents (`*.json`) are run. A feedparser file whose
 //! leading comment has a `Header: Content-type: ...` line is parsed with that content type,
@@ -26,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use encoding_rs::Encoding;
 use feedwatch::decode::to_utf8;
-use feedwatch::parse::{Item, ParseError, parse_or_recover};
+use feedwatch::parse::{Item, ParseError, parse, parse_or_recover, parse_with_feed_rs};
 use feedwatch::text::html_to_text;
 use url::Url;
 
@@ -59,6 +64,9 @@ struct Run {
     entry_check: Option<Result<(), String>>,
     /// feedparser extracts items from this file.
     expects_items: bool,
+    /// How many of the file's texts (as decoded, repaired) the fast path accepted, and the
+    /// first difference from feed-rs on one of them.
+    differential: (usize, Option<String>),
 }
 
 /// What feedparser's `EXPECTATIONS.jsonl` says about one file, as far as we can check it.
@@ -122,11 +130,12 @@ fn main() {
             let result = std::panic::catch_unwind(|| {
                 let decoded = to_utf8(&worker_body, content_type.as_deref());
                 let parsed = parse_or_recover(&decoded.text, &base, content_type.as_deref());
-                (decoded, parsed)
+                let differential = differential(&decoded.text, &base, content_type.as_deref());
+                (decoded, parsed, differential)
             });
             let took = t.elapsed();
             let outcome = match result {
-                Ok((decoded, parsed)) => {
+                Ok((decoded, parsed, differential)) => {
                     let expect = expect_in_worker;
                     let check = expect
                         .encoding
@@ -149,20 +158,21 @@ fn main() {
                         }
                         Err(e) => Outcome::Error(e.to_string()),
                     };
-                    (outcome, check, entry_check)
+                    (outcome, check, entry_check, differential)
                 }
                 Err(payload) => {
                     let at = LAST_PANIC
                         .with(|p| p.borrow_mut().take())
                         .unwrap_or_else(|| payload_text(&*payload));
-                    (Outcome::EscapedPanic(at), None, None)
+                    (Outcome::EscapedPanic(at), None, None, (0, None))
                 }
             };
             let _ = tx.send((outcome, took));
         });
-        let (outcome, took, encoding_check, entry_check) = match rx.recv_timeout(HANG) {
-            Ok(((outcome, check, entry), took)) => (outcome, took, check, entry),
-            Err(_) => (Outcome::Hung, HANG, None, None),
+        let (outcome, took, encoding_check, entry_check, differential) = match rx.recv_timeout(HANG)
+        {
+            Ok(((outcome, check, entry, diff), took)) => (outcome, took, check, entry, diff),
+            Err(_) => (Outcome::Hung, HANG, None, None, (0, None)),
         };
         runs.push(Run {
             expects_items: expect.has_items,
@@ -171,6 +181,7 @@ fn main() {
             took,
             encoding_check,
             entry_check,
+            differential,
         });
     }
     let total = started.elapsed();
@@ -299,13 +310,65 @@ fn report(runs: &[Run], total: Duration) -> i32 {
         println!("  {}: {e}", short(&r.path));
     }
     let coverage_ok = coverage(runs);
+    let fast_ok = fast_path_report(runs);
     println!("total time:             {total:.2?}");
 
-    if !escaped.is_empty() || !hung.is_empty() || !slow.is_empty() || !coverage_ok {
+    if !escaped.is_empty() || !hung.is_empty() || !slow.is_empty() || !coverage_ok || !fast_ok {
         1
     } else {
         0
     }
+}
+
+/// The fast path against feed-rs on `text` and on its repaired copy: how many of them the
+/// fast path accepted, and the first difference.
+fn differential(text: &str, base: &Url, content_type: Option<&str>) -> (usize, Option<String>) {
+    let repaired = feedwatch::recover::repair(text).map(|r| r.text);
+    let mut accepted = 0;
+    for (what, text) in [
+        ("as decoded", Some(text)),
+        ("repaired", repaired.as_deref()),
+    ] {
+        let Some(text) = text else { continue };
+        if feedwatch::fastrss::parse(text, base).is_none() {
+            continue;
+        }
+        accepted += 1;
+        let fast = parse(text, base, content_type);
+        let slow = parse_with_feed_rs(text, base, content_type);
+        let same = match (&fast, &slow) {
+            (Ok(f), Ok(s)) => f.items == s.items && f.ttl_minutes == s.ttl_minutes,
+            _ => false,
+        };
+        if !same {
+            return (
+                accepted,
+                Some(format!("{what}: fast {fast:?}\n    feed-rs {slow:?}")),
+            );
+        }
+    }
+    (accepted, None)
+}
+
+/// Prints how many files the fast path accepted and whether all were equal to feed-rs.
+fn fast_path_report(runs: &[Run]) -> bool {
+    let files = runs.iter().filter(|r| r.differential.0 > 0).count();
+    let texts: usize = runs.iter().map(|r| r.differential.0).sum();
+    let differ: Vec<&Run> = runs.iter().filter(|r| r.differential.1.is_some()).collect();
+    println!(
+        "fast path: accepted {files} of {} files ({texts} texts with repaired copies), {} equal to feed-rs, {} different",
+        runs.len(),
+        texts - differ.len(),
+        differ.len()
+    );
+    for r in &differ {
+        println!(
+            "  differs {}: {}",
+            short(&r.path),
+            r.differential.1.as_deref().unwrap_or("")
+        );
+    }
+    differ.is_empty()
 }
 
 /// Prints the share of files feedparser extracts items from that feedwatch extracts items

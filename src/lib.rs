@@ -20,6 +20,7 @@ pub mod dialect;
 pub mod exit;
 pub mod explain;
 pub mod extension;
+pub mod fastrss;
 pub mod fetch;
 pub mod filter;
 pub mod hosts;

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 use url::Url;
 
+use crate::fastrss::Entry;
 use crate::text::{html_decode, html_to_text};
 
 /// One entry of a feed. Its text fields are normalised plain text: what watches match and
@@ -113,8 +114,28 @@ pub enum ParseError {
     Panic(String),
 }
 
-/// Parses a decoded document. Blocking: call it from `spawn_blocking`.
+/// Parses a decoded document: plain RSS 2.0 by [`crate::fastrss`], anything it declines by
+/// feed-rs ([`parse_with_feed_rs`]); both give the same items. Blocking: call it from
+/// `spawn_blocking`.
 pub fn parse(text: &str, base: &Url, content_type: Option<&str>) -> Result<ParsedFeed, ParseError> {
+    if text.trim().is_empty() {
+        return Err(ParseError::Empty);
+    }
+    // a panic in the fast path (a bug) declines, as any doubt does
+    let fast = std::panic::catch_unwind(|| crate::fastrss::parse(text, base));
+    match fast {
+        Ok(Some(doc)) => Ok(parsed(text, base, doc.entries, doc.ttl)),
+        _ => parse_with_feed_rs(text, base, content_type),
+    }
+}
+
+/// [`parse`] by feed-rs alone: the oracle the fast path is checked against.
+#[doc(hidden)]
+pub fn parse_with_feed_rs(
+    text: &str,
+    base: &Url,
+    content_type: Option<&str>,
+) -> Result<ParsedFeed, ParseError> {
     if text.trim().is_empty() {
         return Err(ParseError::Empty);
     }
@@ -180,18 +201,28 @@ pub fn parse(text: &str, base: &Url, content_type: Option<&str>) -> Result<Parse
                 .unwrap_or_default(),
         ));
     }
+    let entries = feed.entries.into_iter().map(Entry::from_feed_rs);
+    Ok(parsed(text, base, entries, feed.ttl))
+}
+
+/// The entries of `text` as items, with the texts of their extension elements.
+fn parsed(
+    text: &str,
+    base: &Url,
+    entries: impl IntoIterator<Item = Entry>,
+    ttl_minutes: Option<u32>,
+) -> ParsedFeed {
     let mut extensions = crate::extension::texts(text).into_iter();
-    let items: Vec<Item> = feed
-        .entries
+    let items: Vec<Item> = entries
         .into_iter()
         .map(|e| item(e, base, extensions.next().unwrap_or_default()))
         .collect();
-    Ok(ParsedFeed {
+    ParsedFeed {
         items_in_document: items.len(),
         items,
-        ttl_minutes: feed.ttl,
+        ttl_minutes,
         recovered: None,
-    })
+    }
 }
 
 /// [`parse`], and when that fails, or finds no items in a document that has `<item>` or
@@ -290,14 +321,12 @@ pub async fn parsing_permit() -> tokio::sync::SemaphorePermit<'static> {
 
 /// One entry as an [`Item`]: each text kept as shown and normalised; `extensions` are the
 /// texts of elements feed-rs does not read ([`crate::extension`]).
-fn item(e: feed_rs::model::Entry, base: &Url, extensions: Vec<String>) -> Item {
+fn item(e: Entry, base: &Url, extensions: Vec<String>) -> Item {
     let guid = Some(e.id.trim().to_string()).filter(|s| !s.is_empty());
     let link = e
-        .links
-        .iter()
-        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
-        .or(e.links.first())
-        .map(|l| l.href.trim())
+        .link
+        .as_deref()
+        .map(str::trim)
         .filter(|h| !h.is_empty())
         .map(|h| {
             base.join(h)
@@ -307,17 +336,10 @@ fn item(e: feed_rs::model::Entry, base: &Url, extensions: Vec<String>) -> Item {
     // shown, then normalised from the same decoded text: the normalised text is what it
     // always was, so matching, item keys and edit digests are unchanged
     let both = |html: &str| crate::shown::tidy_and_normalize(&html_decode(html));
-    let (shown_title, title) = e.title.map(|t| both(&t.content)).unwrap_or_default();
-    let (shown_summary, summary) = e.summary.map(|t| both(&t.content)).unwrap_or_default();
-    let (shown_content, content) = e
-        .content
-        .and_then(|c| c.body)
-        .map(|b| both(&b))
-        .unwrap_or_default();
-    let media = e
-        .media
-        .into_iter()
-        .filter_map(|m| m.description.map(|d| d.content));
+    let (shown_title, title) = e.title.map(|t| both(&t)).unwrap_or_default();
+    let (shown_summary, summary) = e.summary.map(|t| both(&t)).unwrap_or_default();
+    let (shown_content, content) = e.content.map(|b| both(&b)).unwrap_or_default();
+    let media = e.media.into_iter();
     let (mut shown_extra, mut extra) = (String::new(), String::new());
     for text in media.chain(extensions) {
         let (shown, norm) = both(&text);
@@ -330,11 +352,8 @@ fn item(e: feed_rs::model::Entry, base: &Url, extensions: Vec<String>) -> Item {
     }
     let (shown_categories, categories): (Vec<String>, Vec<String>) = e
         .categories
-        .into_iter()
-        .map(|c| {
-            let label = c.label.as_deref().unwrap_or(&c.term);
-            crate::shown::tidy_and_normalize(label)
-        })
+        .iter()
+        .map(|c| crate::shown::tidy_and_normalize(c))
         .filter(|(_, c)| !c.is_empty())
         .unzip();
     Item {
@@ -344,7 +363,7 @@ fn item(e: feed_rs::model::Entry, base: &Url, extensions: Vec<String>) -> Item {
         summary,
         extra,
         categories,
-        published: e.published.or(e.updated),
+        published: e.published,
         shown: Some(Box::new(Shown {
             title: shown_title,
             summary: shown_summary,

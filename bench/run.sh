@@ -15,7 +15,9 @@
 #      /usr/bin/time: cold (fresh store, every item new) and warm (nothing new, all 304);
 #      prints wall time, items/s (N*ITEMS / wall) and peak RSS of each, and the store's
 #      disk use per item after the cold run and after a compaction (examples/disk_use.rs;
-#      not with FEEDWATCH_BIN), then a warm run again on the compacted store;
+#      not with FEEDWATCH_BIN), then a warm run again on the compacted store, and the floor:
+#      how long sled alone takes to write the entries of N*ITEMS new items
+#      (examples/sled_floor.rs, transactions as the store writes them; not with FEEDWATCH_BIN);
 #   5. checks the alert log against truth.json: the count (and the set of links) must be
 #      equal and the warm run must add no alert; a mismatch is printed loudly, exit code 1;
 #   6. with --peers, runs ../shared/bench/peers.sh N (rss2email, feed2exec, newsboat) against
@@ -74,9 +76,10 @@ if [ -n "${FEEDWATCH_BIN:-}" ]; then
     echo "feedwatch: $fw (FEEDWATCH_BIN, not built here)"
 else
     echo "building: cargo build --release"
-    (cd "$root" && cargo build --release --quiet && cargo build --release --quiet --example disk_use)
+    (cd "$root" && cargo build --release --quiet && cargo build --release --quiet --example disk_use --example sled_floor)
     fw=$root/target/release/feedwatch
     disk_use=$root/target/release/examples/disk_use
+    sled_floor=$root/target/release/examples/sled_floor
 fi
 [ -x "$fw" ] || { echo "bench/run.sh: no binary at $fw" >&2; exit 1; }
 
@@ -175,6 +178,13 @@ if [ -n "${disk_use:-}" ]; then
     [ "$(count_alerts)" -eq "$after_warm" ] || { echo "!!! the run on the compacted store raised alerts" >&2; fail=1; }
 fi
 
+# --- the floor: sled alone writing the entries this run wrote (examples/sled_floor.rs) ----
+if [ -n "${sled_floor:-}" ]; then
+    floor=$("$sled_floor" "$n" "$m" --only tx | tail -1)
+    echo "floor: $floor"
+    wall[floor]=$(awk '{ for (i = 1; i < NF; i++) if ($(i + 1) == "s" && $(i + 2) == "wall,") print $i }' <<< "$floor")
+fi
+
 # --- the alerts against truth.json --------------------------------------------------------
 truth=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$tmp/feeds/truth.json")
 echo "alerts: $after_cold in the alert log after the cold run, truth.json: $truth true matches; warm run added $((after_warm - after_cold))"
@@ -217,7 +227,7 @@ if [ $peers -eq 1 ]; then
     done
     echo "(vs feedwatch: how many times longer the tool took than feedwatch)"
     echo
-    awk -v fc="${wall[cold]}" -v fwm="${wall[warm]}" -v frc="${rss[cold]}" -v frw="${rss[warm]}" \
+    awk -v fc="${wall[cold]}" -v fwm="${wall[warm]}" -v frc="${rss[cold]}" -v frw="${rss[warm]}" -v fl="${wall[floor]:-0}" \
         -v nc="$(get newsboat cold wall)" -v rw="$(get rss2email warm wall)" \
         -v peers="newsboat $(get newsboat cold rss) $(get newsboat warm rss) rss2email $(get rss2email cold rss) $(get rss2email warm rss) feed2exec $(get feed2exec cold rss) $(get feed2exec warm rss)" 'BEGIN {
         fr = (frc > frw ? frc : frw)
@@ -230,6 +240,7 @@ if [ $peers -eq 1 ]; then
         printf "target cold >= 10x faster than newsboat cold:  %.1fx  %s\n", r1, (r1 >= 10 ? "MET" : "MISSED")
         printf "target warm >= 10x faster than rss2email warm: %.1fx  %s\n", r2, (r2 >= 10 ? "MET" : "MISSED")
         printf "target peak RSS below every peer (lowest: %s):  %.1f MB vs %.1f MB  %s\n", who, fr / 1024, low / 1024, (fr < low ? "MET" : "MISSED")
+        if (fl > 0) printf "the floor: sled alone writing these entries took %.2f s, newsboat cold / %.1f\n", fl, nc / fl
     }'
 fi
 

@@ -21,23 +21,14 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use feedwatch::schedule::XorShift;
 use sled::Transactional;
 
-/// splitmix64: deterministic bytes without a dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        z ^ (z >> 31)
-    }
-    fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let v = self.next().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
+/// Deterministic bytes, from the service's own generator.
+fn fill(rng: &mut XorShift, buf: &mut [u8]) {
+    for chunk in buf.chunks_mut(8) {
+        let v = rng.next_u64().to_le_bytes();
+        chunk.copy_from_slice(&v[..chunk.len()]);
     }
 }
 
@@ -48,8 +39,8 @@ struct Poll {
 }
 
 fn poll(feed: usize, items: usize, record: usize, time: u64) -> Poll {
-    let mut rng = Rng(feed as u64 * 7919 + 1);
-    let scope = |s: u64| (Rng(s).next() as u32).to_be_bytes();
+    let mut rng = XorShift(feed as u64 * 7919 + 1);
+    let scope = |s: u64| (XorShift(s + 1).next_u64() as u32).to_be_bytes();
     let feed_scope = scope(feed as u64 + 1);
     let host_scope = scope(0); // every bench feed is on one host, as in bench/run.sh
     let mut p = Poll {
@@ -60,13 +51,13 @@ fn poll(feed: usize, items: usize, record: usize, time: u64) -> Poll {
         let mut keys = [[0u8; 16]; 3];
         for (k, sc) in keys.iter_mut().zip([feed_scope, host_scope, feed_scope]) {
             k[..4].copy_from_slice(&sc);
-            rng.fill(&mut k[4..]);
+            fill(&mut rng, &mut k[4..]);
         }
         let mut loc = [0u8; 24];
         loc[..8].copy_from_slice(&time.to_be_bytes());
         loc[8..].copy_from_slice(&keys[0]);
         let mut value = vec![0u8; record];
-        rng.fill(&mut value);
+        fill(&mut rng, &mut value);
         p.records.push((loc, value));
         p.seen.extend(keys.iter().map(|k| (*k, loc)));
     }

@@ -6,6 +6,8 @@
 //! yields no entries for the first and the third, and rejects the second. RSS 1.0 items with
 //! no `<link>` get their `rdf:about` as their link (feed-rs drops an item without a link).
 //! [`crate::parse::parse`] tries this only when a `<feed>` document gave no entries or failed.
+//! When feed-rs panics, the document is read again without the elements it panicked on
+//! that feedwatch never reads ([`without_unread`]).
 
 use std::fmt::Write as _;
 
@@ -125,6 +127,79 @@ pub fn rdf_item_links(text: &str) -> Option<String> {
     changed.then_some(out)
 }
 
+/// Elements whose text feed-rs reads into people (an author, an editor) and `parse` never
+/// uses: feed-rs 3.0 slices such a text around an e-mail address at byte offsets, and
+/// panics when a multi-byte character touches the address (`«ivan@outlet.ru» Иван`).
+const PEOPLE: [&str; 5] = [
+    "author",
+    "managingEditor",
+    "webMaster",
+    "creator",
+    "contributor",
+];
+/// Media RSS elements with times feed-rs parses with `unwrap` (a `time` of 20 digits
+/// panics it) and `parse` never uses: a thumbnail, a transcript's text.
+const TIMED_MEDIA: [&str; 2] = ["thumbnail", "text"];
+
+/// `text` without what feed-rs may panic on and [`crate::parse`] never reads: the contents
+/// of people elements (`author`, `managingEditor`, `webMaster`, `creator`, `contributor`,
+/// in any namespace) and prefixed `thumbnail` and `text`
+/// elements (Media RSS). Every other byte is kept. `None` when there is nothing to remove
+/// or the document is not well-formed enough to tell.
+pub fn without_unread(text: &str) -> Option<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(text);
+    // (position where the cut starts, depth at which it ends, keep the end tag?)
+    let mut cut: Option<(usize, usize, bool)> = None;
+    let (mut out, mut kept_to, mut depth) = (String::with_capacity(text.len()), 0, 0usize);
+    loop {
+        let before = reader.buffer_position() as usize;
+        let event = reader.read_event().ok()?;
+        let after = reader.buffer_position() as usize;
+        let named = |name: quick_xml::name::QName| {
+            let local = name.local_name().into_inner();
+            let prefixed = name.prefix().is_some();
+            (
+                PEOPLE.contains(&local),
+                prefixed && TIMED_MEDIA.contains(&local),
+            )
+        };
+        match event {
+            Event::Start(e) => {
+                depth += 1;
+                if cut.is_none() {
+                    match named(e.name()) {
+                        (true, _) => cut = Some((after, depth, true)),
+                        (_, true) => cut = Some((before, depth, false)),
+                        _ => {}
+                    }
+                }
+            }
+            Event::Empty(e) if cut.is_none() && named(e.name()).1 => {
+                out.push_str(&text[kept_to..before]);
+                kept_to = after;
+            }
+            Event::End(_) => {
+                if let Some((from, at, keep_end)) = cut
+                    && at == depth
+                {
+                    out.push_str(&text[kept_to..from]);
+                    kept_to = if keep_end { before } else { after };
+                    cut = None;
+                }
+                depth = depth.saturating_sub(1);
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if kept_to == 0 && out.is_empty() {
+        return None;
+    }
+    out.push_str(&text[kept_to..]);
+    (out.len() != text.len()).then_some(out)
+}
+
 fn is_text_construct(local: &str) -> bool {
     matches!(
         local,
@@ -181,6 +256,22 @@ fn attr<'a>(attrs: &'a str, name: &str) -> Option<(std::ops::Range<usize>, &'a s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unread_elements_are_left_out_and_every_other_byte_kept() {
+        let doc = r#"<rss xmlns:media="http://search.yahoo.com/mrss/"><channel><managingEditor>a@b.c (Ed)</managingEditor>
+<item><title>«x»</title><author>«ivan@outlet.example» Иван</author><media:thumbnail url="u" time="1"/>
+<media:text start="00:01">words <b>bold</b></media:text><dc:creator><![CDATA[Иван]]></dc:creator><author/></item></channel></rss>"#;
+        assert_eq!(
+            without_unread(doc).unwrap(),
+            r#"<rss xmlns:media="http://search.yahoo.com/mrss/"><channel><managingEditor></managingEditor>
+<item><title>«x»</title><author></author>
+<dc:creator></dc:creator><author/></item></channel></rss>"#
+        );
+        let clean = "<rss><channel><item><title>x</title><author/></item></channel></rss>";
+        assert_eq!(without_unread(clean), None);
+        assert_eq!(without_unread("<rss><channel><author>x</rss>"), None);
+    }
 
     #[test]
     fn atom_03_is_rewritten_as_atom_10() {

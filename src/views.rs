@@ -43,10 +43,10 @@ pub fn feeds(config: &Config, store: &Store, now: DateTime<Utc>) -> store::Resul
             _ if st.paused.is_some() => "paused",
             _ => health.word(),
         };
-        let polled = !matches!(
-            state,
-            "not in config" | "off in config" | "paused" | "disabled"
-        );
+        // what the scheduler will poll: enabled in the config, not paused, not disabled
+        let polled = conf.is_some_and(|c| c.enabled)
+            && st.paused.is_none()
+            && !matches!(health, Health::Disabled { .. });
         let since = match health {
             Health::Failing { since } | Health::Stale { since } => Some(since),
             _ => None,

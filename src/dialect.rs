@@ -143,9 +143,9 @@ const TIMED_MEDIA: [&str; 2] = ["thumbnail", "text"];
 
 /// `text` without what feed-rs may panic on and [`crate::parse`] never reads: the contents
 /// of people elements (`author`, `managingEditor`, `webMaster`, `creator`, `contributor`,
-/// in any namespace) and prefixed `thumbnail` and `text`
-/// elements (Media RSS). Every other byte is kept. `None` when there is nothing to remove
-/// or the document is not well-formed enough to tell.
+/// in any namespace) and prefixed `thumbnail` and `text` elements (Media RSS). Every other
+/// byte is kept. `None` when there is nothing to remove or the document is not well-formed
+/// enough to tell.
 pub fn without_unread(text: &str) -> Option<String> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(text);
@@ -156,14 +156,6 @@ pub fn without_unread(text: &str) -> Option<String> {
         let before = reader.buffer_position() as usize;
         let event = reader.read_event().ok()?;
         let after = reader.buffer_position() as usize;
-        let named = |name: quick_xml::name::QName| {
-            let local = name.local_name().into_inner();
-            let prefixed = name.prefix().is_some();
-            (
-                PEOPLE.contains(&local),
-                prefixed && TIMED_MEDIA.contains(&local),
-            )
-        };
         match event {
             Event::Start(e) => {
                 depth += 1;
@@ -193,11 +185,21 @@ pub fn without_unread(text: &str) -> Option<String> {
             _ => {}
         }
     }
-    if kept_to == 0 && out.is_empty() {
-        return None;
+    if kept_to == 0 {
+        return None; // nothing was cut
     }
     out.push_str(&text[kept_to..]);
     (out.len() != text.len()).then_some(out)
+}
+
+/// Whether an element is a person ([`without_unread`] empties it) and whether it is timed
+/// media (dropped whole).
+fn named(name: quick_xml::name::QName) -> (bool, bool) {
+    let local = name.local_name().into_inner();
+    (
+        PEOPLE.contains(&local),
+        name.prefix().is_some() && TIMED_MEDIA.contains(&local),
+    )
 }
 
 fn is_text_construct(local: &str) -> bool {

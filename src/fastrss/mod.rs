@@ -312,7 +312,6 @@ impl<'i> State<'i, '_> {
         if self.field.is_some() {
             return None; // an element inside a field
         }
-        let name = e.name().0;
         match depth {
             0 => {
                 if self.root_seen || name != "rss" {
